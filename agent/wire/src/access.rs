@@ -1,0 +1,157 @@
+//! The access words a client asks for and a policy rule grants.
+//!
+//! The bit values are part of the wire format (see the crate docs): never renumber them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+bitflags::bitflags! {
+    /// A set of access words. The broker derives the open flags from it; a client never
+    /// passes raw `O_*` flags.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Access: u8 {
+        /// Read the file's contents (`O_RDONLY`, or `O_RDWR` together with `WRITE`).
+        const READ = 1 << 0;
+        /// Write to the file (`O_WRONLY`, or `O_RDWR` together with `READ`).
+        const WRITE = 1 << 1;
+        /// Write, always at the end of the file (`O_APPEND`).
+        const APPEND = 1 << 2;
+        /// Create the file if it is missing (`O_CREAT`); it is owned by the requesting client.
+        const CREATE = 1 << 3;
+        /// Truncate the file to zero length on open (`O_TRUNC`).
+        const TRUNCATE = 1 << 4;
+        /// Open a directory to read its entries (`O_DIRECTORY`).
+        const LIST = 1 << 5;
+    }
+}
+
+/// The access words in bit order, as they are spelled in policy files and on command lines.
+const WORDS: [(&str, Access); 6] = [
+    ("read", Access::READ),
+    ("write", Access::WRITE),
+    ("append", Access::APPEND),
+    ("create", Access::CREATE),
+    ("truncate", Access::TRUNCATE),
+    ("list", Access::LIST),
+];
+
+impl Access {
+    /// The single access word `word` (`"read"`, `"write"`, ...), or `None` if it is not one.
+    pub fn from_word(word: &str) -> Option<Access> {
+        WORDS.iter().find(|(w, _)| *w == word).map(|(_, a)| *a)
+    }
+
+    /// Checks that this set makes sense as one request, so that the open flags derived from
+    /// it are exactly what was asked for.
+    ///
+    /// Rules: not empty; `list` stands alone (a directory fd is read-only); `create` and
+    /// `truncate` modify a write and need `write` or `append` beside them (`O_RDONLY|O_TRUNC`
+    /// would truncate a file through a "read-only" request).
+    pub fn check_request(self) -> Result<(), &'static str> {
+        if self.is_empty() {
+            return Err("no access requested");
+        }
+        if self.contains(Access::LIST) && self != Access::LIST {
+            return Err("`list` cannot be combined with other access words");
+        }
+        let modifies = Access::CREATE | Access::TRUNCATE;
+        if self.intersects(modifies) && !self.intersects(Access::WRITE | Access::APPEND) {
+            return Err("`create` and `truncate` need `write` or `append`");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Access {
+    /// Comma-separated access words in bit order, e.g. `read,write`; `none` for the empty set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        let mut sep = "";
+        for (word, bit) in WORDS {
+            if self.contains(bit) {
+                write!(f, "{sep}{word}")?;
+                sep = ",";
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error from parsing an access list: the word that is not an access word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAccessWord(pub String);
+
+impl fmt::Display for UnknownAccessWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown access word {:?} (expected read, write, append, create, truncate or list)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownAccessWord {}
+
+impl FromStr for Access {
+    type Err = UnknownAccessWord;
+
+    /// Parses a comma-separated list such as `read,write`.
+    fn from_str(s: &str) -> Result<Access, UnknownAccessWord> {
+        s.split(',').try_fold(Access::empty(), |acc, word| {
+            let word = word.trim();
+            Access::from_word(word)
+                .map(|a| acc | a)
+                .ok_or_else(|| UnknownAccessWord(word.to_owned()))
+        })
+    }
+}
+
+impl Serialize for Access {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.bits())
+    }
+}
+
+impl<'de> Deserialize<'de> for Access {
+    /// Rejects unknown bits, so a request can never carry a meaning this broker does not know.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Access, D::Error> {
+        let bits = u8::deserialize(d)?;
+        Access::from_bits(bits)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown access bits {bits:#x}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_through_display_and_parse() {
+        let a = Access::READ | Access::APPEND | Access::LIST;
+        assert_eq!(a.to_string(), "read,append,list");
+        assert_eq!("read,append,list".parse::<Access>(), Ok(a));
+        assert_eq!(" read , write".parse::<Access>(), Ok(Access::READ | Access::WRITE));
+        assert_eq!(
+            "read,exec".parse::<Access>(),
+            Err(UnknownAccessWord("exec".into()))
+        );
+        assert_eq!(Access::empty().to_string(), "none");
+    }
+
+    #[test]
+    fn request_shapes() {
+        assert!(Access::READ.check_request().is_ok());
+        assert!((Access::WRITE | Access::CREATE | Access::TRUNCATE).check_request().is_ok());
+        assert!((Access::APPEND | Access::CREATE).check_request().is_ok());
+        assert!(Access::LIST.check_request().is_ok());
+        assert!(Access::empty().check_request().is_err());
+        assert!((Access::LIST | Access::READ).check_request().is_err());
+        assert!((Access::READ | Access::TRUNCATE).check_request().is_err());
+        assert!(Access::CREATE.check_request().is_err());
+    }
+}

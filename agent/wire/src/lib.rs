@@ -1,0 +1,3 @@
+//! The fdbroker wire protocol (spec in progress).
+mod access;
+pub use access::{Access, UnknownAccessWord};
