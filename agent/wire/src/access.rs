@@ -135,7 +135,10 @@ mod tests {
         let a = Access::READ | Access::APPEND | Access::LIST;
         assert_eq!(a.to_string(), "read,append,list");
         assert_eq!("read,append,list".parse::<Access>(), Ok(a));
-        assert_eq!(" read , write".parse::<Access>(), Ok(Access::READ | Access::WRITE));
+        assert_eq!(
+            " read , write".parse::<Access>(),
+            Ok(Access::READ | Access::WRITE)
+        );
         assert_eq!(
             "read,exec".parse::<Access>(),
             Err(UnknownAccessWord("exec".into()))
@@ -146,7 +149,11 @@ mod tests {
     #[test]
     fn request_shapes() {
         assert!(Access::READ.check_request().is_ok());
-        assert!((Access::WRITE | Access::CREATE | Access::TRUNCATE).check_request().is_ok());
+        assert!(
+            (Access::WRITE | Access::CREATE | Access::TRUNCATE)
+                .check_request()
+                .is_ok()
+        );
         assert!((Access::APPEND | Access::CREATE).check_request().is_ok());
         assert!(Access::LIST.check_request().is_ok());
         assert!(Access::empty().check_request().is_err());

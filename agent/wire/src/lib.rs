@@ -1,3 +1,120 @@
-//! The fdbroker wire protocol (spec in progress).
+//! The fdbroker wire protocol. This module doc is the normative spec; the code below it is
+//! the only implementation, used by both the broker and the agent.
+//!
+//! # Transport
+//!
+//! An `AF_UNIX` socket of type `SOCK_SEQPACKET` (default path `/run/fdbroker.sock`). Each
+//! message is exactly one SEQPACKET record, so there is no framing and no length prefix to
+//! trust. A client sends one request and reads one response, in order; it may keep the
+//! connection open for further requests. The broker identifies the client only by the
+//! kernel's peer credentials of the connection (`SO_PEERCRED`, `SO_PEERGROUPS`), taken
+//! when the client called `connect()`; nothing in a message names an identity.
+//!
+//! ```text
+//!  one SEQPACKET record
+//! +---------+------------------------------------------+
+//! | version |  body: postcard encoding of Request or    |
+//! |  (u8)   |  Response (serde, varint integers)        |
+//! +---------+------------------------------------------+
+//!   byte 0     bytes 1..len
+//! ```
+//!
+//! * `version` is [`VERSION`]. It is the first byte of every message in both directions and
+//!   will stay there in every future version. A broker that gets another version answers,
+//!   in its own version, [`ErrorKind::UnsupportedVersion`]; a client that gets a reply of
+//!   another version reports both versions and stops.
+//! * The body must be consumed exactly: trailing bytes make the message invalid.
+//! * A message is never empty (an empty SEQPACKET record is indistinguishable from EOF).
+//!
+//! # Requests (client → broker)
+//!
+//! | request | fields | replies |
+//! |---|---|---|
+//! | [`Request::Ping`] (tag 0) | — | `Pong`, or `Error` |
+//! | [`Request::Open`] (tag 1) | `path: bytes`, `access: u8`, `create_mode: u32` | `Opened` + exactly one fd, or `Error` |
+//!
+//! * `path` is an absolute, normalized path of at most [`MAX_PATH`] bytes, not necessarily
+//!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
+//!   must not contain `.` or `..` components, `//`, a trailing `/` (except the path `/`), or
+//!   NUL. Such a path is refused with `InvalidRequest`, never rewritten ([`check_path`]).
+//! * `access` is an [`Access`] bit set; unknown bits make the message invalid, and the set
+//!   must satisfy [`Access::check_request`]. The broker derives the open flags from it.
+//! * `create_mode` is the mode for a file created under `create` access (`<= 0o7777`,
+//!   otherwise invalid; the broker masks it with `0o666` and the granting rule's mask).
+//!   It is ignored without `create`.
+//!
+//! A request must not carry file descriptors: one that does is answered `InvalidRequest`,
+//! and every fd it carried is closed. A request longer than [`MAX_REQUEST`] bytes is
+//! answered `TooLarge` without being read into memory.
+//!
+//! # Responses (broker → client)
+//!
+//! | response | fields | ancillary data |
+//! |---|---|---|
+//! | [`Response::Pong`] (tag 0) | — | none |
+//! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
+//! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
+//!
+//! * The fd of `Opened` is open with the flags derived from the access words (never
+//!   `O_PATH`, never `O_NONBLOCK`); `kind` and `size` come from `fstat` on that very fd.
+//! * `errno` is a Linux errno the client can turn into an `io::Error`; `message` is UTF-8
+//!   text for humans of at most [`MAX_MESSAGE_TEXT`] bytes. A policy refusal is always
+//!   `Denied`/`EACCES` and is decided before the file system is touched, so a client that
+//!   may not open a path cannot learn whether it exists.
+//! * A response is at most [`MAX_RESPONSE`] bytes.
+//!
+//! | `ErrorKind` | errno | meaning |
+//! |---|---|---|
+//! | `Denied` (0) | `EACCES` | the policy does not allow this uid/groups this access to this path |
+//! | `NotFound` (1) | `ENOENT` | allowed, but the path does not exist |
+//! | `NotRegular` (2) | `EISDIR`, `ENOTDIR`, `ENXIO` | allowed, but not a regular file (or not a directory for `list`): FIFOs, sockets and devices are never handed out |
+//! | `InvalidRequest` (3) | `EINVAL` | malformed message, bad path, bad access set, fds attached |
+//! | `TooLarge` (4) | `EMSGSIZE`, `ENAMETOOLONG` | message or path over the limits |
+//! | `Io` (5) | as returned | allowed, but the open failed: `ELOOP` (a symlink in the path), `EXDEV`, `EEXIST`, `EMFILE`, ... |
+//! | `Internal` (6) | as returned | the broker failed (a bug or resource exhaustion) |
+//! | `UnsupportedVersion` (7) | `EPROTO` | the message's version byte is not this broker's [`VERSION`] |
+//!
+//! # Receiving
+//!
+//! Both sides receive with `MSG_CMSG_CLOEXEC`, treat `MSG_TRUNC` as an over-long message
+//! and `MSG_CTRUNC` as an error, and close every fd they did not expect ([`recv`]). Both
+//! send with `MSG_NOSIGNAL`, so a peer that went away is an `EPIPE` error, not a signal.
+
+#![forbid(unsafe_code)]
+
 mod access;
+mod codec;
+mod message;
+mod path;
+mod transport;
+
 pub use access::{Access, UnknownAccessWord};
+pub use codec::{
+    DecodeError, EncodeError, clip_message_text, decode_request, decode_response, encode_request,
+    encode_response,
+};
+pub use message::{ErrorKind, FileKind, Request, Response};
+pub use path::{PathError, check_path};
+pub use transport::{Received, recv, send};
+
+/// The protocol version, the first byte of every message.
+pub const VERSION: u8 = 1;
+
+/// Longest path in a request, in bytes: Linux's `PATH_MAX` (4096) less its terminating NUL.
+pub const MAX_PATH: usize = 4095;
+
+/// Longest request message: version, tag, path length varint (2 bytes), path, access,
+/// `create_mode` varint (at most 5 bytes), with headroom for future fields.
+pub const MAX_REQUEST: usize = MAX_PATH + 64;
+
+/// Longest human-readable message text in an error response, in bytes.
+pub const MAX_MESSAGE_TEXT: usize = 512;
+
+/// Longest response message: an error with the longest message text and headroom.
+pub const MAX_RESPONSE: usize = MAX_MESSAGE_TEXT + 64;
+
+/// Most file descriptors one message may carry (a response to `Open` carries one).
+pub const MAX_FDS: usize = 1;
+
+/// The default socket path of the broker.
+pub const DEFAULT_SOCKET: &str = "/run/fdbroker.sock";

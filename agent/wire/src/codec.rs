@@ -1,0 +1,293 @@
+//! Encoding and decoding of whole messages: the version byte, then the postcard body.
+//!
+//! Decoding checks, in this order, and stops at the first failure: non-empty, version,
+//! postcard body, no trailing bytes, then the request's own rules (path, access, mode).
+//! Nothing is allocated from a length the peer chose: bodies borrow from the caller's
+//! buffer, which the caller sized from the protocol's constants.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::{ErrorKind, MAX_MESSAGE_TEXT, PathError, Request, Response, VERSION, check_path};
+
+/// Why a message could not be encoded.
+#[derive(Debug)]
+pub struct EncodeError(postcard::Error);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot encode message: {}", self.0)
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// Why a received message is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The message has no bytes at all.
+    Empty,
+    /// The version byte is not [`VERSION`].
+    Version(u8),
+    /// The body is not a valid postcard encoding of the expected type.
+    Malformed(postcard::Error),
+    /// The body decoded but bytes were left over.
+    TrailingBytes(usize),
+    /// An `Open` path breaks [`check_path`].
+    Path(PathError),
+    /// An `Open` access set breaks [`Access::check_request`].
+    Access(&'static str),
+    /// An `Open` `create_mode` above `0o7777`.
+    Mode(u32),
+    /// An error response's text is longer than [`MAX_MESSAGE_TEXT`].
+    MessageText(usize),
+}
+
+impl DecodeError {
+    /// The error kind the broker answers with for this decode failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            DecodeError::Version(_) => ErrorKind::UnsupportedVersion,
+            DecodeError::Path(PathError::TooLong(_)) => ErrorKind::TooLarge,
+            _ => ErrorKind::InvalidRequest,
+        }
+    }
+
+    /// The errno that goes with [`DecodeError::kind`].
+    pub fn errno(&self) -> i32 {
+        match self {
+            DecodeError::Version(_) => rustix::io::Errno::PROTO.raw_os_error(),
+            DecodeError::Path(PathError::TooLong(_)) => {
+                rustix::io::Errno::NAMETOOLONG.raw_os_error()
+            }
+            _ => rustix::io::Errno::INVAL.raw_os_error(),
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Empty => f.write_str("empty message"),
+            DecodeError::Version(v) => {
+                write!(
+                    f,
+                    "protocol version {v} is not supported (this side speaks {VERSION})"
+                )
+            }
+            DecodeError::Malformed(e) => write!(f, "malformed message: {e}"),
+            DecodeError::TrailingBytes(n) => write!(f, "malformed message: {n} trailing bytes"),
+            DecodeError::Path(e) => write!(f, "bad path: {e}"),
+            DecodeError::Access(e) => write!(f, "bad access: {e}"),
+            DecodeError::Mode(m) => write!(f, "bad create mode {m:#o} (at most 0o7777)"),
+            DecodeError::MessageText(n) => {
+                write!(f, "error text of {n} bytes, longer than {MAX_MESSAGE_TEXT}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Encodes `request` into `buf` (size it [`crate::MAX_REQUEST`]) and returns the message.
+pub fn encode_request<'b>(
+    request: &Request<'_>,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], EncodeError> {
+    encode(request, buf)
+}
+
+/// Encodes `response` into `buf` (size it [`crate::MAX_RESPONSE`]) and returns the message.
+pub fn encode_response<'b>(
+    response: &Response<'_>,
+    buf: &'b mut [u8],
+) -> Result<&'b [u8], EncodeError> {
+    encode(response, buf)
+}
+
+fn encode<'b, T: Serialize>(value: &T, buf: &'b mut [u8]) -> Result<&'b [u8], EncodeError> {
+    let (first, body) = buf
+        .split_first_mut()
+        .ok_or(EncodeError(postcard::Error::SerializeBufferFull))?;
+    *first = VERSION;
+    let len = postcard::to_slice(value, body).map_err(EncodeError)?.len();
+    Ok(&buf[..1 + len])
+}
+
+/// Decodes and validates a request; a request that decodes is safe to act on as far as
+/// its shape goes (the policy still decides whether it is allowed).
+pub fn decode_request(msg: &[u8]) -> Result<Request<'_>, DecodeError> {
+    let request: Request<'_> = decode(msg)?;
+    if let Request::Open {
+        path,
+        access,
+        create_mode,
+    } = request
+    {
+        check_path(path).map_err(DecodeError::Path)?;
+        access.check_request().map_err(DecodeError::Access)?;
+        if create_mode > 0o7777 {
+            return Err(DecodeError::Mode(create_mode));
+        }
+    }
+    Ok(request)
+}
+
+/// Decodes and validates a response.
+pub fn decode_response(msg: &[u8]) -> Result<Response<'_>, DecodeError> {
+    let response: Response<'_> = decode(msg)?;
+    if let Response::Error { message, .. } = response {
+        if message.len() > MAX_MESSAGE_TEXT {
+            return Err(DecodeError::MessageText(message.len()));
+        }
+    }
+    Ok(response)
+}
+
+fn decode<'m, T: serde::Deserialize<'m>>(msg: &'m [u8]) -> Result<T, DecodeError> {
+    let (&version, body) = msg.split_first().ok_or(DecodeError::Empty)?;
+    if version != VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    let (value, rest) = postcard::take_from_bytes(body).map_err(DecodeError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
+}
+
+/// Truncates `text` to at most [`MAX_MESSAGE_TEXT`] bytes on a character boundary, so any
+/// message a sender builds fits the limit a receiver enforces.
+pub fn clip_message_text(text: &str) -> &str {
+    if text.len() <= MAX_MESSAGE_TEXT {
+        return text;
+    }
+    let mut end = MAX_MESSAGE_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Access, FileKind, MAX_PATH, MAX_REQUEST, MAX_RESPONSE};
+
+    fn open(path: &[u8]) -> Request<'_> {
+        Request::Open {
+            path,
+            access: Access::READ,
+            create_mode: 0,
+        }
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let mut buf = [0; MAX_REQUEST];
+        let long = [b"/".as_slice(), &[0xff; MAX_PATH - 1]].concat();
+        for req in [
+            Request::Ping,
+            open(b"/srv/a"),
+            open(&long),
+            Request::Open {
+                path: b"/x",
+                access: Access::WRITE | Access::CREATE,
+                create_mode: 0o7777,
+            },
+        ] {
+            let msg = encode_request(&req, &mut buf).unwrap();
+            assert_eq!(msg[0], VERSION);
+            assert!(msg.len() <= MAX_REQUEST);
+            assert_eq!(decode_request(msg), Ok(req));
+        }
+    }
+
+    #[test]
+    fn responses_round_trip_and_fit() {
+        let mut buf = [0; MAX_RESPONSE];
+        let text = "é".repeat(MAX_MESSAGE_TEXT);
+        for resp in [
+            Response::Pong,
+            Response::Opened {
+                kind: FileKind::Regular,
+                size: u64::MAX,
+            },
+            Response::Error {
+                kind: ErrorKind::UnsupportedVersion,
+                errno: i32::MIN,
+                message: clip_message_text(&text),
+            },
+        ] {
+            let msg = encode_response(&resp, &mut buf).unwrap();
+            assert_eq!(decode_response(msg), Ok(resp));
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_request_is_refused() {
+        let mut buf = [0; MAX_REQUEST];
+        let msg = encode_request(&open(b"/srv/uploads/file"), &mut buf).unwrap();
+        for len in 0..msg.len() {
+            assert!(
+                decode_request(&msg[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let mut buf = [0; MAX_REQUEST];
+        let msg = encode_request(&Request::Ping, &mut buf).unwrap().to_vec();
+        assert_eq!(decode_request(&[]), Err(DecodeError::Empty));
+        assert_eq!(decode_request(&[2, 0]), Err(DecodeError::Version(2)));
+        assert_eq!(
+            decode_request(&[VERSION, 9]).map_err(|e| e.kind()),
+            Err(ErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            decode_request(&[msg.as_slice(), &[0]].concat()),
+            Err(DecodeError::TrailingBytes(1))
+        );
+        // Open, path "/a", access bit 0x40 (unknown), mode 0.
+        assert!(matches!(
+            decode_request(&[VERSION, 1, 2, b'/', b'a', 0x40, 0]),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(
+            decode_request(&[VERSION, 1, 2, b'/', b'a', 0, 0]),
+            Err(DecodeError::Access("no access requested"))
+        );
+        assert_eq!(
+            decode_request(&[VERSION, 1, 2, b'a', b'b', 1, 0]),
+            Err(DecodeError::Path(PathError::Relative))
+        );
+        // create_mode 0o10000 as a varint.
+        assert_eq!(
+            decode_request(&[VERSION, 1, 2, b'/', b'a', 1, 0x80, 0x20]),
+            Err(DecodeError::Mode(0o10000))
+        );
+    }
+
+    #[test]
+    fn a_huge_claimed_path_length_is_refused_without_allocating() {
+        // Open with a path length varint of 2^63: postcard must fail on the missing bytes.
+        let msg = [
+            VERSION, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, b'/',
+        ];
+        assert!(matches!(
+            decode_request(&msg),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn clipping_respects_char_boundaries() {
+        let text = "é".repeat(MAX_MESSAGE_TEXT);
+        let clipped = clip_message_text(&text);
+        assert!(clipped.len() <= MAX_MESSAGE_TEXT && clipped.len() >= MAX_MESSAGE_TEXT - 1);
+        assert_eq!(clip_message_text("short"), "short");
+    }
+}

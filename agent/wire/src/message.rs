@@ -1,0 +1,103 @@
+//! The request and response types. Their postcard encoding is the wire format: variants
+//! and fields may only be appended, never reordered (see the crate docs).
+
+use serde::{Deserialize, Serialize};
+
+use crate::Access;
+
+/// A client's request. Borrowed fields decode without copying out of the receive buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request<'a> {
+    /// Is the broker there and speaking this version? Answered `Pong`.
+    Ping,
+    /// Open `path` with `access`; answered `Opened` with one fd, or `Error`.
+    Open {
+        /// Absolute, normalized path bytes (see [`crate::check_path`]).
+        #[serde(borrow)]
+        path: &'a [u8],
+        /// The access words asked for; the broker derives the open flags from them.
+        access: Access,
+        /// Mode for a file created under `create` access (`<= 0o7777`).
+        create_mode: u32,
+    },
+}
+
+/// The broker's answer to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response<'a> {
+    /// The answer to `Ping`.
+    Pong,
+    /// The file is open; the fd travels in this message's `SCM_RIGHTS`.
+    Opened {
+        /// What `fstat` says the fd is.
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
+    },
+    /// The request failed; no fd is attached.
+    Error {
+        /// What went wrong, for programs.
+        kind: ErrorKind,
+        /// The Linux errno that best describes it.
+        errno: i32,
+        /// What went wrong, for humans.
+        #[serde(borrow)]
+        message: &'a str,
+    },
+}
+
+/// The type of a handed-out file. Only these two are ever handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    /// A regular file.
+    Regular,
+    /// A directory, opened for `list`.
+    Directory,
+}
+
+impl FileKind {
+    /// The lower-case word for this kind, as printed by the CLIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Regular => "regular",
+            FileKind::Directory => "directory",
+        }
+    }
+}
+
+/// Why a request failed; the table in the crate docs gives the errno that goes with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The policy does not allow it (`EACCES`), decided before touching the file system.
+    Denied,
+    /// Allowed, but nothing is at the path (`ENOENT`).
+    NotFound,
+    /// Allowed, but of a type that is not handed out (`EISDIR`, `ENOTDIR`, `ENXIO`).
+    NotRegular,
+    /// Malformed message, path or access set, or fds attached (`EINVAL`).
+    InvalidRequest,
+    /// A message or path over the protocol's limits (`EMSGSIZE`, `ENAMETOOLONG`).
+    TooLarge,
+    /// Allowed, but the open failed with this errno (`ELOOP`, `EXDEV`, `EMFILE`, ...).
+    Io,
+    /// The broker itself failed.
+    Internal,
+    /// The message's version byte is not the broker's (`EPROTO`).
+    UnsupportedVersion,
+}
+
+impl ErrorKind {
+    /// A short lower-case description, as printed in logs and by the CLIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Denied => "denied",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::NotRegular => "not a regular file",
+            ErrorKind::InvalidRequest => "invalid request",
+            ErrorKind::TooLarge => "too large",
+            ErrorKind::Io => "open failed",
+            ErrorKind::Internal => "internal error",
+            ErrorKind::UnsupportedVersion => "unsupported protocol version",
+        }
+    }
+}
