@@ -1,1 +1,26 @@
-//! stub
+//! Client library for fdbroker: ask the broker to open a file, get back an open
+//! [`std::fs::File`], and read or write it at native speed.
+//!
+//! The broker decides by this process's uid and groups at connect time, under the policy
+//! its administrator wrote. Errors are `io::Error`s with the kind a direct open would give
+//! (`PermissionDenied` for a denial); [`BrokerError::from_io`] gives the broker's details.
+//!
+//! ```no_run
+//! use std::io::Read;
+//! use fdbroker_agent::{Access, Client};
+//!
+//! let mut client = Client::connect_default()?;
+//! let mut file = client.open("/srv/uploads/a.txt", Access::READ)?;
+//! let mut contents = Vec::new();
+//! file.read_to_end(&mut contents)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+
+pub use client::{Client, Opened, SOCKET_ENV, default_socket};
+pub use error::BrokerError;
+pub use fdbroker_wire::{Access, ErrorKind, FileKind};

@@ -1,1 +1,100 @@
-fn main() {}
+//! `fdbroker`: the daemon and its admin subcommands. Errors are printed once, here, and
+//! turned into the exit codes documented in `--help`.
+
+#![deny(unsafe_code)]
+
+mod admin;
+mod audit;
+mod cli;
+mod connection;
+mod listener;
+mod names;
+mod open;
+mod peer;
+mod policy_store;
+mod privileges;
+mod request;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use fdbroker_policy::NameResolver;
+
+use crate::cli::{Cli, Command};
+use crate::names::SystemNames;
+
+/// Exit status when the broker cannot start or stops on an error.
+const EXIT_RUNTIME: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            policy,
+            socket,
+            socket_mode,
+            socket_group,
+        } => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+                .init();
+            let socket_group = match socket_group.as_deref().map(group_id).transpose() {
+                Ok(group) => group,
+                Err(e) => return fail(&e),
+            };
+            let opts = serve::ServeOptions {
+                policy,
+                socket,
+                socket_mode,
+                socket_group,
+            };
+            match serve::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Check { file } => exit_bool(admin::check(&file)),
+        Command::Explain {
+            policy,
+            uid,
+            gid,
+            groups,
+            access,
+            path,
+        } => {
+            let query = admin::Query {
+                uid,
+                gid,
+                groups: &groups,
+                access,
+                path: &path,
+            };
+            match admin::explain(&policy, &query) {
+                Ok(allowed) => exit_bool(allowed),
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// A `--socket-group` value: a group name, or a numeric gid.
+fn group_id(group: &str) -> Result<u32, String> {
+    group
+        .parse()
+        .ok()
+        .or_else(|| SystemNames.gid(group))
+        .ok_or_else(|| format!("--socket-group: unknown group {group:?}"))
+}
+
+fn exit_bool(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("fdbroker: {message}");
+    ExitCode::from(EXIT_RUNTIME)
+}

@@ -1,0 +1,197 @@
+//! A blocking connection to the broker: one request out, one reply in, in lock-step.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use fdbroker_wire::{
+    Access, DEFAULT_SOCKET, FileKind, MAX_REQUEST, MAX_RESPONSE, Request, Response,
+    decode_response, encode_request,
+};
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, connect, socket_with};
+
+use crate::BrokerError;
+
+/// The environment variable that overrides the default socket path.
+pub const SOCKET_ENV: &str = "FDBROKER_SOCKET";
+
+/// A connection to the broker. The broker knows the client by the credentials of the
+/// process that called [`Client::connect`]; requests carry no identity.
+#[derive(Debug)]
+pub struct Client {
+    sock: OwnedFd,
+}
+
+/// A file the broker opened, with what `fstat` said about it.
+#[derive(Debug)]
+pub struct Opened {
+    /// The open file (a directory for `list`).
+    pub file: File,
+    /// Regular file or directory.
+    pub kind: FileKind,
+    /// Its size when it was opened.
+    pub size: u64,
+}
+
+impl Client {
+    /// Connects to the broker listening at `socket`.
+    ///
+    /// ```no_run
+    /// let mut client = fdbroker_agent::Client::connect("/run/fdbroker.sock")?;
+    /// client.ping()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect(socket: impl AsRef<Path>) -> io::Result<Client> {
+        let socket = socket.as_ref();
+        let sock = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let connected = SocketAddrUnix::new(socket).and_then(|addr| connect(&sock, &addr));
+        connected.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot connect to the broker at {}: {e}", socket.display()),
+            )
+        })?;
+        Ok(Client { sock })
+    }
+
+    /// Connects to `$FDBROKER_SOCKET`, or to `/run/fdbroker.sock` when it is not set.
+    ///
+    /// ```no_run
+    /// let mut client = fdbroker_agent::Client::connect_default()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_default() -> io::Result<Client> {
+        Client::connect(default_socket())
+    }
+
+    /// Asks the broker whether it is there and speaks this protocol version.
+    ///
+    /// ```no_run
+    /// # let mut client = fdbroker_agent::Client::connect_default()?;
+    /// client.ping()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ping(&mut self) -> io::Result<()> {
+        let (response, _) = self.call(&Request::Ping, |r| {
+            matches!(r, Response::Pong).then_some(())
+        })?;
+        Ok(response)
+    }
+
+    /// Opens `path` (absolute and normalized) with `access` through the broker.
+    ///
+    /// A denial is an error of kind `PermissionDenied`; [`BrokerError::from_io`] gives the
+    /// broker's own kind, errno and message.
+    ///
+    /// ```no_run
+    /// use std::io::Read;
+    /// use fdbroker_agent::{Access, Client};
+    ///
+    /// let mut client = Client::connect_default()?;
+    /// let mut text = String::new();
+    /// client.open("/srv/uploads/report.txt", Access::READ)?.read_to_string(&mut text)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open(&mut self, path: impl AsRef<Path>, access: Access) -> io::Result<File> {
+        self.open_with_mode(path, access, 0o600)
+            .map(|opened| opened.file)
+    }
+
+    /// Like [`Client::open`], with the mode for a file created under [`Access::CREATE`]
+    /// (the broker bounds it by `0o666` and the granting rule's `create_mode`), and
+    /// returning the file's kind and size as well.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use fdbroker_agent::{Access, Client};
+    ///
+    /// let mut client = Client::connect_default()?;
+    /// let mut out = client.open_with_mode("/srv/out/result.txt", Access::WRITE | Access::CREATE, 0o640)?;
+    /// out.file.write_all(b"done\n")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open_with_mode(
+        &mut self,
+        path: impl AsRef<Path>,
+        access: Access,
+        create_mode: u32,
+    ) -> io::Result<Opened> {
+        let path = path.as_ref().as_os_str().as_bytes();
+        let request = Request::Open {
+            path,
+            access,
+            create_mode,
+        };
+        let ((kind, size), fd) = self.call(&request, |r| match r {
+            Response::Opened { kind, size } => Some((kind, size)),
+            _ => None,
+        })?;
+        let fd =
+            fd.ok_or_else(|| malformed("the broker's reply to open carried no file descriptor"))?;
+        Ok(Opened {
+            file: File::from(fd),
+            kind,
+            size,
+        })
+    }
+
+    /// Sends `request` and reads its reply: `expect` picks the success value out of it;
+    /// an error reply becomes a [`BrokerError`]. Any fd beyond the first is closed.
+    fn call<T>(
+        &mut self,
+        request: &Request<'_>,
+        expect: impl FnOnce(Response<'_>) -> Option<T>,
+    ) -> io::Result<(T, Option<OwnedFd>)> {
+        let mut out = [0u8; MAX_REQUEST];
+        let msg = encode_request(request, &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        fdbroker_wire::send(self.sock.as_fd(), msg, None)?;
+
+        let mut buf = [0u8; MAX_RESPONSE];
+        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf)?;
+        if received.len == 0 && received.fds.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the broker closed the connection",
+            ));
+        }
+        if received.control_truncated {
+            return Err(malformed(
+                "the broker's reply carried too many file descriptors",
+            ));
+        }
+        let bytes = received
+            .bytes(&buf)
+            .ok_or_else(|| malformed("the broker's reply is too large"))?;
+        let response = decode_response(bytes)
+            .map_err(|e| malformed(&format!("bad reply from the broker: {e}")))?;
+        let fd = received.fds.into_iter().next();
+        if let Response::Error {
+            kind,
+            errno,
+            message,
+        } = response
+        {
+            return Err(BrokerError::new(kind, errno, message).into_io());
+        }
+        let value =
+            expect(response).ok_or_else(|| malformed("the broker answered a different request"))?;
+        Ok((value, fd))
+    }
+}
+
+/// The socket path [`Client::connect_default`] uses.
+pub fn default_socket() -> PathBuf {
+    std::env::var_os(SOCKET_ENV).map_or_else(|| PathBuf::from(DEFAULT_SOCKET), PathBuf::from)
+}
+
+fn malformed(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
+}

@@ -1,0 +1,22 @@
+//! Resolves the user and group names in a policy through the system's databases
+//! (`getpwnam_r`/`getgrnam_r`, so NSS sources such as LDAP work too).
+
+use fdbroker_policy::NameResolver;
+use nix::unistd::{Group, User};
+
+/// The [`NameResolver`] the broker uses: the system's passwd and group databases.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemNames;
+
+impl NameResolver for SystemNames {
+    fn uid(&self, user: &str) -> Option<u32> {
+        User::from_name(user).ok().flatten().map(|u| u.uid.as_raw())
+    }
+
+    fn gid(&self, group: &str) -> Option<u32> {
+        Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+    }
+}

@@ -1,0 +1,302 @@
+//! Opening a file for a client: the broker chooses the flags, the kernel refuses symlinks
+//! and magic links in every component, and `fstat` on the opened fd decides what it is.
+//!
+//! No check is ever made on the path string and then trusted for the open: what was
+//! opened is judged by the fd alone ([`openat2(2)`], [`fstat(2)`]).
+//!
+//! [`openat2(2)`]: https://man7.org/linux/man-pages/man2/openat2.2.html
+//! [`fstat(2)`]: https://man7.org/linux/man-pages/man2/fstat.2.html
+
+use std::os::fd::OwnedFd;
+
+use fdbroker_wire::{Access, ErrorKind, FileKind};
+use rustix::fs::{
+    CWD, FileType, Mode, OFlags, ResolveFlags, fchmod, fchown, fcntl_getfl, fcntl_setfl, fstat,
+    openat2,
+};
+use rustix::io::Errno;
+use rustix::process::{Gid, Uid};
+
+/// A file opened for a client, ready to send.
+#[derive(Debug)]
+pub struct Opened {
+    /// The fd, blocking again and close-on-exec.
+    pub fd: OwnedFd,
+    /// Its type, from `fstat` on the fd.
+    pub kind: FileKind,
+    /// Its size, from `fstat` on the fd.
+    pub size: u64,
+}
+
+/// Why an allowed open did not produce an fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFailure {
+    /// The wire error kind.
+    pub kind: ErrorKind,
+    /// The errno.
+    pub errno: Errno,
+    /// A short explanation for the client and the audit log.
+    pub reason: &'static str,
+}
+
+/// Who owns, and with what mode, a file created under `create` access.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile {
+    /// The requesting client's uid.
+    pub uid: u32,
+    /// The requesting client's gid.
+    pub gid: u32,
+    /// The final mode, already bounded by the broker.
+    pub mode: u32,
+}
+
+/// `openat2` gives up with `EAGAIN` when a rename races a path walk; retrying a few times
+/// is what the kernel documents, and bounding it keeps a hostile renamer from spinning us.
+const EAGAIN_RETRIES: usize = 8;
+
+/// Opens `path` (absolute, normalized, already allowed) with flags derived from `access`.
+/// With `create`, a missing file is created exclusively, given to the client, and given
+/// `create.mode`; an existing one is opened as it is (never re-owned).
+pub fn open(path: &[u8], access: Access, create: Option<NewFile>) -> Result<Opened, OpenFailure> {
+    let flags = open_flags(access);
+    let fd = match create.filter(|_| access.contains(Access::CREATE)) {
+        Some(new) => match openat2_retry(path, flags | OFlags::CREATE | OFlags::EXCL, new.mode) {
+            Ok(fd) => {
+                give_to(&fd, new)?;
+                Ok(fd)
+            }
+            Err(Errno::EXIST) => openat2_retry(path, flags, 0),
+            Err(e) => Err(e),
+        },
+        None => openat2_retry(path, flags, 0),
+    };
+    let fd = fd.map_err(|e| open_failure(e, access))?;
+
+    let stat = fstat(&fd).map_err(|e| internal(e, "fstat failed"))?;
+    let kind = match FileType::from_raw_mode(stat.st_mode) {
+        FileType::RegularFile if !access.contains(Access::LIST) => FileKind::Regular,
+        FileType::Directory if access.contains(Access::LIST) => FileKind::Directory,
+        FileType::Directory => {
+            return Err(not_regular(
+                Errno::ISDIR,
+                "is a directory (ask for `list` access)",
+            ));
+        }
+        FileType::RegularFile => return Err(not_regular(Errno::NOTDIR, "not a directory")),
+        _ => {
+            return Err(not_regular(
+                Errno::NXIO,
+                "not a regular file (FIFOs, sockets and devices are never handed out)",
+            ));
+        }
+    };
+    // O_NONBLOCK only kept the open itself from blocking; the client gets a normal fd.
+    let fl = fcntl_getfl(&fd).map_err(|e| internal(e, "fcntl(F_GETFL) failed"))?;
+    fcntl_setfl(&fd, fl - OFlags::NONBLOCK).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
+    Ok(Opened {
+        fd,
+        kind,
+        size: stat.st_size as u64,
+    })
+}
+
+/// The open flags for a (valid, see [`Access::check_request`]) access set. Readable iff
+/// `read` (or `list`), writable iff `write` or `append`; never `O_PATH`. `O_NONBLOCK` keeps
+/// a FIFO or device from blocking the broker; `O_NOCTTY` keeps a tty from becoming ours.
+pub fn open_flags(access: Access) -> OFlags {
+    let mut flags = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::NOFOLLOW;
+    if access.contains(Access::LIST) {
+        return flags | OFlags::RDONLY | OFlags::DIRECTORY;
+    }
+    let read = access.contains(Access::READ);
+    let write = access.intersects(Access::WRITE | Access::APPEND);
+    flags |= match (read, write) {
+        (true, true) => OFlags::RDWR,
+        (false, true) => OFlags::WRONLY,
+        _ => OFlags::RDONLY,
+    };
+    if access.contains(Access::APPEND) {
+        flags |= OFlags::APPEND;
+    }
+    if access.contains(Access::TRUNCATE) {
+        flags |= OFlags::TRUNC;
+    }
+    flags
+}
+
+fn openat2_retry(path: &[u8], flags: OFlags, mode: u32) -> Result<OwnedFd, Errno> {
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let mut tries = 0;
+    loop {
+        match openat2(CWD, path, flags, Mode::from_raw_mode(mode), resolve) {
+            Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Sets the mode first (while the broker still owns the file, so no `CAP_FOWNER` is
+/// needed), then gives the file to the client (`CAP_CHOWN`). The mode is set explicitly so
+/// the broker's umask plays no part.
+fn give_to(fd: &OwnedFd, new: NewFile) -> Result<(), OpenFailure> {
+    fchmod(fd, Mode::from_raw_mode(new.mode))
+        .map_err(|e| internal(e, "fchmod of the new file failed"))?;
+    let (uid, gid) = (Uid::from_raw(new.uid), Gid::from_raw(new.gid));
+    fchown(fd, Some(uid), Some(gid)).map_err(|e| internal(e, "fchown of the new file failed"))
+}
+
+fn open_failure(errno: Errno, access: Access) -> OpenFailure {
+    let (kind, reason) = match errno {
+        Errno::NOENT => (ErrorKind::NotFound, "no such file or directory"),
+        Errno::LOOP => (ErrorKind::Io, "a component of the path is a symbolic link"),
+        Errno::XDEV => (ErrorKind::Io, "the path crosses a magic link"),
+        Errno::NOTDIR if access.contains(Access::LIST) => {
+            (ErrorKind::NotRegular, "not a directory")
+        }
+        Errno::NOTDIR => (
+            ErrorKind::NotFound,
+            "a component of the path is not a directory",
+        ),
+        Errno::ISDIR => (
+            ErrorKind::NotRegular,
+            "is a directory (ask for `list` access)",
+        ),
+        Errno::NXIO => (ErrorKind::NotRegular, "not a regular file"),
+        Errno::MFILE | Errno::NFILE | Errno::NOMEM => {
+            (ErrorKind::Internal, "the broker is out of resources")
+        }
+        _ => (ErrorKind::Io, "open failed"),
+    };
+    OpenFailure {
+        kind,
+        errno,
+        reason,
+    }
+}
+
+fn not_regular(errno: Errno, reason: &'static str) -> OpenFailure {
+    OpenFailure {
+        kind: ErrorKind::NotRegular,
+        errno,
+        reason,
+    }
+}
+
+fn internal(errno: Errno, reason: &'static str) -> OpenFailure {
+    OpenFailure {
+        kind: ErrorKind::Internal,
+        errno,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_follow_the_access_words_exactly() {
+        let base = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::NOFOLLOW;
+        assert_eq!(open_flags(Access::READ), base | OFlags::RDONLY);
+        assert_eq!(open_flags(Access::WRITE), base | OFlags::WRONLY);
+        assert_eq!(
+            open_flags(Access::READ | Access::WRITE),
+            base | OFlags::RDWR
+        );
+        assert_eq!(
+            open_flags(Access::APPEND),
+            base | OFlags::WRONLY | OFlags::APPEND
+        );
+        assert_eq!(
+            open_flags(Access::WRITE | Access::TRUNCATE | Access::CREATE),
+            base | OFlags::WRONLY | OFlags::TRUNC
+        );
+        assert_eq!(
+            open_flags(Access::LIST),
+            base | OFlags::RDONLY | OFlags::DIRECTORY
+        );
+        assert!(!open_flags(Access::READ).contains(OFlags::PATH));
+    }
+
+    /// A fresh regular file for one test, removed when dropped.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &[u8]) -> TempFile {
+            let path =
+                std::env::temp_dir().join(format!("fdbroker-open-{}-{name}", std::process::id()));
+            std::fs::write(&path, contents).unwrap();
+            TempFile(path)
+        }
+
+        fn bytes(&self) -> &[u8] {
+            self.0.as_os_str().as_encoded_bytes()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_readable_regular_file_comes_back_blocking() {
+        let file = TempFile::new("readable", b"contents");
+        let opened = open(file.bytes(), Access::READ, None).unwrap();
+        assert_eq!((opened.kind, opened.size), (FileKind::Regular, 8));
+        let fl = fcntl_getfl(&opened.fd).unwrap();
+        assert!(!fl.contains(OFlags::NONBLOCK));
+        assert!(!fl.contains(OFlags::PATH));
+        let mut buf = [0; 16];
+        assert_eq!(rustix::io::read(&opened.fd, &mut buf), Ok(8));
+    }
+
+    #[test]
+    fn symlinks_and_magic_links_are_refused() {
+        // /proc/self is a symlink; /proc/PID/root is a magic link.
+        let err = open(b"/proc/self/status", Access::READ, None).unwrap_err();
+        assert_eq!((err.kind, err.errno), (ErrorKind::Io, Errno::LOOP));
+        let magic = format!("/proc/{}/root/proc/version", std::process::id());
+        let err = open(magic.as_bytes(), Access::READ, None).unwrap_err();
+        assert!(matches!(err.errno, Errno::LOOP | Errno::XDEV), "{err:?}");
+    }
+
+    #[test]
+    fn create_never_takes_over_an_existing_file() {
+        let file = TempFile::new("existing", b"old");
+        let new = NewFile {
+            uid: 4242,
+            gid: 4242,
+            mode: 0o600,
+        };
+        let opened = open(file.bytes(), Access::WRITE | Access::CREATE, Some(new)).unwrap();
+        let stat = fstat(&opened.fd).unwrap();
+        assert_eq!(stat.st_uid, rustix::process::geteuid().as_raw());
+        assert_eq!(opened.size, 3);
+    }
+
+    #[test]
+    fn a_directory_needs_list_and_list_needs_a_directory() {
+        assert_eq!(
+            open(b"/", Access::READ, None).unwrap_err().kind,
+            ErrorKind::NotRegular
+        );
+        assert_eq!(
+            open(b"/", Access::LIST, None).unwrap().kind,
+            FileKind::Directory
+        );
+        let file = TempFile::new("not-a-dir", b"");
+        let err = open(file.bytes(), Access::LIST, None).unwrap_err();
+        assert_eq!(
+            (err.kind, err.errno),
+            (ErrorKind::NotRegular, Errno::NOTDIR)
+        );
+    }
+
+    #[test]
+    fn character_devices_are_refused() {
+        let err = open(b"/dev/null", Access::READ, None).unwrap_err();
+        assert_eq!((err.kind, err.errno), (ErrorKind::NotRegular, Errno::NXIO));
+    }
+}

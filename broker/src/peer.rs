@@ -1,0 +1,104 @@
+//! Who is on the other end of a connection, as the kernel says: `SO_PEERCRED` and
+//! `SO_PEERGROUPS`, both fixed when the client called `connect()` ([`unix(7)`]).
+//!
+//! Nothing a client sends can change these. A connected socket handed on to a process of
+//! another uid still carries the identity of the process that connected.
+//!
+//! [`unix(7)`]: https://man7.org/linux/man-pages/man7/unix.7.html
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use rustix::net::sockopt::socket_peercred;
+
+/// The kernel's view of a connected client.
+#[derive(Debug, Clone)]
+pub struct PeerCreds {
+    /// Effective uid at connect time.
+    pub uid: u32,
+    /// Effective gid at connect time.
+    pub gid: u32,
+    /// Pid at connect time (for the audit log; it may have exited or been reused since).
+    pub pid: i32,
+    /// Supplementary groups at connect time.
+    pub groups: Vec<u32>,
+}
+
+impl PeerCreds {
+    /// Reads the credentials of the peer connected to `sock`.
+    pub fn of(sock: BorrowedFd<'_>) -> io::Result<PeerCreds> {
+        let cred = socket_peercred(sock)?;
+        Ok(PeerCreds {
+            uid: cred.uid.as_raw(),
+            gid: cred.gid.as_raw(),
+            pid: cred.pid.as_raw_nonzero().get(),
+            groups: peer_groups(sock)?,
+        })
+    }
+}
+
+/// `getsockopt(SO_PEERGROUPS)`: the supplementary groups of the peer. Neither rustix nor
+/// nix wraps this option, hence the one `unsafe` block of the broker.
+#[allow(unsafe_code)]
+fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
+    // NGROUPS_MAX is 65536; start with room for the common case and grow on ERANGE, when
+    // the kernel writes the needed size into `len`.
+    let mut groups: Vec<libc::gid_t> = vec![0; 32];
+    loop {
+        let mut len = libc::socklen_t::try_from(groups.len() * size_of::<libc::gid_t>())
+            .map_err(|_| io::Error::other("SO_PEERGROUPS: group list too large"))?;
+        // SAFETY: `groups` is a live, writable buffer of exactly `len` bytes, and the
+        // kernel writes at most `len` bytes into it and the needed length into `len`.
+        let rc = unsafe {
+            libc::getsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let count = len as usize / size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(count);
+            return Ok(groups);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ERANGE) || count <= groups.len() {
+            return Err(err);
+        }
+        groups.resize(count, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+
+    #[test]
+    fn a_socketpair_reports_this_process() {
+        let (a, _b) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let creds = PeerCreds::of(a.as_fd()).unwrap();
+        assert_eq!(creds.uid, rustix::process::geteuid().as_raw());
+        assert_eq!(creds.gid, rustix::process::getegid().as_raw());
+        assert_eq!(creds.pid, std::process::id() as i32);
+        let mut ours: Vec<u32> = rustix::process::getgroups()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_raw())
+            .collect();
+        let mut theirs = creds.groups.clone();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(theirs, ours);
+    }
+}
