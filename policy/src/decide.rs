@@ -1,0 +1,320 @@
+//! The decision rule: which rule, if any, decides a request, and whether it is allowed.
+
+use std::fmt;
+
+use crate::pattern;
+use crate::rule::Rule;
+use crate::{Access, Effect, Peer, Policy};
+
+/// The outcome of [`Policy::decide`]: whether the request is allowed, and the rule that decided
+/// it (`None` for the default deny).
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'p> {
+    pub allowed: bool,
+    pub rule: Option<&'p Rule>,
+}
+
+impl fmt::Display for Decision<'_> {
+    /// `allow (rule "NAME")`, `deny (rule "NAME")` or `deny (no rule matched: default deny)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.allowed { "allow" } else { "deny" };
+        match self.rule {
+            Some(rule) => write!(f, "{verdict} (rule {:?})", rule.name()),
+            None => write!(f, "{verdict} (no rule matched: default deny)"),
+        }
+    }
+}
+
+impl Policy {
+    /// Decides whether `peer` may open `path` with `access`.
+    ///
+    /// Denied by the first deny rule (in file order) that applies to the peer, matches the
+    /// path and names any of the requested words; else allowed by the first allow rule that
+    /// applies, matches and grants every requested word; else denied by default. An empty
+    /// `access`, or a `path` that is not absolute and normalized, is denied by default.
+    pub fn decide(&self, peer: &Peer<'_>, path: &[u8], access: Access) -> Decision<'_> {
+        let default = Decision {
+            allowed: false,
+            rule: None,
+        };
+        let Some(path) = pattern::components(path) else {
+            return default;
+        };
+        if access.is_empty() {
+            return default;
+        }
+        // The access test is cheap; patterns are only matched for rules that pass it.
+        let first = |effect: Effect, access_fits: &dyn Fn(Access) -> bool| {
+            self.rules()
+                .iter()
+                .find(|r| r.effect() == effect && access_fits(r.access()) && r.covers(peer, &path))
+        };
+        if let Some(rule) = first(Effect::Deny, &|named| named.intersects(access)) {
+            return Decision {
+                allowed: false,
+                rule: Some(rule),
+            };
+        }
+        match first(Effect::Allow, &|granted| granted.contains(access)) {
+            Some(rule) => Decision {
+                allowed: true,
+                rule: Some(rule),
+            },
+            None => default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::policy;
+
+    const POLICY: &str = r#"version = 1
+
+[[rule]]
+name = "scanner-reads-uploads"
+users = ["clamav"]
+groups = ["scanners"]
+paths = ["/srv/uploads/**"]
+access = ["read", "list"]
+
+[[rule]]
+name = "staff-write-spool"
+groups = ["staff"]
+paths = ["/srv/spool/*.eml"]
+access = ["write", "create", "truncate"]
+
+[[rule]]
+name = "staff-read-spool"
+groups = ["staff"]
+paths = ["/srv/spool/*.eml"]
+access = ["read"]
+
+[[rule]]
+name = "no-quarantine"
+users = ["*"]
+paths = ["/srv/uploads/quarantine/**"]
+access = ["read", "write"]
+effect = "deny"
+
+[[rule]]
+name = "no-quarantine-list"
+users = ["*"]
+paths = ["/srv/uploads/quarantine/**"]
+access = ["list"]
+effect = "deny"
+
+[[rule]]
+name = "root-reads-all"
+users = [0]
+paths = ["/**"]
+access = ["read"]
+
+[[rule]]
+name = "alice-home"
+users = ["alice"]
+paths = ["/home/alice/**"]
+access = ["read", "write", "append", "create", "truncate", "list"]
+
+[[rule]]
+name = "alice-no-ssh-changes"
+users = ["alice"]
+paths = ["/home/alice/.ssh/**"]
+access = ["write", "append", "create", "truncate"]
+effect = "deny"
+"#;
+
+    const fn peer(uid: u32, gid: u32, groups: &'static [u32]) -> Peer<'static> {
+        Peer { uid, gid, groups }
+    }
+    const CLAMAV: Peer<'static> = peer(1001, 1001, &[]);
+    const SCANNER: Peer<'static> = peer(1003, 100, &[7, 50]);
+    const STAFF: Peer<'static> = peer(2000, 60, &[]);
+    const ROOT: Peer<'static> = peer(0, 0, &[]);
+    const ALICE: Peer<'static> = peer(1002, 1002, &[]);
+    const NOBODY: Peer<'static> = peer(65534, 65534, &[]);
+
+    const DEFAULT: &str = "deny (no rule matched: default deny)";
+
+    /// Checks each `(peer, path, access, expected)`, where `expected` is `+NAME` for allowed
+    /// by rule NAME, `-NAME` for denied by rule NAME and `-` for the default deny.
+    fn check(cases: &[(Peer<'_>, &[u8], &str, &str)]) {
+        let p = policy(POLICY);
+        for (peer, path, access, expected) in cases {
+            let expected = match expected.split_at(1) {
+                ("+", name) => format!("allow (rule {name:?})"),
+                ("-", "") => DEFAULT.to_owned(),
+                (_, name) => format!("deny (rule {name:?})"),
+            };
+            let access: Access = access.parse().expect("access words");
+            let decision = p.decide(peer, path, access);
+            let path = String::from_utf8_lossy(path);
+            assert_eq!(decision.to_string(), expected, "{peer:?} {path} {access}");
+            assert_eq!(decision.allowed, expected.starts_with("allow"));
+        }
+    }
+
+    #[test]
+    fn allow_rules_grant_to_listed_users_and_groups_only() {
+        check(&[
+            (
+                CLAMAV,
+                b"/srv/uploads/a.txt",
+                "read",
+                "+scanner-reads-uploads",
+            ),
+            (
+                CLAMAV,
+                b"/srv/uploads/\xff\xfe",
+                "read",
+                "+scanner-reads-uploads",
+            ),
+            (
+                SCANNER,
+                b"/srv/uploads/a/b/c",
+                "read",
+                "+scanner-reads-uploads",
+            ),
+            (
+                peer(9, 50, &[]),
+                b"/srv/uploads/x",
+                "read",
+                "+scanner-reads-uploads",
+            ),
+            (NOBODY, b"/srv/uploads/a.txt", "read", "-"),
+            (peer(50, 9, &[]), b"/srv/uploads/a.txt", "read", "-"),
+            (CLAMAV, b"/srv/uploads/a.txt", "write", "-"),
+            (CLAMAV, b"/srv/uploadsX/a.txt", "read", "-"),
+            (CLAMAV, b"/srv", "list", "-"),
+        ]);
+    }
+
+    #[test]
+    fn a_double_star_grant_or_deny_covers_the_directory_itself() {
+        check(&[
+            (CLAMAV, b"/srv/uploads", "list", "+scanner-reads-uploads"),
+            (CLAMAV, b"/srv/uploads/quarantine", "read", "-no-quarantine"),
+            (ALICE, b"/home/alice", "list", "+alice-home"),
+            (
+                ALICE,
+                b"/home/alice/.ssh",
+                "create,write",
+                "-alice-no-ssh-changes",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn deny_rules_win_wherever_they_are_and_the_first_matching_one_decides() {
+        check(&[
+            (
+                CLAMAV,
+                b"/srv/uploads/quarantine/x/y",
+                "read",
+                "-no-quarantine",
+            ),
+            (
+                CLAMAV,
+                b"/srv/uploads/quarantine/x",
+                "list",
+                "-no-quarantine-list",
+            ),
+            (ROOT, b"/srv/uploads/quarantine/x", "read", "-no-quarantine"),
+            (
+                NOBODY,
+                b"/srv/uploads/quarantine/x",
+                "write",
+                "-no-quarantine",
+            ),
+            (ALICE, b"/home/alice/.ssh/id", "read", "+alice-home"),
+            (
+                ALICE,
+                b"/home/alice/.ssh/id",
+                "write",
+                "-alice-no-ssh-changes",
+            ),
+            (
+                ALICE,
+                b"/home/alice/.ssh/id",
+                "read,append",
+                "-alice-no-ssh-changes",
+            ),
+            (ALICE, b"/home/alice/.sshx", "write", "+alice-home"),
+        ]);
+    }
+
+    #[test]
+    fn one_allow_rule_must_grant_every_requested_word() {
+        check(&[
+            (
+                STAFF,
+                b"/srv/spool/m.eml",
+                "write,create,truncate",
+                "+staff-write-spool",
+            ),
+            (STAFF, b"/srv/spool/m.eml", "write", "+staff-write-spool"),
+            (STAFF, b"/srv/spool/m.eml", "read", "+staff-read-spool"),
+            (STAFF, b"/srv/spool/m.eml", "read,write", "-"),
+            (STAFF, b"/srv/spool/m.eml", "append", "-"),
+            (STAFF, b"/srv/spool/sub/m.eml", "write", "-"),
+            (STAFF, b"/srv/spool/m.eml2", "write", "-"),
+            (
+                CLAMAV,
+                b"/srv/uploads/a",
+                "read,list",
+                "+scanner-reads-uploads",
+            ),
+        ]);
+    }
+
+    #[test]
+    fn root_is_not_special() {
+        check(&[
+            (ROOT, b"/", "read", "+root-reads-all"),
+            (ROOT, b"/etc/shadow", "read", "+root-reads-all"),
+            (ROOT, b"/etc/shadow", "write", "-"),
+            (ROOT, b"/etc", "list", "-"),
+        ]);
+    }
+
+    #[test]
+    fn paths_that_are_not_normalized_and_empty_requests_are_denied_by_default() {
+        let p = policy(POLICY);
+        for path in [
+            &b"/etc/../srv"[..],
+            b"etc/passwd",
+            b"/etc/",
+            b"",
+            b"//etc",
+            b"/./etc",
+            b"/a\0b",
+        ] {
+            assert_eq!(
+                p.decide(&ROOT, path, Access::READ).to_string(),
+                DEFAULT,
+                "{path:?}"
+            );
+        }
+        let d = p.decide(&ROOT, b"/etc", Access::empty());
+        assert!(!d.allowed && d.rule.is_none());
+    }
+
+    #[test]
+    fn the_deciding_rule_is_returned() {
+        let p = policy(POLICY);
+        let d = p.decide(&STAFF, b"/srv/spool/m.eml", Access::WRITE | Access::CREATE);
+        let rule = d.rule.expect("a deciding rule");
+        assert_eq!(
+            (rule.name(), rule.line(), rule.create_mode()),
+            ("staff-write-spool", 10, 0o600)
+        );
+        assert!(std::ptr::eq(rule, &p.rules()[1]));
+        assert!(
+            policy("version = 1\n")
+                .decide(&ROOT, b"/", Access::READ)
+                .rule
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! One validated `[[rule]]` of a policy.
+
+use std::fmt;
+
+use crate::pattern::Pattern;
+use crate::subjects::Subjects;
+use crate::{Access, Peer};
+
+/// Whether a rule grants or refuses the access it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+impl fmt::Display for Effect {
+    /// `allow` or `deny`, as written in the policy file.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        })
+    }
+}
+
+/// The mode mask of files created through a rule that does not set `create_mode`.
+pub(crate) const DEFAULT_CREATE_MODE: u32 = 0o600;
+
+/// A rule of a loaded policy. Every rule of a [`Policy`](crate::Policy) is valid: a non-empty
+/// unique name, at least one subject, at least one path pattern and at least one access word.
+#[derive(Debug)]
+pub struct Rule {
+    pub(crate) name: String,
+    pub(crate) line: u32,
+    pub(crate) effect: Effect,
+    pub(crate) subjects: Subjects,
+    pub(crate) paths: Vec<Pattern>,
+    pub(crate) access: Access,
+    pub(crate) create_mode: u32,
+}
+
+impl Rule {
+    /// The rule's `name`, unique within its policy.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The rule's `effect`.
+    pub fn effect(&self) -> Effect {
+        self.effect
+    }
+
+    /// The access words the rule allows or denies.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The mask (at most `0o777`) applied to the mode of files this rule lets a client
+    /// create: `create_mode` if set, else `0o600`. Deny rules cannot set it and always report
+    /// the default, which means nothing for them.
+    pub fn create_mode(&self) -> u32 {
+        self.create_mode
+    }
+
+    /// The 1-based line of the rule's `[[rule]]` header.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// True if the rule applies to `peer` and one of its patterns matches `path` (given as
+    /// its components). Says nothing about access: the caller compares that.
+    pub(crate) fn covers(&self, peer: &Peer<'_>, path: &[&[u8]]) -> bool {
+        self.subjects.apply_to(peer) && self.paths.iter().any(|p| p.matches(path))
+    }
+}
