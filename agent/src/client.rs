@@ -187,7 +187,16 @@ impl Client {
     }
 }
 
-/// The socket path [`Client::connect_default`] uses.
+/// The socket path [`Client::connect_default`] uses: `$FDBROKER_SOCKET`, else
+/// `/run/fdbroker.sock`.
+///
+/// ```
+/// use std::path::PathBuf;
+///
+/// let expected = std::env::var_os(fdbroker_agent::SOCKET_ENV)
+///     .map_or_else(|| PathBuf::from("/run/fdbroker.sock"), PathBuf::from);
+/// assert_eq!(fdbroker_agent::default_socket(), expected);
+/// ```
 pub fn default_socket() -> PathBuf {
     std::env::var_os(SOCKET_ENV).map_or_else(|| PathBuf::from(DEFAULT_SOCKET), PathBuf::from)
 }

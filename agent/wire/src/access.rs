@@ -10,6 +10,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 bitflags::bitflags! {
     /// A set of access words. The broker derives the open flags from it; a client never
     /// passes raw `O_*` flags.
+    ///
+    /// ```
+    /// use fdbroker_wire::Access;
+    ///
+    /// let access: Access = "read,write".parse().unwrap();
+    /// assert_eq!(access, Access::READ | Access::WRITE);
+    /// assert_eq!(access.to_string(), "read,write");
+    /// assert!((Access::READ | Access::TRUNCATE).check_request().is_err());
+    /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     pub struct Access: u8 {
         /// Read the file's contents (`O_RDONLY`, or `O_RDWR` together with `WRITE`).
