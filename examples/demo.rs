@@ -26,9 +26,11 @@ fn main() {
 
 fn run() -> Result<()> {
     if !rustix::process::geteuid().is_root() {
-        return Err("run the demo as root: the broker needs root to open root-only files, and \
+        return Err(
+            "run the demo as root: the broker needs root to open root-only files, and \
                     the demo switches the clients to other uids"
-            .into());
+                .into(),
+        );
     }
     let bin = binaries_dir()?;
     let demo = TempTree::new()?;
@@ -43,7 +45,12 @@ fn run() -> Result<()> {
     fs::write(uploads.join("invoice.pdf"), format!("%PDF-1.4 {EICAR}\n"))?;
     fs::write(uploads.join("quarantine/old.bin"), "held back\n")?;
     symlink("/etc/shadow", uploads.join("shadow-link"))?;
-    for dir in [&srv, &uploads, &uploads.join("quarantine"), &srv.join("reports")] {
+    for dir in [
+        &srv,
+        &uploads,
+        &uploads.join("quarantine"),
+        &srv.join("reports"),
+    ] {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     for file in ["report.txt", "invoice.pdf", "quarantine/old.bin"] {
@@ -53,11 +60,17 @@ fn run() -> Result<()> {
     // The example policy, with its /srv/ moved into the demo's directory.
     let example = include_str!("policy.toml");
     let policy_file = root.join("policy.toml");
-    fs::write(&policy_file, example.replace("\"/srv/", &format!("\"{}/", srv.display())))?;
+    fs::write(
+        &policy_file,
+        example.replace("\"/srv/", &format!("\"{}/", srv.display())),
+    )?;
     fs::set_permissions(&policy_file, fs::Permissions::from_mode(0o600))?;
     let fdbroker = bin.join("fdbroker");
     println!("== fdbroker check {}", policy_file.display());
-    let status = Command::new(&fdbroker).arg("check").arg(&policy_file).status()?;
+    let status = Command::new(&fdbroker)
+        .arg("check")
+        .arg(&policy_file)
+        .status()?;
     if !status.success() {
         return Err("the example policy does not check".into());
     }
@@ -67,7 +80,8 @@ fn run() -> Result<()> {
     fs::create_dir(&clients)?;
     for name in ["fdagent", "examples/scanner"] {
         let target = clients.join(Path::new(name).file_name().unwrap_or_default());
-        fs::copy(bin.join(name), &target).map_err(|e| format!("{}: {e}", bin.join(name).display()))?;
+        fs::copy(bin.join(name), &target)
+            .map_err(|e| format!("{}: {e}", bin.join(name).display()))?;
     }
 
     let socket = root.join("fdbroker.sock");
@@ -78,15 +92,22 @@ fn run() -> Result<()> {
     let report = uploads.join("report.txt");
     let report = report.to_str().ok_or("temporary path is not UTF-8")?;
 
-    println!("\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}");
+    println!(
+        "\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}"
+    );
     client(SCANNER_UID, &fdagent, &["--socket", sock, "cat", report])?;
     println!("\n== uid {STRANGER_UID} (named in no rule): fdagent cat {report}");
     client(STRANGER_UID, &fdagent, &["--socket", sock, "cat", report])?;
 
-    let scan: Vec<String> = ["report.txt", "invoice.pdf", "quarantine/old.bin", "shadow-link"]
-        .iter()
-        .map(|f| uploads.join(f).display().to_string())
-        .collect();
+    let scan: Vec<String> = [
+        "report.txt",
+        "invoice.pdf",
+        "quarantine/old.bin",
+        "shadow-link",
+    ]
+    .iter()
+    .map(|f| uploads.join(f).display().to_string())
+    .collect();
     let mut args = vec!["--socket", sock];
     args.extend(scan.iter().map(String::as_str));
     println!("\n== uid {SCANNER_UID}: scanner (an unprivileged virus scanner) over the uploads");
@@ -102,19 +123,30 @@ fn run() -> Result<()> {
 /// and exit status.
 fn client(uid: u32, program: &Path, args: &[&str]) -> Result<()> {
     let status = Command::new("setpriv")
-        .args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into(), "--".into()])
+        .args([
+            format!("--reuid={uid}"),
+            format!("--regid={uid}"),
+            "--clear-groups".into(),
+            "--".into(),
+        ])
         .arg(program)
         .args(args)
         .status()
         .map_err(|e| format!("cannot run setpriv (util-linux): {e}"))?;
-    println!("-> exit status {}", status.code().map_or("killed".into(), |c| c.to_string()));
+    println!(
+        "-> exit status {}",
+        status.code().map_or("killed".into(), |c| c.to_string())
+    );
     Ok(())
 }
 
 /// Where `cargo build` put the binaries: this example lives in target/<profile>/examples/.
 fn binaries_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let dir = exe.parent().and_then(Path::parent).ok_or("cannot locate the target directory")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot locate the target directory")?;
     for name in ["fdbroker", "fdagent", "examples/scanner"] {
         if !dir.join(name).exists() {
             return Err(format!(
@@ -146,7 +178,9 @@ impl Broker {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !fs::read_to_string(log)?.contains("listening on") {
             if Instant::now() > deadline {
-                return Err(format!("the broker did not start:\n{}", fs::read_to_string(log)?).into());
+                return Err(
+                    format!("the broker did not start:\n{}", fs::read_to_string(log)?).into(),
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

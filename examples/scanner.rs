@@ -50,7 +50,13 @@ fn main() -> ExitCode {
             }
         }
     }
-    ExitCode::from(if infected { 1 } else if errors { 2 } else { 0 })
+    ExitCode::from(if infected {
+        1
+    } else if errors {
+        2
+    } else {
+        0
+    })
 }
 
 /// Streams `input` looking for the EICAR signature, keeping the last `EICAR.len() - 1`

@@ -1,1 +1,19 @@
-//! stub
+//! Integration tests for fdbroker: each test starts the real `fdbroker serve` on a socket
+//! in a fresh temp tree and runs `fdagent` (or the `scanner` example, or a raw protocol
+//! client) as unprivileged uids against files only root can open.
+//!
+//! They need root (to own files as other uids and to switch uids); as non-root each test
+//! prints SKIP, unless `FDBROKER_REQUIRE_ROOT` is set, where it fails. They use the built
+//! binaries: run `cargo build --workspace --bins --examples` first.
+
+mod harness;
+
+mod admin;
+mod cli;
+mod create;
+mod lifecycle;
+mod paths;
+mod protocol;
+mod read;
+mod reload;
+mod scanner;

@@ -1,0 +1,183 @@
+//! The admin commands: `fdbroker check` points at every error as FILE:LINE:COL, and
+//! `fdbroker explain` names the rule that decides (or the default deny).
+
+use crate::harness::{Output, Tree, require_root, write_policy};
+
+/// Runs `fdbroker ARGS` (as root, no broker involved).
+fn fdbroker(tree: &Tree, args: &[&str]) -> Output {
+    tree.cmd(&tree.bin("fdbroker")).args(args).run()
+}
+
+#[test]
+fn check_accepts_a_good_policy() {
+    require_root!();
+    let tree = Tree::new();
+    let file = tree.p("good.toml");
+    write_policy(
+        tree.path("good.toml").as_ref(),
+        "version = 1\n\n[[rule]]\nname = \"a\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"b\"\ngroups = [2100]\npaths = [\"/srv/x/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n",
+    );
+    fdbroker(&tree, &["check", &file])
+        .code_is(0)
+        .stdout_is(format!("{file}: ok (2 rules)\n"))
+        .no_stderr();
+}
+
+/// Every error is reported, one line each, at the value at fault.
+#[test]
+fn check_reports_every_error_at_file_line_col() {
+    require_root!();
+    let tree = Tree::new();
+    let file = tree.p("bad.toml");
+    let text = [
+        "version = 1",                   // 1
+        "",                              // 2
+        "[[rule]]",                      // 3
+        "name = \"first\"",              // 4
+        "users = [2001]",                // 5
+        "paths = [\"/srv/**\"]",         // 6
+        "access = [\"read\", \"exec\"]", // 7: unknown access word, col 19
+        "",                              // 8
+        "[[rule]]",                      // 9
+        "name = \"second\"",             // 10
+        "users = [2001]",                // 11
+        "paths = [\"relative/**\"]",     // 12: not absolute, col 10
+        "access = [\"read\"]",           // 13
+        "effect = \"maybe\"",            // 14: unknown effect, col 10
+        "",                              // 15
+        "[[rule]]",                      // 16
+        "name = \"first\"",              // 17: duplicate name, col 8
+        "users = [2001]",                // 18
+        "paths = [\"/srv/**\"]",         // 19
+        "access = [\"read\"]",           // 20
+    ]
+    .join("\n");
+    write_policy(tree.path("bad.toml").as_ref(), &text);
+    let out = fdbroker(&tree, &["check", &file]);
+    out.code_is(1).stdout_is("");
+    let expected = [
+        (format!("{file}:7:19: "), "exec"),
+        (format!("{file}:12:10: "), "relative/**"),
+        (format!("{file}:14:10: "), "maybe"),
+        (format!("{file}:17:8: "), "first"),
+    ];
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    if lines.len() != expected.len() {
+        out.fail("expected exactly one stderr line per error");
+    }
+    for (prefix, word) in &expected {
+        if !lines
+            .iter()
+            .any(|l| l.starts_with(prefix.as_str()) && l.contains(word))
+        {
+            out.fail(&format!(
+                "expected a line starting {prefix:?} mentioning {word:?}"
+            ));
+        }
+    }
+}
+
+#[test]
+fn check_reports_a_toml_syntax_error_with_its_line() {
+    require_root!();
+    let tree = Tree::new();
+    let file = tree.p("broken.toml");
+    write_policy(
+        tree.path("broken.toml").as_ref(),
+        "version = 1\n\n[[rule]\nname = \"x\"\n",
+    );
+    let out = fdbroker(&tree, &["check", &file]);
+    out.code_is(1)
+        .stdout_is("")
+        .stderr_has(&format!("{file}:3:"));
+}
+
+fn explain_setup() -> (Tree, String) {
+    let tree = Tree::new();
+    let file = tree.p("policy.toml");
+    write_policy(
+        tree.path("policy.toml").as_ref(),
+        r#"version = 1
+
+[[rule]]
+name = "alice-reads"
+users = [2001]
+paths = ["/srv/data/**"]
+access = ["read"]
+
+[[rule]]
+name = "scanners-read-shared"
+groups = [2100]
+paths = ["/srv/data/shared/**"]
+access = ["read"]
+
+[[rule]]
+name = "no-secrets"
+users = ["*"]
+paths = ["/srv/data/secret/**"]
+access = ["read", "write"]
+effect = "deny"
+"#,
+    );
+    (tree, file)
+}
+
+/// Runs `fdbroker explain --policy FILE ARGS` (ARGS split on whitespace).
+fn explain(tree: &Tree, file: &str, args: &str) -> Output {
+    let mut all = vec!["explain", "--policy", file];
+    all.extend(args.split_whitespace());
+    fdbroker(tree, &all)
+}
+
+#[test]
+fn explain_names_the_deciding_rule_or_the_default_deny() {
+    require_root!();
+    let (tree, file) = explain_setup();
+    let default_deny = "deny (no rule matched: default deny)\n";
+    let alice = "allow (rule \"alice-reads\")\n";
+    let scanners = "allow (rule \"scanners-read-shared\")\n";
+    let cases = [
+        ("--uid 2001 --access read /srv/data/x", alice, 0),
+        ("--uid 2002 --access read /srv/data/x", default_deny, 1),
+        (
+            "--uid 2001 --access read /srv/data/secret/k",
+            "deny (rule \"no-secrets\")\n",
+            1,
+        ),
+        // A grant must cover every requested word.
+        (
+            "--uid 2001 --access read,write /srv/data/x",
+            default_deny,
+            1,
+        ),
+        // Groups: supplementary, primary, and neither.
+        (
+            "--uid 2003 --gid 2003 --groups 2099,2100 --access read /srv/data/shared/f",
+            scanners,
+            0,
+        ),
+        (
+            "--uid 2003 --gid 2100 --access read /srv/data/shared/f",
+            scanners,
+            0,
+        ),
+        (
+            "--uid 2003 --gid 2003 --access read /srv/data/shared/f",
+            default_deny,
+            1,
+        ),
+        // Root is not special.
+        ("--uid 0 --gid 0 --access read /srv/data/x", default_deny, 1),
+    ];
+    for (args, stdout, code) in cases {
+        explain(&tree, &file, args).code_is(code).stdout_is(stdout);
+    }
+}
+
+#[test]
+fn explain_usage_errors_exit_2() {
+    require_root!();
+    let (tree, file) = explain_setup();
+    explain(&tree, &file, "--access read /srv/data/x").code_is(2); // no --uid
+    explain(&tree, &file, "--uid 2001 --access exec /srv/data/x").code_is(2);
+}

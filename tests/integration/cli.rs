@@ -1,0 +1,195 @@
+//! fdagent as a user sees it: exit codes, `cat` over several paths, `ping`, and `exec`,
+//! whose command must never run unless the open succeeded.
+
+use crate::harness::{ALICE, Broker, Tree, require_root};
+
+/// `data/` with two readable files and a secret; alice reads `data/**` except the secret.
+/// `out/` belongs to alice so her commands can leave marker files there.
+fn setup() -> (Tree, String) {
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    tree.private_file("data/b.txt", b"beta\n");
+    tree.private_file("data/secret", b"secret\n");
+    tree.dir("out", 0o755);
+    tree.chown("out", ALICE.uid, ALICE.gid);
+    let policy = format!(
+        r#"version = 1
+
+[[rule]]
+name = "alice-reads-data"
+users = [2001]
+paths = ["{data}/**"]
+access = ["read"]
+
+[[rule]]
+name = "no-secret"
+users = ["*"]
+paths = ["{data}/secret"]
+access = ["read"]
+effect = "deny"
+"#,
+        data = tree.p("data")
+    );
+    (tree, policy)
+}
+
+#[test]
+fn ping_prints_pong() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    broker
+        .fdagent(ALICE)
+        .arg("ping")
+        .run()
+        .code_is(0)
+        .stdout_is("pong\n")
+        .no_stderr();
+}
+
+#[test]
+fn socket_defaults_to_fdbroker_socket_env() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    broker
+        .client(ALICE, "fdagent")
+        .env("FDBROKER_SOCKET", &broker.socket_str())
+        .arg("ping")
+        .run()
+        .code_is(0)
+        .stdout_is("pong\n");
+}
+
+#[test]
+fn unreachable_broker_exits_69() {
+    require_root!();
+    let (tree, _) = setup();
+    let nowhere = tree.p("nothing-listens-here.sock");
+    let agent = || {
+        tree.cmd(&tree.bin("fdagent"))
+            .user(ALICE)
+            .args(["--socket", &nowhere])
+    };
+    agent().arg("ping").run().code_is(69).stdout_is("");
+    agent()
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(69)
+        .stdout_is("");
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let path = tree.p("data/a.txt");
+    for args in [
+        vec!["frobnicate"],
+        vec!["cat"],
+        vec!["open", "--access", "exec", &path],
+        vec!["exec", &path],
+    ] {
+        broker
+            .fdagent(ALICE)
+            .args(&args)
+            .run()
+            .code_is(64)
+            .stdout_is("");
+    }
+}
+
+/// `cat` prints every file it can, one stderr line per failure, and exits with the
+/// code of the first failure.
+#[test]
+fn cat_continues_past_failures_and_exits_with_the_first_failure() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let [a, b, secret, missing] =
+        ["data/a.txt", "data/b.txt", "data/secret", "data/missing"].map(|r| tree.p(r));
+    let out = broker
+        .fdagent(ALICE)
+        .args(["cat", &a, &secret, &missing, &b])
+        .run();
+    out.code_is(77).stdout_is("alpha\nbeta\n");
+    if out.stderr.lines().count() != 2 {
+        out.fail("expected one stderr line per failed path");
+    }
+    let out = broker
+        .fdagent(ALICE)
+        .args(["cat", &missing, &a, &secret])
+        .run();
+    out.code_is(66).stdout_is("alpha\n");
+}
+
+/// CMD gets the file as stdin, its exit status is passed on, and it inherits no other fd
+/// (the broker socket is gone before exec).
+#[test]
+fn exec_runs_cmd_on_the_fd_and_passes_its_status() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let a = tree.p("data/a.txt");
+    let out = broker
+        .fdagent(ALICE)
+        .args(["exec", &a, "--", "/bin/sh", "-c", "cat; exit 7"])
+        .run();
+    out.code_is(7).stdout_is("alpha\n");
+    // Compared with the same command run directly, exec adds no fd (the test runner may
+    // itself leak inherited fds into every child, so a fixed list would not do).
+    let list_fds = ["/bin/ls", "/proc/self/fd"];
+    let direct = tree
+        .cmd(list_fds[0].as_ref())
+        .user(ALICE)
+        .arg(list_fds[1])
+        .run();
+    direct.code_is(0);
+    let out = broker
+        .fdagent(ALICE)
+        .args(["exec", &a, "--"])
+        .args(list_fds)
+        .run();
+    out.code_is(0).stdout_is(&direct.stdout);
+}
+
+/// On any failure, CMD never runs: it would create a marker file. The first call shows that
+/// it does create it when the open succeeds, so the absence later means something.
+#[test]
+fn exec_never_runs_cmd_when_the_open_fails() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let exec = |path: &str, socket: &str, marker: &str| {
+        let touch = format!("/usr/bin/touch {}", tree.p(&format!("out/{marker}")));
+        broker
+            .client(ALICE, "fdagent")
+            .args([
+                "--socket", socket, "exec", path, "--", "/bin/sh", "-c", &touch,
+            ])
+            .run()
+    };
+    let socket = broker.socket_str();
+    exec(&tree.p("data/a.txt"), &socket, "allowed").code_is(0);
+    assert!(
+        tree.path("out/allowed").exists(),
+        "the control command did not run"
+    );
+
+    let nowhere = tree.p("nothing-listens-here.sock");
+    let cases = [
+        (tree.p("data/secret"), socket.as_str(), "denied", 77),
+        (tree.p("data/missing"), socket.as_str(), "missing", 66),
+        ("data/a.txt".to_owned(), socket.as_str(), "relative", 65),
+        (tree.p("data"), socket.as_str(), "directory", 74),
+        (tree.p("data/a.txt"), nowhere.as_str(), "unreachable", 69),
+    ];
+    for (path, socket, marker, code) in cases {
+        let out = exec(&path, socket, marker);
+        out.code_is(code);
+        if tree.path(&format!("out/{marker}")).exists() {
+            out.fail("CMD ran although the open failed");
+        }
+    }
+}

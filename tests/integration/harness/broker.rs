@@ -1,0 +1,246 @@
+//! The `Broker` guard: a real `fdbroker serve` on a socket inside a test tree, logging to a
+//! file, stopped (and its log shown if the test failed) on drop.
+
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use fdbroker_wire::{Request, Response};
+use rustix::process::{Pid, Signal};
+
+use super::raw::RawConn;
+use super::run::{Cmd, User};
+use super::{Tree, bins, wait_until};
+
+/// How long the broker may take to start serving, to apply a reload, or to exit.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running broker. Dropping it sends SIGTERM, waits (bounded), then SIGKILLs.
+#[derive(Debug)]
+pub struct Broker<'t> {
+    tree: &'t Tree,
+    child: Option<Child>,
+    policy: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl<'t> Broker<'t> {
+    /// Writes `policy` and starts the broker with it on `tree/fdbroker.sock`; returns once
+    /// a ping over the socket is answered.
+    pub fn start(tree: &'t Tree, policy: &str) -> Broker<'t> {
+        Self::start_with(tree, policy, &[])
+    }
+
+    /// Like `start`, with extra `serve` arguments.
+    pub fn start_with(tree: &'t Tree, policy: &str, extra: &[&str]) -> Broker<'t> {
+        let mut broker = Self::spawn(tree, policy, extra);
+        broker.wait_ready();
+        broker
+    }
+
+    /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
+    fn spawn(tree: &'t Tree, policy: &str, extra: &[&str]) -> Broker<'t> {
+        let policy_path = tree.path("policy.toml");
+        write_policy(&policy_path, policy);
+        let socket = tree.path("fdbroker.sock");
+        let log = tree.path("run/broker.log");
+        let log_file = File::create(&log).expect("create broker log");
+        let child = Command::new(bins::bin("fdbroker"))
+            .arg("serve")
+            .arg("--policy")
+            .arg(&policy_path)
+            .arg("--socket")
+            .arg(&socket)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("dup log file"))
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn fdbroker");
+        Broker {
+            tree,
+            child: Some(child),
+            policy: policy_path,
+            socket,
+            log,
+        }
+    }
+
+    /// Polls until a ping is answered with `Pong`; fails with the log if the broker exits
+    /// or does not answer within the timeout.
+    fn wait_ready(&mut self) {
+        let socket = self.socket.clone();
+        let child = self.child.as_mut().expect("broker running");
+        let outcome = wait_until(BROKER_TIMEOUT, || {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return Some(Err(status));
+            }
+            let conn = RawConn::connect(&socket).ok()?;
+            let reply = conn.request(&Request::Ping);
+            matches!(reply.response(), Response::Pong).then_some(Ok(()))
+        });
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(status)) => self.fail(&format!("the broker exited during start-up: {status}")),
+            None => self.fail("the broker did not answer a ping"),
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The socket path as a string, for command lines.
+    pub fn socket_str(&self) -> String {
+        self.socket.to_str().expect("UTF-8").to_owned()
+    }
+
+    pub fn policy_path(&self) -> &Path {
+        &self.policy
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker running").id()
+    }
+
+    /// The broker's stderr and stdout so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).expect("read broker log")
+    }
+
+    /// Polls the log from byte `from` until it contains `needle`; returns the log from
+    /// `from`. Fails with the log after the timeout.
+    #[track_caller]
+    pub fn wait_for_log(&self, from: usize, needle: &str) -> String {
+        wait_until(BROKER_TIMEOUT, || {
+            let log = self.log();
+            log.get(from..)
+                .filter(|new| new.contains(needle))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| self.fail(&format!("the log never showed {needle:?}")))
+    }
+
+    /// Polls until the log contains `needle` (audit lines may be written just after the
+    /// reply) and returns the whole log.
+    #[track_caller]
+    pub fn expect_log(&self, needle: &str) -> String {
+        self.wait_for_log(0, needle);
+        self.log()
+    }
+
+    /// Rewrites the policy file with `policy`, sends SIGHUP and waits for the log line of
+    /// the outcome (reloaded, failed or refused). Returns the log written since the signal.
+    #[track_caller]
+    pub fn reload(&self, policy: &str) -> String {
+        let from = self.log().len();
+        write_policy(&self.policy, policy);
+        self.signal(Signal::HUP);
+        let outcomes = [
+            "policy reloaded from",
+            "policy reload failed",
+            "policy reload refused",
+        ];
+        wait_until(BROKER_TIMEOUT, || {
+            let new = self.log().get(from..)?.to_owned();
+            outcomes.iter().any(|o| new.contains(o)).then_some(new)
+        })
+        .unwrap_or_else(|| self.fail("no reload outcome in the log after SIGHUP"))
+    }
+
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.pid() as i32).expect("nonzero pid");
+        rustix::process::kill_process(pid, signal).expect("signal the broker");
+    }
+
+    /// Sends `signal` (SIGTERM, SIGINT) and returns the exit status; fails if the broker
+    /// does not exit in time.
+    pub fn stop(mut self, signal: Signal) -> ExitStatus {
+        self.signal(signal);
+        let mut child = self.child.take().expect("broker running");
+        match wait_until(BROKER_TIMEOUT, || child.try_wait().expect("try_wait")) {
+            Some(status) => status,
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.fail(&format!("the broker did not exit in time after {signal:?}"))
+            }
+        }
+    }
+
+    /// The number of open fds of the broker process (`/proc/PID/fd`).
+    pub fn fd_count(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+
+    /// A field of `/proc/PID/status`, e.g. `CapEff`, trimmed.
+    pub fn status_field(&self, field: &str) -> String {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
+            .trim()
+            .to_owned()
+    }
+
+    /// `fdagent --socket SOCKET` run as `user`, reporting this broker's log on failure.
+    pub fn fdagent(&self, user: User) -> Cmd {
+        self.client(user, "fdagent")
+            .arg("--socket")
+            .arg(&self.socket)
+    }
+
+    /// A copy of the built binary `name` run as `user` in the tree, reporting this
+    /// broker's log on failure.
+    pub fn client(&self, user: User, name: &str) -> Cmd {
+        self.tree
+            .cmd(&self.tree.bin(name))
+            .user(user)
+            .broker_log(&self.log)
+    }
+
+    /// Fails the test with `msg` and the broker log.
+    #[track_caller]
+    pub fn fail(&self, msg: &str) -> ! {
+        panic!(
+            "{msg}\n---- broker log ({}):\n{}----",
+            self.log.display(),
+            self.log()
+        )
+    }
+}
+
+impl Drop for Broker<'_> {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process(pid, Signal::TERM);
+            }
+            if wait_until(BROKER_TIMEOUT, || child.try_wait().ok().flatten()).is_none() {
+                eprintln!("the broker ignored SIGTERM; killing it");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "---- broker log ({}):\n{}----",
+                self.log.display(),
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Writes a policy file as the admin would: root-owned, 0600.
+pub fn write_policy(path: &Path, text: &str) {
+    fs::write(path, text).expect("write policy");
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod policy");
+}

@@ -1,0 +1,126 @@
+//! A raw SEQPACKET connection to the broker, speaking the wire protocol by hand, so tests
+//! can send what no well-behaved client would: wrong versions, garbage, attached fds.
+
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use fdbroker_wire::{ErrorKind, MAX_RESPONSE, Request, Response};
+use rustix::net::{
+    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
+    SocketFlags, SocketType, sockopt,
+};
+
+/// Any reply must arrive within this time, or the test fails instead of hanging.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connected `SOCK_SEQPACKET` socket with send and receive timeouts.
+#[derive(Debug)]
+pub struct RawConn {
+    sock: OwnedFd,
+}
+
+impl RawConn {
+    pub fn connect(socket: &Path) -> io::Result<RawConn> {
+        let sock = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        sockopt::set_socket_timeout(&sock, sockopt::Timeout::Recv, Some(REPLY_TIMEOUT))?;
+        sockopt::set_socket_timeout(&sock, sockopt::Timeout::Send, Some(REPLY_TIMEOUT))?;
+        rustix::net::connect(&sock, &SocketAddrUnix::new(socket)?)?;
+        Ok(RawConn { sock })
+    }
+
+    /// Sends `msg` as one record.
+    pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+        self.send_with_fds(msg, &[])
+    }
+
+    /// Sends `msg` as one record with `fds` attached in one `SCM_RIGHTS` message.
+    pub fn send_with_fds(&self, msg: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(8))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(fds.len() <= 8, "at most 8 fds");
+        if !fds.is_empty() {
+            assert!(control.push(SendAncillaryMessage::ScmRights(fds)));
+        }
+        let sent = rustix::net::sendmsg(
+            &self.sock,
+            &[IoSlice::new(msg)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )?;
+        assert_eq!(sent, msg.len(), "short send of a SEQPACKET record");
+        Ok(())
+    }
+
+    /// Receives one record (with any fds). A receive timeout fails the test.
+    pub fn recv(&self) -> Reply {
+        let mut buf = vec![0; MAX_RESPONSE + 1];
+        let got = fdbroker_wire::recv(self.sock.as_fd(), &mut buf)
+            .unwrap_or_else(|e| panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {e}"));
+        assert!(
+            !got.truncated,
+            "reply longer than MAX_RESPONSE ({} bytes)",
+            got.len
+        );
+        assert!(!got.control_truncated, "reply carried more than one fd");
+        buf.truncate(got.len);
+        Reply {
+            bytes: buf,
+            fds: got.fds,
+        }
+    }
+
+    /// Encodes and sends `request`, then receives the reply.
+    pub fn request(&self, request: &Request<'_>) -> Reply {
+        self.send(&encode(request)).expect("send request");
+        self.recv()
+    }
+}
+
+/// `request` as a message (version byte + postcard body).
+pub fn encode(request: &Request<'_>) -> Vec<u8> {
+    let mut buf = vec![0; 2 * fdbroker_wire::MAX_REQUEST];
+    fdbroker_wire::encode_request(request, &mut buf)
+        .expect("encode request")
+        .to_vec()
+}
+
+/// One record received from the broker. An empty record with no fds is end of file: the
+/// broker closed the connection.
+#[derive(Debug)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub fds: Vec<OwnedFd>,
+}
+
+impl Reply {
+    pub fn is_eof(&self) -> bool {
+        self.bytes.is_empty() && self.fds.is_empty()
+    }
+
+    /// The decoded response; panics if it does not decode.
+    #[track_caller]
+    pub fn response(&self) -> Response<'_> {
+        fdbroker_wire::decode_response(&self.bytes)
+            .unwrap_or_else(|e| panic!("undecodable reply {:?}: {e}", self.bytes))
+    }
+
+    /// The `(kind, errno)` of an `Error` reply, which must carry no fd; panics otherwise.
+    #[track_caller]
+    pub fn error(&self) -> (ErrorKind, i32) {
+        match self.response() {
+            Response::Error { kind, errno, .. } => {
+                assert!(self.fds.is_empty(), "an Error reply carried an fd");
+                (kind, errno)
+            }
+            other => panic!("expected an Error reply, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! SIGHUP reloads: a valid policy takes effect, an invalid one is logged and ignored, and
+//! one that would need a capability the broker already dropped is refused.
+
+use std::io::Read;
+use std::time::Duration;
+
+use fdbroker_agent::{Access, Client};
+
+use crate::harness::{ALICE, BOB, Broker, Tree, require_root, within};
+
+/// A policy with one read rule for `uid` over `data/**`, plus a `list` rule so the
+/// policy has two rules (the reload line's count is then unambiguous).
+fn read_policy(tree: &Tree, uid: u32) -> String {
+    format!(
+        r#"version = 1
+
+[[rule]]
+name = "reader"
+users = [{uid}]
+paths = ["{data}/**"]
+access = ["read"]
+
+[[rule]]
+name = "lister"
+users = [{uid}]
+paths = ["{data}"]
+access = ["list"]
+"#,
+        data = tree.p("data")
+    )
+}
+
+fn setup() -> Tree {
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    tree
+}
+
+#[test]
+fn sighup_with_a_valid_policy_changes_decisions() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    let path = tree.p("data/a.txt");
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+    broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+
+    let new = broker.reload(&read_policy(&tree, BOB.uid));
+    let expected = format!(
+        "policy reloaded from {}: 2 rules",
+        broker.policy_path().display()
+    );
+    assert!(new.contains(&expected), "expected {expected:?} in:\n{new}");
+
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &path])
+        .run()
+        .code_is(77)
+        .stdout_is("");
+    broker
+        .fdagent(BOB)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+}
+
+/// Invalid files of both kinds (TOML syntax, policy semantics) are reported with
+/// FILE:LINE:COL and the previous policy stays in force.
+#[test]
+fn sighup_with_an_invalid_policy_keeps_the_old_one_and_logs_why() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    let path = tree.p("data/a.txt");
+    let file = broker.policy_path().display().to_string();
+    let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
+    let semantic = format!(
+        "version = 1\n\n[[rule]]\nname = \"r\"\nusers = [2002]\npaths = [\"{}/**\"]\naccess = [\"read\", \"exec\"]\n",
+        tree.p("data")
+    );
+    for (text, position) in [
+        (syntax.to_owned(), format!("{file}:4:")),
+        (semantic, format!("{file}:7:19: ")),
+    ] {
+        let new = broker.reload(&text);
+        assert!(
+            new.contains("policy reload failed, keeping the previous policy:"),
+            "expected a reload failure in:\n{new}"
+        );
+        broker.expect_log(&position);
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &path])
+            .run()
+            .code_is(0)
+            .stdout_is("alpha\n");
+        broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+    }
+}
+
+/// The broker dropped CAP_DAC_OVERRIDE (and CHOWN) at start because the policy
+/// only reads; a reload granting write+create cannot work and is refused, naming the
+/// capability, while the old policy keeps serving and no capability comes back.
+#[test]
+fn reload_needing_a_dropped_capability_is_refused() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    let caps_before = broker.status_field("CapEff");
+    let writer = format!(
+        "version = 1\n\n[[rule]]\nname = \"writer\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"write\", \"create\"]\n",
+        tree.p("data")
+    );
+    let new = broker.reload(&writer);
+    let refusal = new
+        .lines()
+        .find(|l| l.contains("policy reload refused"))
+        .unwrap_or_else(|| broker.fail("expected `policy reload refused`"));
+    assert!(
+        refusal.to_uppercase().contains("CAP_DAC_OVERRIDE"),
+        "must name the capability: {refusal}"
+    );
+
+    let path = tree.p("data/a.txt");
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+    let new_file = tree.p("data/new.txt");
+    let out = broker
+        .fdagent(ALICE)
+        .args(["open", "--access", "write,create", &new_file])
+        .run();
+    out.code_is(77);
+    assert!(
+        !tree.path("data/new.txt").exists(),
+        "the refused policy created a file"
+    );
+    assert_eq!(broker.status_field("CapEff"), caps_before);
+}
+
+/// Linux cannot revoke an open regular-file fd: one handed out before a reload keeps
+/// working after the grant is gone, while new opens are denied. Documented behaviour.
+#[test]
+fn an_fd_handed_out_before_a_revoking_reload_stays_valid() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, 0));
+    let socket = broker.socket().to_path_buf();
+    let path = tree.path("data/a.txt");
+    let (s, p) = (socket.clone(), path.clone());
+    let mut file = within(Duration::from_secs(10), move || {
+        Client::connect(&s).expect("connect").open(&p, Access::READ)
+    })
+    .expect("open before the reload");
+
+    broker.reload(&read_policy(&tree, ALICE.uid));
+    let mut text = String::new();
+    file.read_to_string(&mut text).expect("read the old fd");
+    assert_eq!(text, "alpha\n");
+    let denied = within(Duration::from_secs(10), move || {
+        Client::connect(&socket)
+            .expect("connect")
+            .open(&path, Access::READ)
+    });
+    assert_eq!(
+        denied.expect_err("denied after the reload").kind(),
+        std::io::ErrorKind::PermissionDenied
+    );
+}
