@@ -1,5 +1,6 @@
 //! A blocking connection to the broker: one request out, one reply in, in lock-step.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -7,9 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use fdbroker_wire::{
-    Access, DEFAULT_SOCKET, FileKind, MAX_REQUEST, MAX_RESPONSE, Request, Response,
-    decode_response, encode_request,
+    Access, Batch, DEFAULT_SOCKET, ErrorKind, FileKind, MAX_BATCH, MAX_FDS, MAX_PATH, MAX_REQUEST,
+    MAX_RESPONSE, Outcome, Request, Response, decode_response, encode_request,
 };
+use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, connect, socket_with};
 
 use crate::BrokerError;
@@ -22,7 +24,19 @@ pub const SOCKET_ENV: &str = "FDBROKER_SOCKET";
 #[derive(Debug)]
 pub struct Client {
     sock: OwnedFd,
+    /// Path counts of the batches sent with [`Client::submit_many`] and not yet received,
+    /// oldest first: replies come in request order.
+    pending: VecDeque<usize>,
 }
+
+/// How many batches [`Client::open_many`] keeps in flight: two is enough for the broker to
+/// open the next batch while this process takes in the last.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Bytes of an `OpenMany` message besides its paths (version, tag, counts, access, mode),
+/// and per path besides its bytes (its length varint), with headroom.
+const BATCH_OVERHEAD: usize = 32;
+const PATH_OVERHEAD: usize = 3;
 
 /// A file the broker opened, with what `fstat` said about it.
 #[derive(Debug)]
@@ -58,7 +72,10 @@ impl Client {
                 format!("cannot connect to the broker at {}: {e}", socket.display()),
             )
         })?;
-        Ok(Client { sock })
+        Ok(Client {
+            sock,
+            pending: VecDeque::new(),
+        })
     }
 
     /// Connects to `$FDBROKER_SOCKET`, or to `/run/fdbroker.sock` when it is not set.
@@ -149,13 +166,15 @@ impl Client {
         request: &Request<'_>,
         expect: impl FnOnce(Response<'_>) -> Option<T>,
     ) -> io::Result<(T, Option<OwnedFd>)> {
-        let mut out = [0u8; MAX_REQUEST];
-        let msg = encode_request(request, &mut out)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        fdbroker_wire::send(self.sock.as_fd(), msg, None)?;
-
+        if !self.pending.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "receive the submitted batches before sending another request",
+            ));
+        }
+        self.send(request)?;
         let mut buf = [0u8; MAX_RESPONSE];
-        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf)?;
+        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, 1)?;
         if received.len == 0 && received.fds.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -185,6 +204,176 @@ impl Client {
             expect(response).ok_or_else(|| malformed("the broker answered a different request"))?;
         Ok((value, fd))
     }
+}
+
+impl Client {
+    /// Opens each of `paths` with `access`, in as few round trips as the protocol allows
+    /// (batches of up to [`MAX_BATCH`] paths, two in flight at a time). The result has one
+    /// entry per path, in order; the outer error is for a failure of the connection itself.
+    ///
+    /// ```no_run
+    /// use fdbroker_agent::{Access, Client};
+    ///
+    /// let mut client = Client::connect_default()?;
+    /// let paths = ["/srv/uploads/a.txt", "/srv/uploads/b.txt"];
+    /// for (path, file) in paths.iter().zip(client.open_many(&paths, Access::READ)?) {
+    ///     match file {
+    ///         Ok(file) => println!("{path}: {} bytes", file.metadata()?.len()),
+    ///         Err(e) => println!("{path}: {e}"),
+    ///     }
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open_many<P: AsRef<Path>>(
+        &mut self,
+        paths: &[P],
+        access: Access,
+    ) -> io::Result<Vec<io::Result<File>>> {
+        let mut results = Vec::with_capacity(paths.len());
+        let mut rest = paths;
+        loop {
+            if !rest.is_empty() && self.pending.len() < PIPELINE_DEPTH {
+                let take = batch_len(rest);
+                if take > 0 {
+                    self.submit_many(&rest[..take], access)?;
+                    rest = &rest[take..];
+                    continue;
+                }
+                // A path too long to send fails on its own, in its place in the order.
+                if self.pending.is_empty() {
+                    let err = BrokerError::new(
+                        ErrorKind::TooLarge,
+                        Errno::NAMETOOLONG.raw_os_error(),
+                        "path too long",
+                    );
+                    results.push(Err(err.into_io()));
+                    rest = &rest[1..];
+                    continue;
+                }
+            }
+            if self.pending.is_empty() {
+                return Ok(results);
+            }
+            results.extend(self.receive_many()?);
+        }
+    }
+
+    /// Sends one `OpenMany` request for `paths` (at most [`MAX_BATCH`], fitting in one
+    /// message: see [`batch_len`]) without waiting for its reply, so a client can overlap
+    /// its own work with the broker's. Collect the replies, oldest first, with
+    /// [`Client::receive_many`].
+    ///
+    /// ```no_run
+    /// use fdbroker_agent::{Access, Client};
+    ///
+    /// let mut client = Client::connect_default()?;
+    /// client.submit_many(&["/srv/a/1", "/srv/a/2"], Access::READ)?;
+    /// client.submit_many(&["/srv/b/1"], Access::READ)?;
+    /// let first = client.receive_many()?; // the two files of /srv/a
+    /// let second = client.receive_many()?; // the file of /srv/b
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn submit_many<P: AsRef<Path>>(&mut self, paths: &[P], access: Access) -> io::Result<()> {
+        if paths.is_empty() || batch_len(paths) < paths.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "a batch holds 1 to {MAX_BATCH} paths of at most {MAX_PATH} bytes, fitting in {MAX_REQUEST} bytes"
+                ),
+            ));
+        }
+        let paths: Vec<&[u8]> = paths
+            .iter()
+            .map(|p| p.as_ref().as_os_str().as_bytes())
+            .collect();
+        let count = paths.len();
+        self.send(&Request::OpenMany {
+            paths: Batch(paths),
+            access,
+            create_mode: 0o600,
+        })?;
+        self.pending.push_back(count);
+        Ok(())
+    }
+
+    /// Receives the reply to the oldest batch sent with [`Client::submit_many`]: one entry
+    /// per path, in order.
+    pub fn receive_many(&mut self) -> io::Result<Vec<io::Result<File>>> {
+        let Some(count) = self.pending.pop_front() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no batch is waiting for a reply",
+            ));
+        };
+        let mut buf = [0u8; MAX_RESPONSE];
+        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, MAX_FDS)?;
+        if received.len == 0 && received.fds.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the broker closed the connection",
+            ));
+        }
+        if received.control_truncated {
+            return Err(malformed(
+                "the broker's reply carried too many file descriptors",
+            ));
+        }
+        let bytes = received
+            .bytes(&buf)
+            .ok_or_else(|| malformed("the broker's reply is too large"))?;
+        let results = match decode_response(bytes)
+            .map_err(|e| malformed(&format!("bad reply from the broker: {e}")))?
+        {
+            Response::OpenedMany { results } => results.0,
+            Response::Error {
+                kind,
+                errno,
+                message,
+            } => return Err(BrokerError::new(kind, errno, message).into_io()),
+            _ => return Err(malformed("the broker answered a different request")),
+        };
+        let opened = results
+            .iter()
+            .filter(|r| matches!(r, Outcome::Opened { .. }))
+            .count();
+        if results.len() != count || received.fds.len() != opened {
+            return Err(malformed("the broker's reply does not match the batch"));
+        }
+        let mut fds = received.fds.into_iter();
+        Ok(results
+            .into_iter()
+            .map(|outcome| match outcome {
+                Outcome::Opened { .. } => Ok(File::from(fds.next().expect("counted above"))),
+                Outcome::Failed { kind, errno } => {
+                    Err(BrokerError::new(kind, errno, kind.as_str()).into_io())
+                }
+            })
+            .collect())
+    }
+
+    fn send(&self, request: &Request<'_>) -> io::Result<()> {
+        let mut out = vec![0u8; MAX_REQUEST];
+        let msg = encode_request(request, &mut out)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        fdbroker_wire::send(self.sock.as_fd(), msg, &[])
+    }
+}
+
+/// How many of `paths`, from the first, fit in one `OpenMany` message: at most
+/// [`MAX_BATCH`], within [`MAX_REQUEST`] bytes; 0 if the first path is longer than
+/// [`MAX_PATH`] (the broker would refuse it anyway).
+pub fn batch_len<P: AsRef<Path>>(paths: &[P]) -> usize {
+    let mut bytes = BATCH_OVERHEAD;
+    let mut count = 0;
+    for path in paths.iter().take(MAX_BATCH) {
+        let len = path.as_ref().as_os_str().len();
+        bytes += len + PATH_OVERHEAD;
+        if len > MAX_PATH || bytes > MAX_REQUEST {
+            break;
+        }
+        count += 1;
+    }
+    count
 }
 
 /// The socket path [`Client::connect_default`] uses: `$FDBROKER_SOCKET`, else

@@ -37,6 +37,8 @@ pub enum Command {
         /// Group of the socket file (a name or a numeric gid), to narrow it with --socket-mode 0660.
         #[arg(long, value_name = "GROUP")]
         socket_group: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
@@ -64,6 +66,40 @@ pub enum Command {
         /// The absolute path asked for.
         path: PathBuf,
     },
+}
+
+/// Resource limits of `serve`; see the README's "Limits" section.
+#[derive(Debug, clap::Args)]
+pub struct LimitArgs {
+    /// Connections open at once, all clients together; over it a new connection gets a
+    /// "busy" error and is closed.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Connections open at once from one uid.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_uid: usize,
+    /// Requests being served at once for one uid; its further requests wait their turn.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub max_requests_per_uid: usize,
+    /// Close a connection that sends nothing for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub idle_timeout: u64,
+    /// Worker threads: a request stalled in the file system holds one.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub workers: u16,
+}
+
+impl LimitArgs {
+    /// The limits these flags set.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_uid: self.max_connections_per_uid,
+            max_requests_per_uid: self.max_requests_per_uid,
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
+            workers: usize::from(self.workers),
+        }
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

@@ -32,7 +32,15 @@ fn seqpacket() -> io::Result<OwnedFd> {
 /// Binds and listens on `path` with permission bits `mode` and, if given, group `group`.
 /// A leftover socket file is removed only when nothing accepts connections on it.
 pub fn bind_listener(path: &Path, mode: u32, group: Option<u32>) -> io::Result<OwnedFd> {
-    let addr = SocketAddrUnix::new(path)?;
+    let addr = SocketAddrUnix::new(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{}: not usable as a socket path ({e}; at most 107 bytes)",
+                path.display()
+            ),
+        )
+    })?;
     remove_stale(path, &addr)?;
     let sock = socket_with(
         AddressFamily::UNIX,

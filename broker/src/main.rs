@@ -6,7 +6,8 @@
 mod admin;
 mod audit;
 mod cli;
-mod connection;
+mod conns;
+mod limits;
 mod listener;
 mod names;
 mod open;
@@ -15,6 +16,7 @@ mod policy_store;
 mod privileges;
 mod request;
 mod serve;
+mod server;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
             socket,
             socket_mode,
             socket_group,
+            limits,
         } => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
                 .init();
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
                 socket,
                 socket_mode,
                 socket_group,
+                limits: limits.limits(),
             };
             match serve::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -1,16 +1,18 @@
-//! One request, one decision, one audit line, one reply — top to bottom in this file.
+//! One request, one decision per path, one audit line per path, one reply — top to bottom
+//! in this file.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fdbroker_policy::{Peer, Policy};
 use fdbroker_wire::{
-    Access, ErrorKind, MAX_RESPONSE, Received, Request, Response, clip_message_text,
-    decode_request, encode_response,
+    Access, Batch, ErrorKind, MAX_RESPONSE, Outcome, Received, Request, Response, check_path,
+    clip_message_text, decode_request, encode_response,
 };
 use rustix::io::Errno;
 
-use crate::audit::{self, Outcome};
-use crate::open::{self, NewFile, OpenFailure};
+use crate::audit::{self, QuotedPath};
+use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
 
 /// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
@@ -23,7 +25,7 @@ pub fn handle(
     policy: &Policy,
     received: Received,
     buf: &[u8],
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     // 1. Shape: no fds (dropping `received` closes them), not over-long, decodable.
     if !received.fds.is_empty() || received.control_truncated {
         return refuse(
@@ -46,21 +48,104 @@ pub fn handle(
     let request = match decode_request(msg) {
         Ok(request) => request,
         Err(e) => {
-            let errno = Errno::from_raw_os_error(e.errno());
-            return refuse(sock, peer, e.kind(), errno, &e.to_string());
+            return refuse(
+                sock,
+                peer,
+                e.kind(),
+                Errno::from_raw_os_error(e.errno()),
+                &e.to_string(),
+            );
         }
     };
-    let (path, access, create_mode) = match request {
-        Request::Ping => return reply(sock, &Response::Pong, None),
+
+    // 2. Each path: decide, open, audit (see `open_one`); then one reply.
+    match request {
+        Request::Ping => reply(sock, &Response::Pong, &[]),
         Request::Open {
             path,
             access,
             create_mode,
-        } => (path, access, create_mode),
-    };
+        } => match open_one(peer, policy, path, access, create_mode) {
+            Ok(opened) => {
+                let response = Response::Opened {
+                    kind: opened.kind,
+                    size: opened.size,
+                };
+                reply(sock, &response, &[opened.fd.as_fd()])
+            }
+            Err(OpenFailure {
+                kind,
+                errno,
+                reason,
+            }) => reply(
+                sock,
+                &Response::Error {
+                    kind,
+                    errno: errno.raw_os_error(),
+                    message: reason,
+                },
+                &[],
+            ),
+        },
+        Request::OpenMany {
+            paths,
+            access,
+            create_mode,
+        } => {
+            let mut fds: Vec<OwnedFd> = Vec::with_capacity(paths.0.len());
+            let mut results = Vec::with_capacity(paths.0.len());
+            for path in paths.0 {
+                let outcome = match check_path(path) {
+                    Err(e) => {
+                        log::info!(
+                            "refused path from uid={} pid={}: {}: {e}",
+                            peer.uid,
+                            peer.pid,
+                            QuotedPath(path)
+                        );
+                        Err(OpenFailure {
+                            kind: ErrorKind::InvalidRequest,
+                            errno: Errno::INVAL,
+                            reason: "bad path",
+                        })
+                    }
+                    Ok(()) => open_one(peer, policy, path, access, create_mode),
+                };
+                results.push(match outcome {
+                    Ok(Opened { fd, kind, size }) => {
+                        fds.push(fd);
+                        Outcome::Opened { kind, size }
+                    }
+                    Err(OpenFailure { kind, errno, .. }) => Outcome::Failed {
+                        kind,
+                        errno: errno.raw_os_error(),
+                    },
+                });
+            }
+            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+            reply(
+                sock,
+                &Response::OpenedMany {
+                    results: Batch(results),
+                },
+                &borrowed,
+            )
+        }
+    }
+}
 
-    // 2. Decide, before touching the file system: a refused client learns nothing about
-    //    the path, not even whether it exists.
+/// Decides and opens one path, and writes its audit line.
+///
+/// The policy is asked before the file system is touched, so a refused client learns
+/// nothing about the path, not even whether it exists. The audit line is written before
+/// the fd is returned to be sent, so no fd is ever handed out without its record.
+fn open_one(
+    peer: &PeerCreds,
+    policy: &Policy,
+    path: &[u8],
+    access: Access,
+    create_mode: u32,
+) -> Result<Opened, OpenFailure> {
     let decision = policy.decide(
         &Peer {
             uid: peer.uid,
@@ -70,53 +155,39 @@ pub fn handle(
         path,
         access,
     );
-    let rule = decision.rule;
-    if !decision.allowed {
-        audit::open(peer, access, path, rule.map(|r| r.name()), Outcome::Deny);
-        let error = Response::Error {
-            kind: ErrorKind::Denied,
-            errno: Errno::ACCESS.raw_os_error(),
-            message: "permission denied by the fdbroker policy",
-        };
-        return reply(sock, &error, None);
-    }
-    let rule = rule.expect("an allow decision always names its rule");
-
-    // 3. Open exactly what was decided on; a created file belongs to the client.
+    let rule = match decision.rule {
+        Some(rule) if decision.allowed => rule,
+        rule => {
+            audit::open(
+                peer,
+                access,
+                path,
+                rule.map(|r| r.name()),
+                audit::Outcome::Deny,
+            );
+            return Err(OpenFailure {
+                kind: ErrorKind::Denied,
+                errno: Errno::ACCESS,
+                reason: "permission denied by the fdbroker policy",
+            });
+        }
+    };
+    // A created file belongs to the client, with a mode bounded by 0666 and the rule.
     let create = access.contains(Access::CREATE).then(|| NewFile {
         uid: peer.uid,
         gid: peer.gid,
         mode: create_mode & 0o666 & rule.create_mode(),
     });
-    match open::open(path, access, create) {
-        Ok(opened) => {
-            // The audit line is written before the fd leaves, so no fd is ever handed out
-            // without its record.
-            audit::open(peer, access, path, Some(rule.name()), Outcome::Allow);
-            let response = Response::Opened {
-                kind: opened.kind,
-                size: opened.size,
-            };
-            reply(sock, &response, Some(opened.fd.as_fd()))
-        }
-        Err(OpenFailure {
-            kind,
-            errno,
-            reason,
-        }) => {
-            let outcome = Outcome::Fail {
-                errno: errno.raw_os_error(),
-                reason,
-            };
-            audit::open(peer, access, path, Some(rule.name()), outcome);
-            let error = Response::Error {
-                kind,
-                errno: errno.raw_os_error(),
-                message: reason,
-            };
-            reply(sock, &error, None)
-        }
-    }
+    let opened = open::open(path, access, create);
+    let outcome = match &opened {
+        Ok(_) => audit::Outcome::Allow,
+        Err(f) => audit::Outcome::Fail {
+            errno: f.errno.raw_os_error(),
+            reason: f.reason,
+        },
+    };
+    audit::open(peer, access, path, Some(rule.name()), outcome);
+    opened
 }
 
 /// Replies with an error to a request that could not be decided, logging it (it is not
@@ -127,7 +198,7 @@ fn refuse(
     kind: ErrorKind,
     errno: Errno,
     message: &str,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     log::info!(
         "refused request from uid={} gid={} pid={}: {}: {message}",
         peer.uid,
@@ -143,16 +214,28 @@ fn refuse(
             errno: errno.raw_os_error(),
             message,
         },
-        None,
+        &[],
     )
 }
 
-fn reply(
-    sock: BorrowedFd<'_>,
-    response: &Response<'_>,
-    fd: Option<BorrowedFd<'_>>,
-) -> std::io::Result<()> {
+/// Replies `Busy` to a request over a limit (the caller has logged it).
+pub fn reply_busy(sock: BorrowedFd<'_>, message: &str) -> io::Result<()> {
+    let response = Response::Error {
+        kind: ErrorKind::Busy,
+        errno: Errno::BUSY.raw_os_error(),
+        message,
+    };
+    reply(sock, &response, &[])
+}
+
+/// Tells a connection refused at accept why, before it is closed; it gets the message as
+/// the reply to its first request.
+pub fn refuse_busy(sock: BorrowedFd<'_>, message: &str) {
+    let _ = reply_busy(sock, message);
+}
+
+fn reply(sock: BorrowedFd<'_>, response: &Response<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let mut out = [0u8; MAX_RESPONSE];
-    let msg = encode_response(response, &mut out).map_err(std::io::Error::other)?;
-    fdbroker_wire::send(sock, msg, fd)
+    let msg = encode_response(response, &mut out).map_err(io::Error::other)?;
+    fdbroker_wire::send(sock, msg, fds)
 }

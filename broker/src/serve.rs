@@ -4,30 +4,26 @@
 //! 1. load the policy (a broken policy must stop us before anything is created);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
 //! 3. drop to the capabilities the policy needs and set no-new-privs;
-//! 4. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd.
+//! 4. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
+//! 5. start the workers ([`crate::server`]).
 //!
 //! Steps 3 and 4 act on the calling thread only and are inherited by threads created
-//! later, so they happen before the first connection thread exists.
+//! later, so they happen before the first worker exists.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use fdbroker_policy::Policy;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fs::{AtFlags, CWD, unlinkat};
-use rustix::io::Errno;
-use rustix::net::{SocketFlags, accept_with};
 
-use crate::connection;
+use crate::limits::Limits;
 use crate::listener::bind_listener;
 use crate::names::SystemNames;
 use crate::policy_store::PolicyStore;
 use crate::privileges::{self, Caps};
+use crate::server;
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -40,10 +36,9 @@ pub struct ServeOptions {
     pub socket_mode: u32,
     /// The socket file's group, if not the broker's.
     pub socket_group: Option<u32>,
+    /// Resource limits.
+    pub limits: Limits,
 }
-
-/// How long to pause accepting when out of fds, so the loop never spins.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
 pub fn run(opts: &ServeOptions) -> io::Result<()> {
@@ -59,7 +54,8 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         opts.policy.display(),
         policy.rules().len()
     );
-    let store = Arc::new(PolicyStore::new(opts.policy.clone(), policy));
+    let store = PolicyStore::new(opts.policy.clone(), policy);
+    raise_fd_limit();
 
     let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)?;
     let socket = SocketFile(&opts.socket);
@@ -77,9 +73,23 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
 
     let signals = signal_fd()?;
     log::info!("listening on {}", opts.socket.display());
-    accept_loop(&listener, &signals, &store)?;
+    server::run(&listener, &signals, &store, &opts.limits)?;
     drop(socket);
+    log::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open fds to the hard limit: every connection and every fd
+/// being handed out costs one. Failing to raise it only lowers capacity.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            log::warn!("cannot raise the open-files limit: {e}");
+        }
+    }
 }
 
 /// Blocks the signals the broker handles and returns a signalfd that reports them.
@@ -93,50 +103,6 @@ fn signal_fd() -> io::Result<SignalFd> {
         &mask,
         SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )?)
-}
-
-fn accept_loop(listener: &OwnedFd, signals: &SignalFd, store: &Arc<PolicyStore>) -> io::Result<()> {
-    loop {
-        let mut fds = [
-            PollFd::new(listener, PollFlags::IN),
-            PollFd::new(signals, PollFlags::IN),
-        ];
-        match poll(&mut fds, None) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        while let Some(info) = signals.read_signal()? {
-            match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGHUP) => store.reload(),
-                Ok(sig) => {
-                    log::info!("{sig} received, shutting down");
-                    return Ok(());
-                }
-                Err(_) => {}
-            }
-        }
-        accept_pending(listener, store);
-    }
-}
-
-/// Accepts every connection that is waiting, each onto its own thread.
-fn accept_pending(listener: &OwnedFd, store: &Arc<PolicyStore>) {
-    loop {
-        match accept_with(listener.as_fd(), SocketFlags::CLOEXEC) {
-            Ok(conn) => connection::spawn(conn, store.clone()),
-            Err(Errno::AGAIN) => return,
-            Err(Errno::INTR | Errno::CONNABORTED) => {}
-            Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
-                log::warn!("cannot accept a connection ({e}); pausing accepts briefly");
-                std::thread::sleep(ACCEPT_BACKOFF);
-                return;
-            }
-            Err(e) => {
-                log::error!("accept failed: {e}");
-                return;
-            }
-        }
-    }
 }
 
 /// Removes the socket file when the broker stops, so no stale socket is left behind.

@@ -9,6 +9,7 @@
 mod harness;
 
 mod admin;
+mod batch;
 mod cli;
 mod create;
 mod lifecycle;

@@ -9,7 +9,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::{ErrorKind, MAX_MESSAGE_TEXT, PathError, Request, Response, VERSION, check_path};
+use crate::{
+    Access, ErrorKind, MAX_MESSAGE_TEXT, PathError, Request, Response, VERSION, check_path,
+};
 
 /// Why a message could not be encoded.
 #[derive(Debug)]
@@ -42,6 +44,8 @@ pub enum DecodeError {
     Mode(u32),
     /// An error response's text is longer than [`MAX_MESSAGE_TEXT`].
     MessageText(usize),
+    /// An `OpenMany` request or its reply with no paths or records.
+    EmptyBatch,
 }
 
 impl DecodeError {
@@ -84,6 +88,7 @@ impl fmt::Display for DecodeError {
             DecodeError::MessageText(n) => {
                 write!(f, "error text of {n} bytes, longer than {MAX_MESSAGE_TEXT}")
             }
+            DecodeError::EmptyBatch => f.write_str("a batch with no paths"),
         }
     }
 }
@@ -119,30 +124,50 @@ fn encode<'b, T: Serialize>(value: &T, buf: &'b mut [u8]) -> Result<&'b [u8], En
 /// its shape goes (the policy still decides whether it is allowed).
 pub fn decode_request(msg: &[u8]) -> Result<Request<'_>, DecodeError> {
     let request: Request<'_> = decode(msg)?;
-    if let Request::Open {
-        path,
-        access,
-        create_mode,
-    } = request
-    {
-        check_path(path).map_err(DecodeError::Path)?;
-        access.check_request().map_err(DecodeError::Access)?;
-        if create_mode > 0o7777 {
-            return Err(DecodeError::Mode(create_mode));
+    match &request {
+        Request::Ping => {}
+        Request::Open {
+            path,
+            access,
+            create_mode,
+        } => {
+            check_path(path).map_err(DecodeError::Path)?;
+            check_open(*access, *create_mode)?;
+        }
+        // Each path of a batch is checked on its own by the broker, so that one bad path
+        // gets its own error record instead of failing the others.
+        Request::OpenMany {
+            paths,
+            access,
+            create_mode,
+        } => {
+            if paths.0.is_empty() {
+                return Err(DecodeError::EmptyBatch);
+            }
+            check_open(*access, *create_mode)?;
         }
     }
     Ok(request)
 }
 
+fn check_open(access: Access, create_mode: u32) -> Result<(), DecodeError> {
+    access.check_request().map_err(DecodeError::Access)?;
+    if create_mode > 0o7777 {
+        return Err(DecodeError::Mode(create_mode));
+    }
+    Ok(())
+}
+
 /// Decodes and validates a response.
 pub fn decode_response(msg: &[u8]) -> Result<Response<'_>, DecodeError> {
     let response: Response<'_> = decode(msg)?;
-    if let Response::Error { message, .. } = response {
-        if message.len() > MAX_MESSAGE_TEXT {
-            return Err(DecodeError::MessageText(message.len()));
+    match &response {
+        Response::Error { message, .. } if message.len() > MAX_MESSAGE_TEXT => {
+            Err(DecodeError::MessageText(message.len()))
         }
+        Response::OpenedMany { results } if results.0.is_empty() => Err(DecodeError::EmptyBatch),
+        _ => Ok(response),
     }
-    Ok(response)
 }
 
 fn decode<'m, T: serde::Deserialize<'m>>(msg: &'m [u8]) -> Result<T, DecodeError> {
@@ -173,7 +198,7 @@ pub fn clip_message_text(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Access, FileKind, MAX_PATH, MAX_REQUEST, MAX_RESPONSE};
+    use crate::{Batch, FileKind, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome};
 
     fn open(path: &[u8]) -> Request<'_> {
         Request::Open {
@@ -223,6 +248,55 @@ mod tests {
             let msg = encode_response(&resp, &mut buf).unwrap();
             assert_eq!(decode_response(msg), Ok(resp));
         }
+    }
+
+    #[test]
+    fn a_full_batch_and_its_largest_reply_fit_the_limits() {
+        let path = [b"/".as_slice(), &[b'p'; 250]].concat();
+        let request = Request::OpenMany {
+            paths: Batch(vec![path.as_slice(); MAX_BATCH]),
+            access: Access::READ,
+            create_mode: 0,
+        };
+        let mut buf = vec![0; MAX_REQUEST];
+        let msg = encode_request(&request, &mut buf).unwrap();
+        assert_eq!(decode_request(msg), Ok(request.clone()));
+        let largest = Outcome::Opened {
+            kind: FileKind::Regular,
+            size: u64::MAX,
+        };
+        let reply = Response::OpenedMany {
+            results: Batch(vec![largest; MAX_BATCH]),
+        };
+        let mut out = [0; MAX_RESPONSE];
+        let msg = encode_response(&reply, &mut out).unwrap();
+        assert_eq!(decode_response(msg), Ok(reply));
+    }
+
+    #[test]
+    fn a_batch_checks_shape_but_leaves_paths_to_the_broker() {
+        let mut buf = [0; 256];
+        let bad_path = Request::OpenMany {
+            paths: Batch(vec![&b"relative"[..], b"/ok"]),
+            access: Access::READ,
+            create_mode: 0,
+        };
+        let msg = encode_request(&bad_path, &mut buf).unwrap();
+        assert_eq!(decode_request(msg), Ok(bad_path.clone()));
+        let empty = Request::OpenMany {
+            paths: Batch(vec![]),
+            access: Access::READ,
+            create_mode: 0,
+        };
+        let msg = encode_request(&empty, &mut buf).unwrap();
+        assert_eq!(decode_request(msg), Err(DecodeError::EmptyBatch));
+        let truncate_only = Request::OpenMany {
+            paths: Batch(vec![&b"/a"[..]]),
+            access: Access::READ | Access::TRUNCATE,
+            create_mode: 0,
+        };
+        let msg = encode_request(&truncate_only, &mut buf).unwrap();
+        assert!(matches!(decode_request(msg), Err(DecodeError::Access(_))));
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! |---|---|---|
 //! | [`Request::Ping`] (tag 0) | — | `Pong`, or `Error` |
 //! | [`Request::Open`] (tag 1) | `path: bytes`, `access: u8`, `create_mode: u32` | `Opened` + exactly one fd, or `Error` |
+//! | [`Request::OpenMany`] (tag 2) | `paths: [bytes]`, `access: u8`, `create_mode: u32` | `OpenedMany` + one fd per `Opened` record, or `Error` |
 //!
 //! * `path` is an absolute, normalized path of at most [`MAX_PATH`] bytes, not necessarily
 //!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
@@ -42,6 +43,12 @@
 //! * `create_mode` is the mode for a file created under `create` access (`<= 0o7777`,
 //!   otherwise invalid; the broker masks it with `0o666` and the granting rule's mask).
 //!   It is ignored without `create`.
+//!
+//! * `OpenMany` carries 1 to [`MAX_BATCH`] paths (a count of zero or over the maximum makes
+//!   the message invalid, and is refused before anything is allocated). Each path gets its
+//!   own decision, its own audit line and its own record in the reply: a path that breaks
+//!   [`check_path`] gets an `InvalidRequest` record and never fails the others. `access` and
+//!   `create_mode` apply to every path and are checked for the whole message.
 //!
 //! A request must not carry file descriptors: one that does is answered `InvalidRequest`,
 //! and every fd it carried is closed. A request longer than [`MAX_REQUEST`] bytes is
@@ -54,6 +61,13 @@
 //! | [`Response::Pong`] (tag 0) | — | none |
 //! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
+//! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened`, in order |
+//!
+//! An [`Outcome`] is `Opened { kind, size }` (tag 0) or `Failed { kind: ErrorKind, errno }`
+//! (tag 1). `OpenedMany` has exactly one outcome per requested path, in request order, and
+//! its `SCM_RIGHTS` holds exactly as many fds as it has `Opened` outcomes, in the same order.
+//! A client may send further requests before reading replies (pipelining); replies come in
+//! request order.
 //!
 //! * The fd of `Opened` is open with the flags derived from the access words (never
 //!   `O_PATH`, never `O_NONBLOCK`); `kind` and `size` come from `fstat` on that very fd.
@@ -73,6 +87,7 @@
 //! | `Io` (5) | as returned | allowed, but the open failed: `ELOOP` (a symlink in the path), `EXDEV`, `EEXIST`, `EMFILE`, ... |
 //! | `Internal` (6) | as returned | the broker failed (a bug or resource exhaustion) |
 //! | `UnsupportedVersion` (7) | `EPROTO` | the message's version byte is not this broker's [`VERSION`] |
+//! | `Busy` (8) | `EBUSY` | too many connections (in all, or from this uid): sent unasked as the first message, then the connection is closed; retry later |
 //!
 //! # Receiving
 //!
@@ -83,17 +98,19 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod batch;
 mod codec;
 mod message;
 mod path;
 mod transport;
 
 pub use access::{Access, UnknownAccessWord};
+pub use batch::Batch;
 pub use codec::{
     DecodeError, EncodeError, clip_message_text, decode_request, decode_response, encode_request,
     encode_response,
 };
-pub use message::{ErrorKind, FileKind, Request, Response};
+pub use message::{ErrorKind, FileKind, Outcome, Request, Response};
 pub use path::{PathError, check_path};
 pub use transport::{Received, recv, send};
 
@@ -103,18 +120,23 @@ pub const VERSION: u8 = 1;
 /// Longest path in a request, in bytes: Linux's `PATH_MAX` (4096) less its terminating NUL.
 pub const MAX_PATH: usize = 4095;
 
-/// Longest request message: version, tag, path length varint (2 bytes), path, access,
-/// `create_mode` varint (at most 5 bytes), with headroom for future fields.
-pub const MAX_REQUEST: usize = MAX_PATH + 64;
+/// Most paths in one `OpenMany` request: the kernel's limit on fds in one message
+/// (`SCM_MAX_FD`), so a full batch's reply fits in one message.
+pub const MAX_BATCH: usize = 253;
+
+/// Longest request message, in bytes. A single `Open` of a [`MAX_PATH`] path is far below
+/// it; an `OpenMany` must fit its paths in it (clients split batches by bytes as well).
+pub const MAX_REQUEST: usize = 64 * 1024;
 
 /// Longest human-readable message text in an error response, in bytes.
 pub const MAX_MESSAGE_TEXT: usize = 512;
 
-/// Longest response message: an error with the longest message text and headroom.
-pub const MAX_RESPONSE: usize = MAX_MESSAGE_TEXT + 64;
+/// Longest response message: an `OpenedMany` of [`MAX_BATCH`] records of at most 12 bytes,
+/// or an error with the longest message text, with headroom.
+pub const MAX_RESPONSE: usize = 4096;
 
-/// Most file descriptors one message may carry (a response to `Open` carries one).
-pub const MAX_FDS: usize = 1;
+/// Most file descriptors one message may carry: a reply to a full `OpenMany`.
+pub const MAX_FDS: usize = MAX_BATCH;
 
 /// The default socket path of the broker.
 pub const DEFAULT_SOCKET: &str = "/run/fdbroker.sock";

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Access;
+use crate::{Access, Batch};
 
 /// A client's request. Borrowed fields decode without copying out of the receive buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request<'a> {
     /// Is the broker there and speaking this version? Answered `Pong`.
     Ping,
@@ -20,10 +20,21 @@ pub enum Request<'a> {
         /// Mode for a file created under `create` access (`<= 0o7777`).
         create_mode: u32,
     },
+    /// Open each of `paths` with `access`; answered `OpenedMany` with one record per path,
+    /// in order, and one fd per granted record, in order.
+    OpenMany {
+        /// 1 to [`crate::MAX_BATCH`] paths, each checked on its own (see [`crate::check_path`]).
+        #[serde(borrow)]
+        paths: Batch<&'a [u8]>,
+        /// The access words asked for every path.
+        access: Access,
+        /// Mode for files created under `create` access (`<= 0o7777`).
+        create_mode: u32,
+    },
 }
 
 /// The broker's answer to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response<'a> {
     /// The answer to `Ping`.
     Pong,
@@ -43,6 +54,31 @@ pub enum Response<'a> {
         /// What went wrong, for humans.
         #[serde(borrow)]
         message: &'a str,
+    },
+    /// The answer to `OpenMany`: one record per requested path, in order; the fds of the
+    /// `Opened` records travel in this message's `SCM_RIGHTS`, in the same order.
+    OpenedMany {
+        /// The per-path outcomes.
+        results: Batch<Outcome>,
+    },
+}
+
+/// What happened to one path of an `OpenMany` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Opened; its fd is the next one in the message's `SCM_RIGHTS`.
+    Opened {
+        /// What `fstat` says the fd is.
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
+    },
+    /// Not opened, for the same reasons and with the same errnos as an `Error` response.
+    Failed {
+        /// What went wrong.
+        kind: ErrorKind,
+        /// The Linux errno that best describes it.
+        errno: i32,
     },
 }
 
@@ -84,13 +120,16 @@ pub enum ErrorKind {
     Internal,
     /// The message's version byte is not the broker's (`EPROTO`).
     UnsupportedVersion,
+    /// Over the broker's connection limits (`EBUSY`); the broker closes the connection.
+    /// Retry later.
+    Busy,
 }
 
 impl ErrorKind {
     /// A short lower-case description, as printed in logs and by the CLIs.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::Denied => "denied",
+            ErrorKind::Denied => "denied by the fdbroker policy",
             ErrorKind::NotFound => "not found",
             ErrorKind::NotRegular => "not a regular file",
             ErrorKind::InvalidRequest => "invalid request",
@@ -98,6 +137,7 @@ impl ErrorKind {
             ErrorKind::Io => "open failed",
             ErrorKind::Internal => "internal error",
             ErrorKind::UnsupportedVersion => "unsupported protocol version",
+            ErrorKind::Busy => "broker busy",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Sending and receiving one message with at most one fd, over a `SOCK_SEQPACKET` socket,
+//! Sending and receiving one message with its fds, over a `SOCK_SEQPACKET` socket,
 //! with the kernel flags that make fd passing safe ([`sendmsg(2)`], [`recvmsg(2)`]).
 //!
 //! rustix is used rather than the `sendfd` crate: `sendfd` only speaks to stream and
@@ -13,30 +13,31 @@ use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
+
+use crate::MAX_FDS;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
 };
 
-/// Sends `msg` as one record, with `fd` attached in `SCM_RIGHTS` if given. Uses
-/// `MSG_NOSIGNAL`: a peer that has gone away is an `EPIPE` error, never a `SIGPIPE`.
-pub fn send(sock: BorrowedFd<'_>, msg: &[u8], fd: Option<BorrowedFd<'_>>) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+/// Sends `msg` as one record, with `fds` (at most [`MAX_FDS`]) attached in `SCM_RIGHTS`.
+/// Uses `MSG_NOSIGNAL`: a peer that has gone away is an `EPIPE` error, never a `SIGPIPE`.
+pub fn send(sock: BorrowedFd<'_>, msg: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = fd.as_slice();
-    // `push` reports whether the fd fit; without this check the message would go out
-    // without its fd.
+    // `push` reports whether the fds fit; without this check the message would go out
+    // without them.
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-        return Err(io::Error::other("control buffer too small for one fd"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} fds do not fit in one message (at most {MAX_FDS})",
+                fds.len()
+            ),
+        ));
     }
-    let sent = retry_eintr(|| {
-        sendmsg(
-            sock,
-            &[IoSlice::new(msg)],
-            &mut control,
-            SendFlags::NOSIGNAL,
-        )
-    })?;
+    let iov = [IoSlice::new(msg)];
+    let sent = retry_eintr(|| sendmsg(sock, &iov, &mut control, SendFlags::NOSIGNAL))?;
     if sent != msg.len() {
         return Err(io::Error::other(format!(
             "sent {sent} of {} bytes",
@@ -69,12 +70,15 @@ impl Received {
     }
 }
 
-/// Receives one record into `buf`, with `MSG_CMSG_CLOEXEC` so received fds can never leak
+/// Receives one record into `buf`, accepting at most `max_fds` fds (at most [`MAX_FDS`]):
+/// the kernel discards any beyond what fits and reports it as `control_truncated`, so a
+/// peer can never make us hold more. Uses `MSG_CMSG_CLOEXEC` so received fds can never leak
 /// into a child, and `MSG_TRUNC` so an over-long record is reported with its real length
 /// (and its excess discarded by the kernel) instead of being read in pieces.
-pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
+pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> io::Result<Received> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let room = rustix::cmsg_space!(ScmRights(max_fds.min(MAX_FDS)));
+    let mut control = RecvAncillaryBuffer::new(&mut space[..room]);
     let flags = RecvFlags::CMSG_CLOEXEC | RecvFlags::TRUNC;
     let msg = retry_eintr(|| recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut control, flags))?;
     let mut fds = Vec::new();
@@ -121,9 +125,9 @@ mod tests {
     fn a_record_and_its_fd_arrive_together_cloexec() {
         let (a, b) = pair();
         let file = std::fs::File::open("/proc/self/exe").unwrap();
-        send(a.as_fd(), b"hello", Some(file.as_fd())).unwrap();
+        send(a.as_fd(), b"hello", &[file.as_fd()]).unwrap();
         let mut buf = [0; 16];
-        let got = recv(b.as_fd(), &mut buf).unwrap();
+        let got = recv(b.as_fd(), &mut buf, 1).unwrap();
         assert_eq!(got.bytes(&buf), Some(&b"hello"[..]));
         assert_eq!(got.fds.len(), 1);
         assert!(!got.control_truncated);
@@ -134,9 +138,9 @@ mod tests {
     #[test]
     fn an_over_long_record_is_reported_with_its_real_length() {
         let (a, b) = pair();
-        send(a.as_fd(), &[7; 100], None).unwrap();
+        send(a.as_fd(), &[7; 100], &[]).unwrap();
         let mut buf = [0; 10];
-        let got = recv(b.as_fd(), &mut buf).unwrap();
+        let got = recv(b.as_fd(), &mut buf, 0).unwrap();
         assert!(got.truncated);
         assert_eq!(got.len, 100);
         assert_eq!(got.bytes(&buf), None);
@@ -152,7 +156,7 @@ mod tests {
         assert!(control.push(SendAncillaryMessage::ScmRights(&many)));
         sendmsg(&a, &[IoSlice::new(b"x")], &mut control, SendFlags::NOSIGNAL).unwrap();
         let mut buf = [0; 4];
-        let got = recv(b.as_fd(), &mut buf).unwrap();
+        let got = recv(b.as_fd(), &mut buf, 1).unwrap();
         assert!(got.control_truncated);
         assert!(got.fds.len() < 20);
     }
@@ -161,9 +165,21 @@ mod tests {
     fn a_closed_peer_is_eof_then_epipe_not_sigpipe() {
         let (a, b) = pair();
         drop(b);
-        let err = send(a.as_fd(), b"x", None).unwrap_err();
+        let err = send(a.as_fd(), b"x", &[]).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(Errno::PIPE.raw_os_error()));
         let mut buf = [0; 4];
-        assert_eq!(recv(a.as_fd(), &mut buf).unwrap().len, 0);
+        assert_eq!(recv(a.as_fd(), &mut buf, 0).unwrap().len, 0);
+    }
+
+    #[test]
+    fn a_full_batch_of_fds_travels_in_one_record() {
+        let (a, b) = pair();
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        send(a.as_fd(), b"batch", &[file.as_fd(); MAX_FDS]).unwrap();
+        let mut buf = [0; 8];
+        let got = recv(b.as_fd(), &mut buf, MAX_FDS).unwrap();
+        assert_eq!((got.fds.len(), got.control_truncated), (MAX_FDS, false));
+        let err = send(a.as_fd(), b"x", &[file.as_fd(); MAX_FDS + 1]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -62,14 +62,17 @@ impl RawConn {
     /// Receives one record (with any fds). A receive timeout fails the test.
     pub fn recv(&self) -> Reply {
         let mut buf = vec![0; MAX_RESPONSE + 1];
-        let got = fdbroker_wire::recv(self.sock.as_fd(), &mut buf)
+        let got = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, fdbroker_wire::MAX_FDS)
             .unwrap_or_else(|e| panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {e}"));
         assert!(
             !got.truncated,
             "reply longer than MAX_RESPONSE ({} bytes)",
             got.len
         );
-        assert!(!got.control_truncated, "reply carried more than one fd");
+        assert!(
+            !got.control_truncated,
+            "reply carried more than MAX_FDS fds"
+        );
         buf.truncate(got.len);
         Reply {
             bytes: buf,

@@ -99,7 +99,30 @@ impl Cmd {
     /// Runs the command to completion. stdout and stderr go to files (not pipes) so a
     /// grandchild holding them open cannot make the wait hang; past the timeout the child
     /// is killed and the test fails with the full report.
+    ///
+    /// An exec that fails with "Text file busy" is retried: the binary was just copied into
+    /// the tree, and a child another test forked during the copy may still hold the copy's
+    /// write fd for the instant before its own exec.
     pub fn run(self) -> Output {
+        for _ in 0..50 {
+            match self.run_once() {
+                Some(output)
+                    if !(output.code() == Some(126)
+                        && output.stderr.contains("Text file busy")) =>
+                {
+                    return output;
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        panic!(
+            "{:?}: exec still fails with \"Text file busy\" after 50 tries",
+            self.program
+        );
+    }
+
+    /// One run; `None` when spawning failed with `ETXTBSY`.
+    fn run_once(&self) -> Option<Output> {
         let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
         let out_path = self.scratch.join(format!("{n}.stdout"));
         let err_path = self.scratch.join(format!("{n}.stderr"));
@@ -120,9 +143,11 @@ impl Cmd {
             }
         }
         let start = Instant::now();
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {description}: {e}"));
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => return None,
+            Err(e) => panic!("spawn {description}: {e}"),
+        };
         let pid = child.id();
         let status = wait_until(self.timeout, || child.try_wait().expect("try_wait"));
         let elapsed = start.elapsed();
@@ -150,7 +175,7 @@ impl Cmd {
                 self.timeout
             ));
         }
-        output
+        Some(output)
     }
 
     fn command(&self) -> Command {

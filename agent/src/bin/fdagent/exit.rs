@@ -16,6 +16,8 @@ pub const UNAVAILABLE: u8 = 69;
 /// The open failed for another reason (a symlink in the path, not a regular file, ...),
 /// or copying the data failed.
 pub const IO: u8 = 74;
+/// The broker is over a limit (too many connections or requests); retry later.
+pub const BUSY: u8 = 75;
 /// The broker's reply made no sense (another protocol version, a malformed message).
 pub const PROTOCOL: u8 = 76;
 /// The policy denies the request.
@@ -33,6 +35,7 @@ pub const HELP: &str = "Exit status:
   66   not found
   69   broker unreachable
   74   open or I/O failed (symlink in the path, not a regular file, ...)
+  75   broker busy (over a connection or request limit); retry later
   76   protocol error (unexpected reply, other protocol version)
   77   denied by the policy
   126  exec: command cannot be run
@@ -47,6 +50,7 @@ pub fn for_request(err: &io::Error) -> u8 {
             ErrorKind::NotFound => NOT_FOUND,
             ErrorKind::InvalidRequest | ErrorKind::TooLarge => INVALID,
             ErrorKind::UnsupportedVersion => PROTOCOL,
+            ErrorKind::Busy => BUSY,
             ErrorKind::NotRegular | ErrorKind::Io | ErrorKind::Internal => IO,
         };
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
 
 use clap::{Parser, Subcommand};
-use fdbroker_agent::{Access, Client, default_socket};
+use fdbroker_agent::{Access, Client, MAX_BATCH, default_socket};
 
 /// Get open files from fdbroker: the broker opens each file under its policy and hands
 /// this process the open file descriptor.
@@ -104,14 +104,20 @@ fn main() -> ExitCode {
 fn cat(client: &mut Client, paths: &[PathBuf]) -> ExitCode {
     let mut first_failure = None;
     let mut stdout = io::stdout().lock();
-    for path in paths {
-        let copied = client
-            .open(path, Access::READ)
-            .map_err(|e| (exit::for_request(&e), e))
-            .and_then(|mut file| io::copy(&mut file, &mut stdout).map_err(|e| (exit::IO, e)));
-        if let Err((code, e)) = copied {
-            eprintln!("fdagent: {}: {e}", path.display());
-            first_failure.get_or_insert(code);
+    // One round trip per batch of paths; the fds of a batch are held only while it is copied.
+    for chunk in paths.chunks(MAX_BATCH) {
+        let files = match client.open_many(chunk, Access::READ) {
+            Ok(files) => files,
+            Err(e) => return exit::report("broker", &e, exit::for_request(&e)),
+        };
+        for (path, file) in chunk.iter().zip(files) {
+            let copied = file
+                .map_err(|e| (exit::for_request(&e), e))
+                .and_then(|mut file| io::copy(&mut file, &mut stdout).map_err(|e| (exit::IO, e)));
+            if let Err((code, e)) = copied {
+                eprintln!("fdagent: {}: {e}", path.display());
+                first_failure.get_or_insert(code);
+            }
         }
     }
     if let Err(e) = stdout.flush() {

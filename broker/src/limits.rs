@@ -1,0 +1,23 @@
+//! The broker's resource limits: what one uid, or everyone together, may hold at once.
+//! Each has a `serve` flag; the defaults are documented there and in the README.
+
+use std::time::Duration;
+
+/// Limits enforced by the server loop.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections open at once, all uids together. Over it, a new connection gets a
+    /// `Busy` error and is closed.
+    pub max_connections: usize,
+    /// Connections open at once for one uid.
+    pub max_connections_per_uid: usize,
+    /// Requests being served at once for one uid (over all its connections). Further
+    /// requests of that uid wait their turn, so one uid with slow opens cannot hold every
+    /// worker.
+    pub max_requests_per_uid: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Threads serving requests. A request stalled in the file system (a hung network
+    /// mount) holds one of them; the others keep serving.
+    pub workers: usize,
+}

@@ -1,0 +1,330 @@
+//! The serving loop: a few worker threads that all wait on one epoll set.
+//!
+//! Every source is registered `EPOLLONESHOT`, so an event wakes exactly one worker, and the
+//! worker that wakes is the one that serves: no hand-off between threads, one wake-up per
+//! request. A connection is re-armed after each request, so a client that pipelines gets
+//! one request served at a time, fairly with everyone else; an idle connection costs a
+//! table entry, not a thread. A request that stalls in the file system holds one worker;
+//! the others keep serving, and `max_requests_per_uid` keeps one uid from holding them all.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::io::Errno;
+use rustix::net::{SocketFlags, accept_with};
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+
+use crate::conns::{Conn, ConnTable};
+use crate::limits::Limits;
+use crate::peer::PeerCreds;
+use crate::policy_store::PolicyStore;
+use crate::request;
+
+const LISTENER: u64 = 0;
+const SIGNALS: u64 = 1;
+const SHUTDOWN: u64 = 2;
+const TICK: u64 = 3;
+/// Connection tokens start here, above the fixed sources.
+const FIRST_CONN: u64 = 16;
+
+/// How often idle connections are swept and paused accepts resumed.
+const TICK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Stack for a worker thread: buffers live on the heap, so this is plenty.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// The shared state of the workers.
+struct Server<'a> {
+    epoll: OwnedFd,
+    listener: &'a OwnedFd,
+    signals: &'a SignalFd,
+    /// An eventfd, written once at shutdown and never read: level-triggered, so it wakes
+    /// every worker.
+    shutdown: OwnedFd,
+    tick: OwnedFd,
+    store: &'a PolicyStore,
+    limits: &'a Limits,
+    conns: ConnTable,
+    started: Instant,
+    /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
+    accept_paused: AtomicBool,
+}
+
+/// Serves until SIGTERM or SIGINT; requests being served then are answered before it
+/// returns.
+pub fn run(
+    listener: &OwnedFd,
+    signals: &SignalFd,
+    store: &PolicyStore,
+    limits: &Limits,
+) -> io::Result<()> {
+    let server = Server {
+        epoll: epoll::create(CreateFlags::CLOEXEC)?,
+        listener,
+        signals,
+        shutdown: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        tick: timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+        )?,
+        store,
+        limits,
+        conns: ConnTable::default(),
+        started: Instant::now(),
+        accept_paused: AtomicBool::new(false),
+    };
+    let period = Timespec {
+        tv_sec: 0,
+        tv_nsec: TICK_INTERVAL.as_nanos() as i64,
+    };
+    timerfd_settime(
+        &server.tick,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: period,
+            it_value: period,
+        },
+    )?;
+    let once = EventFlags::IN | EventFlags::ONESHOT;
+    epoll::add(&server.epoll, listener, EventData::new_u64(LISTENER), once)?;
+    epoll::add(&server.epoll, signals, EventData::new_u64(SIGNALS), once)?;
+    epoll::add(&server.epoll, &server.tick, EventData::new_u64(TICK), once)?;
+    epoll::add(
+        &server.epoll,
+        &server.shutdown,
+        EventData::new_u64(SHUTDOWN),
+        EventFlags::IN,
+    )?;
+
+    std::thread::scope(|scope| {
+        for i in 0..server.limits.workers.max(1) {
+            let worker = std::thread::Builder::new()
+                .name(format!("fdbroker-w{i}"))
+                .stack_size(WORKER_STACK);
+            worker.spawn_scoped(scope, || server.work())?;
+        }
+        Ok(())
+    })
+}
+
+impl Server<'_> {
+    fn work(&self) {
+        let mut buf = vec![0u8; fdbroker_wire::MAX_REQUEST];
+        let mut events = [MaybeUninit::uninit(); 1];
+        loop {
+            let (ready, _) = match epoll::wait(&self.epoll, &mut events, None) {
+                Ok(ready) => ready,
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    log::error!("epoll_wait failed, stopping this worker: {e}");
+                    return;
+                }
+            };
+            for event in ready.iter() {
+                let flags = event.flags;
+                match event.data.u64() {
+                    SHUTDOWN => return,
+                    SIGNALS => self.on_signals(),
+                    LISTENER => self.accept_all(),
+                    TICK => self.on_tick(),
+                    token => self.serve(token, flags, &mut buf),
+                }
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn rearm(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
+        let flags = EventFlags::IN | EventFlags::ONESHOT;
+        Ok(epoll::modify(
+            &self.epoll,
+            fd,
+            EventData::new_u64(token),
+            flags,
+        )?)
+    }
+
+    fn on_signals(&self) {
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGHUP) => self.store.reload(),
+                    Ok(sig) => {
+                        log::info!(
+                            "{sig} received, finishing requests in progress and shutting down"
+                        );
+                        // Wakes every worker; each returns once its current request is answered.
+                        if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
+                            log::error!("cannot signal shutdown to the workers: {e}");
+                        }
+                        return;
+                    }
+                    Err(_) => {}
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    log::error!("reading signals failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.rearm(self.signals, SIGNALS) {
+            log::error!("cannot re-arm the signal fd: {e}");
+        }
+    }
+
+    fn on_tick(&self) {
+        let mut expirations = [0u8; 8];
+        let _ = rustix::io::read(&self.tick, &mut expirations);
+        if self.accept_paused.swap(false, Ordering::AcqRel) {
+            if let Err(e) = self.rearm(self.listener, LISTENER) {
+                log::error!("cannot resume accepting: {e}");
+            }
+        }
+        let now = self.now_ms();
+        let cutoff = now.saturating_sub(self.limits.idle_timeout.as_millis() as u64);
+        for token in self.conns.idle_since(cutoff) {
+            if let Some(conn) = self.close(token) {
+                log::info!(
+                    "closed connection of uid={} pid={}: idle for {:?}",
+                    conn.peer.uid,
+                    conn.peer.pid,
+                    self.limits.idle_timeout
+                );
+            }
+        }
+        if let Err(e) = self.rearm(&self.tick, TICK) {
+            log::error!("cannot re-arm the timer: {e}");
+        }
+    }
+
+    /// Accepts every waiting connection. Out of fds, it pauses accepting until the next
+    /// tick instead of spinning on a listener that stays readable.
+    fn accept_all(&self) {
+        loop {
+            match accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+                Ok(conn) => self.admit(conn),
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR | Errno::CONNABORTED) => {}
+                Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
+                    log::warn!(
+                        "cannot accept connections ({e}); pausing accepts for {TICK_INTERVAL:?}"
+                    );
+                    self.accept_paused.store(true, Ordering::Release);
+                    return;
+                }
+                Err(e) => {
+                    log::error!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.rearm(self.listener, LISTENER) {
+            log::error!("cannot re-arm the listener: {e}");
+        }
+    }
+
+    fn admit(&self, fd: OwnedFd) {
+        let peer = match PeerCreds::of(fd.as_fd()) {
+            Ok(peer) => peer,
+            Err(e) => {
+                return log::warn!("cannot read peer credentials, closing the connection: {e}");
+            }
+        };
+        let (uid, pid) = (peer.uid, peer.pid);
+        let (token, conn) =
+            match self
+                .conns
+                .insert(fd, peer, self.limits, self.now_ms(), FIRST_CONN)
+            {
+                Ok(admitted) => admitted,
+                Err((refusal, fd)) => {
+                    log::warn!(
+                        "refused connection of uid={uid} pid={pid}: {}",
+                        refusal.message()
+                    );
+                    return request::refuse_busy(fd.as_fd(), refusal.message());
+                }
+            };
+        log::debug!(
+            "connection of uid={uid} pid={pid} groups={:?}",
+            conn.peer.groups
+        );
+        let flags = EventFlags::IN | EventFlags::ONESHOT;
+        if let Err(e) = epoll::add(&self.epoll, &conn.fd, EventData::new_u64(token), flags) {
+            log::error!("cannot watch a new connection: {e}");
+            self.close(token);
+        }
+    }
+
+    /// Serves one request of connection `token`, then re-arms it. Over the uid's limit of
+    /// requests in flight, the connection is parked instead, and re-armed when one of that
+    /// uid's requests ends.
+    fn serve(&self, token: u64, flags: EventFlags, buf: &mut [u8]) {
+        let Some(conn) = self.conns.get(token) else {
+            return;
+        };
+        let uid = conn.peer.uid;
+        conn.set_busy(true, self.now_ms());
+        if !self.conns.begin_request(uid, token, self.limits) {
+            return;
+        }
+        let keep = self.answer(&conn, flags, buf);
+        let mut parked = self.conns.end_request(uid);
+        conn.set_busy(false, self.now_ms());
+        if !keep || self.rearm(&conn.fd, token).is_err() {
+            self.close(token);
+        }
+        while let Some(next) = parked {
+            match self.conns.get(next) {
+                Some(waiting) if self.rearm(&waiting.fd, next).is_ok() => break,
+                _ => {
+                    self.close(next);
+                    parked = self.conns.next_parked(uid);
+                }
+            }
+        }
+    }
+
+    /// Receives and answers one request; false when the connection should be closed
+    /// (end of file, or an error receiving or replying).
+    fn answer(&self, conn: &Conn, flags: EventFlags, buf: &mut [u8]) -> bool {
+        let pid = conn.peer.pid;
+        match fdbroker_wire::recv(conn.fd.as_fd(), buf, 0) {
+            Ok(got) if got.len == 0 && got.fds.is_empty() && !got.control_truncated => false,
+            Ok(received) => {
+                let policy = self.store.current();
+                let sent = request::handle(conn.fd.as_fd(), &conn.peer, &policy, received, buf);
+                sent.map_err(|e| log::debug!("reply to pid={pid} failed, closing: {e}"))
+                    .is_ok()
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                !flags.intersects(EventFlags::HUP | EventFlags::ERR)
+            }
+            Err(e) => {
+                log::debug!("receive from pid={pid} failed, closing: {e}");
+                false
+            }
+        }
+    }
+
+    fn close(&self, token: u64) -> Option<Arc<Conn>> {
+        let conn = self.conns.remove(token)?;
+        let _ = epoll::delete(&self.epoll, &conn.fd);
+        Some(conn)
+    }
+}

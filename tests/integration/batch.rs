@@ -1,0 +1,201 @@
+//! `OpenMany`: one round trip for many paths, each decided, audited and answered on its
+//! own, in order, with exactly one fd per granted path; and the CLI and pipelining on top.
+
+use std::io::Read;
+use std::os::unix::fs::symlink;
+
+use fdbroker_agent::{BrokerError, Client, ErrorKind, MAX_BATCH};
+use fdbroker_wire::{Access, Batch, Request};
+
+use std::time::Duration;
+
+use crate::harness::{ALICE, Broker, RawConn, Tree, require_root, wait_until, within};
+
+/// Root (in-process) and alice may read `data/**`; `secret` is covered by no rule.
+fn setup() -> (Tree, String) {
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    tree.private_file("data/b.txt", b"beta\n");
+    tree.private_file("secret", b"secret\n");
+    let policy = format!(
+        r#"version = 1
+
+[[rule]]
+name = "readers"
+users = [0, {alice}]
+paths = ["{data}/**"]
+access = ["read"]
+"#,
+        alice = ALICE.uid,
+        data = tree.p("data")
+    );
+    (tree, policy)
+}
+
+fn read_all(mut file: std::fs::File) -> String {
+    let mut text = String::new();
+    file.read_to_string(&mut text).expect("read brokered fd");
+    text
+}
+
+fn kind_of(result: &std::io::Result<std::fs::File>) -> Option<ErrorKind> {
+    result
+        .as_ref()
+        .err()
+        .map(|e| BrokerError::from_io(e).expect("a broker error").kind())
+}
+
+#[test]
+fn each_path_is_answered_on_its_own_in_order() {
+    require_root!();
+    let (tree, policy) = setup();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        tree.path("data/fifo").as_path(),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+    symlink(tree.path("secret"), tree.path("data/link")).expect("symlink");
+    let broker = Broker::start(&tree, &policy);
+    let paths = [
+        tree.p("data/a.txt"),
+        tree.p("secret"),
+        tree.p("data/missing"),
+        "data/relative".to_owned(),
+        tree.p("data/link"),
+        tree.p("data/fifo"),
+        tree.p("data/b.txt"),
+    ];
+    let socket = broker.socket().to_owned();
+    let results = within(Duration::from_secs(10), move || {
+        let mut client = Client::connect(&socket).expect("connect");
+        client.open_many(&paths, Access::READ).expect("batch")
+    });
+    let kinds: Vec<Option<ErrorKind>> = results.iter().map(kind_of).collect();
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(ErrorKind::Denied),
+            Some(ErrorKind::NotFound),
+            Some(ErrorKind::InvalidRequest),
+            Some(ErrorKind::Io),
+            Some(ErrorKind::NotRegular),
+            None,
+        ]
+    );
+    let mut results = results.into_iter();
+    assert_eq!(read_all(results.next().unwrap().unwrap()), "alpha\n");
+    assert_eq!(read_all(results.last().unwrap().unwrap()), "beta\n");
+    // One audit line per decided path (the relative one is refused before any decision).
+    let log = broker.log();
+    assert_eq!(log.matches(" op=open uid=0 ").count(), 6, "{log}");
+    assert!(log.contains("refused path from uid=0"), "{log}");
+}
+
+#[test]
+fn large_batches_are_split_and_pipelined() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let baseline = broker.fd_count();
+    let (a, b) = (tree.p("data/a.txt"), tree.p("data/b.txt"));
+    let paths: Vec<String> = (0..2 * MAX_BATCH + 17)
+        .map(|i| if i % 2 == 0 { a.clone() } else { b.clone() })
+        .collect();
+    let socket = broker.socket().to_owned();
+    let (first, second) = within(Duration::from_secs(20), move || {
+        let mut client = Client::connect(&socket).expect("connect");
+        let all = client.open_many(&paths, Access::READ).expect("batch");
+        client
+            .submit_many(&paths[..3], Access::READ)
+            .expect("submit");
+        client
+            .submit_many(&paths[3..4], Access::READ)
+            .expect("submit");
+        let first = client.receive_many().expect("first reply");
+        let second = client.receive_many().expect("second reply");
+        let texts: Vec<String> = all
+            .into_iter()
+            .map(|f| read_all(f.expect("open")))
+            .collect();
+        assert_eq!(texts.len(), 2 * MAX_BATCH + 17);
+        for (i, text) in texts.iter().enumerate() {
+            assert_eq!(
+                text,
+                if i % 2 == 0 { "alpha\n" } else { "beta\n" },
+                "file {i}"
+            );
+        }
+        client
+            .ping()
+            .expect("the connection is in step after pipelining");
+        (first.len(), second.len())
+    });
+    assert_eq!((first, second), (3, 1));
+    let settled = wait_until(Duration::from_secs(5), || {
+        (broker.fd_count() <= baseline).then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "the broker still holds {} fds, {baseline} before",
+        broker.fd_count()
+    );
+}
+
+#[test]
+fn empty_and_oversized_batches_are_invalid() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let conn = RawConn::connect(broker.socket()).expect("connect");
+    let empty = Request::OpenMany {
+        paths: Batch(vec![]),
+        access: Access::READ,
+        create_mode: 0,
+    };
+    assert_eq!(
+        conn.request(&empty).error(),
+        (ErrorKind::InvalidRequest, libc::EINVAL)
+    );
+    let path = tree.p("data/a.txt");
+    let too_many = Request::OpenMany {
+        paths: Batch(vec![path.as_bytes(); MAX_BATCH + 1]),
+        access: Access::READ,
+        create_mode: 0,
+    };
+    assert_eq!(
+        conn.request(&too_many).error(),
+        (ErrorKind::InvalidRequest, libc::EINVAL)
+    );
+    let full = Request::OpenMany {
+        paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
+        access: Access::READ,
+        create_mode: 0,
+    };
+    let reply = conn.request(&full);
+    assert_eq!(
+        reply.fds.len(),
+        MAX_BATCH,
+        "a full batch carries one fd per path"
+    );
+}
+
+#[test]
+fn fdagent_cat_of_many_files() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let mut args = vec!["cat".to_owned()];
+    for i in 0..300 {
+        args.push(tree.p(if i == 150 { "secret" } else { "data/a.txt" }));
+    }
+    let out = broker.fdagent(ALICE).args(&args).run();
+    out.code_is(77).stderr_has(&format!(
+        "{}: denied by the fdbroker policy",
+        tree.p("secret")
+    ));
+    assert_eq!(out.stdout_str(), "alpha\n".repeat(299));
+}
