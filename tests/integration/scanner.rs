@@ -52,3 +52,56 @@ fn scanner_finds_eicar_and_reports_denied_files_as_errors() {
         .code_is(0)
         .stdout_is(format!("{clean}: clean\n"));
 }
+
+/// The scanner walks a tree it cannot even search, through `list` fds and batches: every
+/// file is reported once, the infected one deep inside is found, a denied subtree is an
+/// error (never clean), and a symbolic link is not followed.
+#[test]
+fn scanner_walks_a_root_only_tree_through_list_fds() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("uploads/a.txt", b"clean\n");
+    for i in 0..300 {
+        tree.private_file(&format!("uploads/many/f{i:03}"), b"clean\n");
+    }
+    tree.private_file("uploads/deep/er/x.bin", EICAR);
+    tree.private_file("uploads/held/h.txt", b"held\n");
+    tree.symlink("uploads/link", "/etc/passwd");
+    let policy = format!(
+        r#"version = 1
+
+[[rule]]
+name = "scanner"
+users = [2001]
+paths = ["{up}/**"]
+access = ["read", "list"]
+
+[[rule]]
+name = "held"
+users = ["*"]
+paths = ["{up}/held/**"]
+access = ["read", "list"]
+effect = "deny"
+"#,
+        up = tree.p("uploads")
+    );
+    let broker = Broker::start(&tree, &policy);
+    let out = broker
+        .client(ALICE, "scanner")
+        .args(["--socket", &broker.socket_str(), &tree.p("uploads")])
+        .run();
+    out.code_is(1).stderr_has(&format!(
+        "{}: symbolic link, not followed",
+        tree.p("uploads/link")
+    ));
+    let stdout = out.stdout_str();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 300 + 1 + 1, "{stdout}");
+    assert!(
+        lines.contains(&format!("{}: infected (EICAR)", tree.p("uploads/deep/er/x.bin")).as_str())
+    );
+    assert!(lines.contains(&format!("{}: clean", tree.p("uploads/many/f299")).as_str()));
+    let held = format!("{}: error: ", tree.p("uploads/held"));
+    assert!(lines.iter().any(|l| l.starts_with(&held)), "{stdout}");
+    assert_eq!(lines.iter().filter(|l| l.ends_with(": clean")).count(), 301);
+}
