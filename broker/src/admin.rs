@@ -4,20 +4,20 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use fdbroker_policy::{Peer, Policy};
+use fdbroker_policy::Peer;
 use fdbroker_wire::{Access, check_path};
 
-use crate::names::SystemNames;
+use crate::policy_file;
 
 /// `fdbroker check FILE`: true when the policy is valid.
 pub fn check(file: &Path) -> bool {
-    match Policy::load(file, &SystemNames) {
+    match policy_file::load(file) {
         Ok(policy) => {
             println!("{}: ok ({} rules)", file.display(), policy.rules().len());
             true
         }
         Err(e) => {
-            eprintln!("{}", e.display_for(file));
+            eprintln!("{e}");
             false
         }
     }
@@ -47,8 +47,7 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .access
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
-    let policy = Policy::load(policy_file, &SystemNames)
-        .map_err(|e| e.display_for(policy_file).to_string())?;
+    let policy = policy_file::load(policy_file)?;
     // (uid_t)-1 is never a valid gid, so "no primary group" matches no rule.
     let gid = query.gid.unwrap_or(u32::MAX);
     let decision = policy.decide(

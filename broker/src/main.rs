@@ -12,6 +12,7 @@ mod listener;
 mod names;
 mod open;
 mod peer;
+mod policy_file;
 mod policy_store;
 mod privileges;
 mod request;

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use fdbroker_policy::Policy;
 
-use crate::names::SystemNames;
+use crate::policy_file;
 use crate::privileges::Caps;
 
 /// The policy in force, and where it came from.
@@ -49,14 +49,10 @@ impl PolicyStore {
     /// logged: refusing is safer than a policy that silently fails some of its grants.
     pub fn reload(&self) {
         let file = self.file.display();
-        let policy = match Policy::load(&self.file, &SystemNames) {
+        let policy = match policy_file::load(&self.file) {
             Ok(policy) => policy,
             Err(e) => {
-                log::error!(
-                    "policy reload failed, keeping the previous policy:\n{}",
-                    e.display_for(&self.file)
-                );
-                return;
+                return log::error!("policy reload failed, keeping the previous policy:\n{e}");
             }
         };
         let kept = self.kept.read().unwrap_or_else(|e| e.into_inner()).clone();

@@ -13,14 +13,13 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use fdbroker_policy::Policy;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
 use crate::limits::Limits;
 use crate::listener::bind_listener;
-use crate::names::SystemNames;
+use crate::policy_file;
 use crate::policy_store::PolicyStore;
 use crate::privileges::{self, Caps};
 use crate::server;
@@ -42,12 +41,8 @@ pub struct ServeOptions {
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
 pub fn run(opts: &ServeOptions) -> io::Result<()> {
-    let policy = Policy::load(&opts.policy, &SystemNames).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("invalid policy:\n{}", e.display_for(&opts.policy)),
-        )
-    })?;
+    let policy = policy_file::load(&opts.policy)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let needed = Caps::needed_for(policy.granted());
     log::info!(
         "policy loaded from {}: {} rules",
