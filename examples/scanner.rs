@@ -75,17 +75,17 @@ fn scan(client: &mut Client, roots: VecDeque<PathBuf>) -> io::Result<Tally> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut files = roots;
     loop {
-        if files.len() < MAX_BATCH {
-            if let Some(dir) = dirs.pop() {
-                match list(client, &dir) {
-                    Ok((subdirs, entries)) => {
-                        dirs.extend(subdirs.into_iter().rev());
-                        files.extend(entries);
-                    }
-                    Err(e) => report(&dir, Err(e), &mut tally),
+        if files.len() < MAX_BATCH
+            && let Some(dir) = dirs.pop()
+        {
+            match list(client, &dir) {
+                Ok((subdirs, entries)) => {
+                    dirs.extend(subdirs.into_iter().rev());
+                    files.extend(entries);
                 }
-                continue;
+                Err(e) => report(&dir, Err(e), &mut tally),
             }
+            continue;
         }
         if files.is_empty() {
             return Ok(tally);

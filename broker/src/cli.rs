@@ -37,6 +37,13 @@ pub enum Command {
         /// Group of the socket file (a name or a numeric gid), to narrow it with --socket-mode 0660.
         #[arg(long, value_name = "GROUP")]
         socket_group: Option<String>,
+        /// After binding, switch to this user (a name or uid; its primary group, no
+        /// supplementary groups), keeping only the capabilities the policy needs.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Print the capabilities, user and Landlock rules this policy implies, and exit.
+        #[arg(long)]
+        print_privileges: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },

@@ -16,6 +16,7 @@ mod policy_file;
 mod policy_store;
 mod privileges;
 mod request;
+mod sandbox;
 mod serve;
 mod server;
 
@@ -38,6 +39,8 @@ fn main() -> ExitCode {
             socket,
             socket_mode,
             socket_group,
+            user,
+            print_privileges,
             limits,
         } => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -46,12 +49,18 @@ fn main() -> ExitCode {
                 Ok(group) => group,
                 Err(e) => return fail(&e),
             };
+            let run_as = match user.as_deref().map(run_as).transpose() {
+                Ok(run_as) => run_as,
+                Err(e) => return fail(&e),
+            };
             let opts = serve::ServeOptions {
                 policy,
                 socket,
                 socket_mode,
                 socket_group,
                 limits: limits.limits(),
+                run_as,
+                print_privileges,
             };
             match serve::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +98,23 @@ fn group_id(group: &str) -> Result<u32, String> {
         .ok()
         .or_else(|| SystemNames.gid(group))
         .ok_or_else(|| format!("--socket-group: unknown group {group:?}"))
+}
+
+/// A `--user` value: a user name, or a uid, with its primary group from the user database.
+fn run_as(user: &str) -> Result<privileges::RunAs, String> {
+    use nix::unistd::{Uid, User};
+    let entry = match user.parse::<u32>() {
+        Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+        Err(_) => User::from_name(user),
+    };
+    match entry {
+        Ok(Some(u)) => Ok(privileges::RunAs {
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+        }),
+        Ok(None) => Err(format!("--user: unknown user {user:?}")),
+        Err(e) => Err(format!("--user {user:?}: {e}")),
+    }
 }
 
 fn exit_bool(ok: bool) -> ExitCode {

@@ -5,20 +5,29 @@
 //! for the time of one `Arc` clone (never during a decision or a file load).
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
-use fdbroker_policy::Policy;
+use fdbroker_policy::{Access, Policy};
 
-use crate::policy_file;
 use crate::privileges::Caps;
+use crate::{policy_file, sandbox};
 
 /// The policy in force, and where it came from.
 #[derive(Debug)]
 pub struct PolicyStore {
     file: PathBuf,
     current: RwLock<Arc<Policy>>,
-    /// Capabilities kept at start; a reload cannot win back more.
-    kept: RwLock<Caps>,
+    /// What the broker kept at start; a reload cannot win back more.
+    bounds: OnceLock<Bounds>,
+}
+
+/// The privileges fixed at start, which every reloaded policy must fit in.
+#[derive(Debug)]
+pub struct Bounds {
+    /// The capabilities kept.
+    pub caps: Caps,
+    /// The reach the Landlock ruleset was built from, when Landlock is enforced.
+    pub reach: Option<Vec<(PathBuf, Access)>>,
 }
 
 impl PolicyStore {
@@ -27,13 +36,13 @@ impl PolicyStore {
         PolicyStore {
             file,
             current: RwLock::new(Arc::new(policy)),
-            kept: RwLock::default(),
+            bounds: OnceLock::new(),
         }
     }
 
-    /// Records the capabilities kept after the privilege drop.
-    pub fn set_kept(&self, caps: Caps) {
-        *self.kept.write().unwrap_or_else(|e| e.into_inner()) = caps;
+    /// Records the privileges kept at start (once: they never grow).
+    pub fn set_bounds(&self, bounds: Bounds) {
+        let _ = self.bounds.set(bounds);
     }
 
     /// The policy in force now.
@@ -55,14 +64,24 @@ impl PolicyStore {
                 return log::error!("policy reload failed, keeping the previous policy:\n{e}");
             }
         };
-        let kept = self.kept.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let missing = Caps::needed_for(policy.granted()).missing_from(&kept);
-        if !missing.is_empty() {
-            log::error!(
-                "policy reload refused, keeping the previous policy: {file} needs {missing}, \
-                 dropped at start; restart the broker to grant it"
-            );
-            return;
+        if let Some(bounds) = self.bounds.get() {
+            let missing = Caps::needed_for(policy.granted()).missing_from(&bounds.caps);
+            if !missing.is_empty() {
+                return log::error!(
+                    "policy reload refused, keeping the previous policy: {file} needs {missing}, \
+                     dropped at start; restart the broker to grant it"
+                );
+            }
+            if let Some(Err(beyond)) = bounds
+                .reach
+                .as_ref()
+                .map(|r| sandbox::covers(r, &policy.reach()))
+            {
+                return log::error!(
+                    "policy reload refused, keeping the previous policy: {file} grants {beyond}, \
+                     outside the Landlock ruleset set at start; restart the broker to grant it"
+                );
+            }
         }
         let rules = policy.rules().len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);

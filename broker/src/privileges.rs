@@ -64,19 +64,43 @@ impl fmt::Display for Caps {
     }
 }
 
-/// Reduces the process to `keep` (intersected with what it has) and sets no-new-privs;
-/// returns the set actually kept. Order matters: the bounding set is dropped first, while
-/// `CAP_SETPCAP` is still effective; permitted is set after effective is narrowed.
-pub fn drop_to(keep: &Caps) -> io::Result<Caps> {
+/// The unprivileged identity `serve --user` runs as.
+#[derive(Debug, Clone, Copy)]
+pub struct RunAs {
+    /// The uid to switch to.
+    pub uid: u32,
+    /// Its primary gid; supplementary groups are cleared.
+    pub gid: u32,
+}
+
+/// Reduces the process to `keep` (intersected with what it has), switching to `run_as` if
+/// given, and sets no-new-privs; returns the set actually kept.
+///
+/// Order matters: the bounding set is dropped first, while `CAP_SETPCAP` is still
+/// effective; the ids are switched with keep-caps set, so the permitted set survives the
+/// change of uid; effective is narrowed before permitted. The id switch uses the
+/// per-thread system calls directly: this runs while the process has its only thread.
+pub fn drop_to(keep: &Caps, run_as: Option<RunAs>) -> io::Result<Caps> {
     let have = Caps::permitted()?;
     let keep = Caps(keep.0.intersection(&have.0).copied().collect());
-    let setpcap = have.0.contains(&Capability::CAP_SETPCAP);
-    if setpcap {
+    if have.0.contains(&Capability::CAP_SETPCAP) {
         for cap in caps::runtime::thread_all_supported() {
             if !keep.0.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap).map_err(io::Error::other)?;
             }
         }
+    }
+    if let Some(RunAs { uid, gid }) = run_as {
+        use rustix::process::{Gid, Uid};
+        use rustix::thread::{
+            set_keep_capabilities, set_thread_groups, set_thread_res_gid, set_thread_res_uid,
+        };
+        let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
+        set_keep_capabilities(true)?;
+        set_thread_groups(&[])?;
+        set_thread_res_gid(gid, gid, gid)?;
+        set_thread_res_uid(uid, uid, uid)?;
+        set_keep_capabilities(false)?;
     }
     caps::clear(None, CapSet::Ambient).map_err(io::Error::other)?;
     caps::clear(None, CapSet::Inheritable).map_err(io::Error::other)?;

@@ -3,16 +3,19 @@
 //! Start-up is one linear sequence; the order is the point:
 //! 1. load the policy (a broken policy must stop us before anything is created);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
-//! 3. drop to the capabilities the policy needs and set no-new-privs;
-//! 4. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
-//! 5. start the workers ([`crate::server`]).
+//! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
+//!    no-new-privs;
+//! 4. confine the broker's own file access with Landlock to what the policy can grant;
+//! 5. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
+//! 6. start the workers ([`crate::server`]).
 //!
-//! Steps 3 and 4 act on the calling thread only and are inherited by threads created
+//! Steps 3 to 5 act on the calling thread only and are inherited by threads created
 //! later, so they happen before the first worker exists.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use landlock::RulesetStatus;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
@@ -20,9 +23,9 @@ use rustix::fs::{AtFlags, CWD, unlinkat};
 use crate::limits::Limits;
 use crate::listener::bind_listener;
 use crate::policy_file;
-use crate::policy_store::PolicyStore;
-use crate::privileges::{self, Caps};
-use crate::server;
+use crate::policy_store::{Bounds, PolicyStore};
+use crate::privileges::{self, Caps, RunAs};
+use crate::{sandbox, server};
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -37,6 +40,10 @@ pub struct ServeOptions {
     pub socket_group: Option<u32>,
     /// Resource limits.
     pub limits: Limits,
+    /// Switch to this identity after binding (`--user`).
+    pub run_as: Option<RunAs>,
+    /// Print the privileges the policy implies and exit (`--print-privileges`).
+    pub print_privileges: bool,
 }
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
@@ -44,6 +51,12 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let policy = policy_file::load(&opts.policy)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let needed = Caps::needed_for(policy.granted());
+    let reach = policy.reach();
+    let ruleset = sandbox::plan(&reach, &opts.policy, &opts.socket);
+    if opts.print_privileges {
+        print_privileges(&needed, opts.run_as, &ruleset);
+        return Ok(());
+    }
     log::info!(
         "policy loaded from {}: {} rules",
         opts.policy.display(),
@@ -55,16 +68,47 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)?;
     let socket = SocketFile(&opts.socket);
 
-    let kept = privileges::drop_to(&needed)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot drop capabilities: {e}")))?;
+    // Load the name service's modules now: after Landlock, only its files stay readable.
+    let _ = nix::unistd::User::from_name("root");
+    let kept = privileges::drop_to(&needed, opts.run_as)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot drop privileges: {e}")))?;
     let missing = needed.missing_from(&kept);
     if !missing.is_empty() {
         log::warn!(
             "the policy needs {missing}, which this process does not have: those grants will fail"
         );
     }
-    log::info!("keeping capabilities: {kept}; no_new_privs set");
-    store.set_kept(kept);
+    let uid = rustix::process::geteuid().as_raw();
+    log::info!("keeping capabilities: {kept}; no_new_privs set; running as uid {uid}");
+    let confined = match sandbox::restrict(&ruleset) {
+        Ok(RulesetStatus::FullyEnforced) => true,
+        Ok(RulesetStatus::PartiallyEnforced) => {
+            log::warn!(
+                "Landlock is only partly supported by this kernel: file access is confined to what it supports"
+            );
+            true
+        }
+        Ok(RulesetStatus::NotEnforced) => {
+            log::warn!("Landlock is not available: the broker's own file access is not confined");
+            false
+        }
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot apply Landlock: {e}"),
+            ));
+        }
+    };
+    if confined {
+        log::info!(
+            "Landlock confines file access to {} rules (see --print-privileges)",
+            ruleset.len()
+        );
+    }
+    store.set_bounds(Bounds {
+        caps: kept,
+        reach: confined.then_some(reach),
+    });
 
     let signals = signal_fd()?;
     log::info!("listening on {}", opts.socket.display());
@@ -72,6 +116,23 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     drop(socket);
     log::info!("stopped");
     Ok(())
+}
+
+/// `serve --print-privileges`: what this policy would keep, without starting.
+fn print_privileges(needed: &Caps, run_as: Option<RunAs>, ruleset: &[sandbox::Rule]) {
+    println!("capabilities: {needed}");
+    match run_as {
+        Some(RunAs { uid, gid }) => println!("user: uid {uid}, gid {gid}, no supplementary groups"),
+        None => println!(
+            "user: unchanged (uid {})",
+            rustix::process::geteuid().as_raw()
+        ),
+    }
+    println!("no_new_privs: yes");
+    println!("landlock: every file-system right denied except:");
+    for rule in ruleset {
+        println!("  {rule}");
+    }
 }
 
 /// Raises the soft limit on open fds to the hard limit: every connection and every fd

@@ -190,10 +190,10 @@ impl Server<'_> {
     fn on_tick(&self) {
         let mut expirations = [0u8; 8];
         let _ = rustix::io::read(&self.tick, &mut expirations);
-        if self.accept_paused.swap(false, Ordering::AcqRel) {
-            if let Err(e) = self.rearm(self.listener, LISTENER) {
-                log::error!("cannot resume accepting: {e}");
-            }
+        if self.accept_paused.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.rearm(self.listener, LISTENER)
+        {
+            log::error!("cannot resume accepting: {e}");
         }
         let now = self.now_ms();
         let cutoff = now.saturating_sub(self.limits.idle_timeout.as_millis() as u64);

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use crate::pattern;
+use crate::index::Candidate;
+use crate::path::components;
 use crate::rule::Rule;
 use crate::{Access, Effect, Peer, Policy};
 
@@ -32,35 +33,51 @@ impl Policy {
     /// path and names any of the requested words; else allowed by the first allow rule that
     /// applies, matches and grants every requested word; else denied by default. An empty
     /// `access`, or a `path` that is not absolute and normalized, is denied by default.
+    ///
+    /// Only the patterns the compiled index offers as candidates for `path` are examined
+    /// (every pattern that can match it is among them), so the cost depends on the path and
+    /// on how many patterns share its literal ends, not on the number of rules.
     pub fn decide(&self, peer: &Peer<'_>, path: &[u8], access: Access) -> Decision<'_> {
         let default = Decision {
             allowed: false,
             rule: None,
         };
-        let Some(path) = pattern::components(path) else {
-            return default;
-        };
         if access.is_empty() {
             return default;
         }
-        // The access test is cheap; patterns are only matched for rules that pass it.
-        let first = |effect: Effect, access_fits: &dyn Fn(Access) -> bool| {
-            self.rules()
-                .iter()
-                .find(|r| r.effect() == effect && access_fits(r.access()) && r.covers(peer, &path))
+        let Some(path) = components(path) else {
+            return default;
         };
-        if let Some(rule) = first(Effect::Deny, &|named| named.intersects(access)) {
-            return Decision {
+        // Candidates come in no particular order: keep the earliest qualifying rule of each
+        // effect. An allow rule no longer matters once any deny rule qualifies.
+        let (mut deny, mut allow) = (None, None);
+        self.index
+            .candidates(&path, |Candidate { rule: i, pattern }| {
+                let rule = &self.rules()[i];
+                let earlier = |best: Option<usize>| best.is_none_or(|b| i < b);
+                let (best, relevant) = match rule.effect() {
+                    Effect::Deny => (&mut deny, rule.access().intersects(access)),
+                    Effect::Allow => (&mut allow, deny.is_none() && rule.access().contains(access)),
+                };
+                // Cheapest tests first: the pattern match is the expensive one.
+                if relevant
+                    && earlier(*best)
+                    && rule.subjects.apply_to(peer)
+                    && rule.paths[pattern].matches(&path)
+                {
+                    *best = Some(i);
+                }
+            });
+        match (deny, allow) {
+            (Some(i), _) => Decision {
                 allowed: false,
-                rule: Some(rule),
-            };
-        }
-        match first(Effect::Allow, &|granted| granted.contains(access)) {
-            Some(rule) => Decision {
-                allowed: true,
-                rule: Some(rule),
+                rule: Some(&self.rules()[i]),
             },
-            None => default,
+            (None, Some(i)) => Decision {
+                allowed: true,
+                rule: Some(&self.rules()[i]),
+            },
+            (None, None) => default,
         }
     }
 }

@@ -123,12 +123,20 @@
 
 mod decide;
 mod diagnostic;
+mod hash;
+mod index;
 mod parse;
 mod parse_rule;
+mod path;
 mod pattern;
 mod policy;
+mod reach;
+#[cfg(test)]
+mod reference;
 mod rule;
 mod subjects;
+#[cfg(test)]
+mod synthetic;
 mod walk;
 
 #[cfg(test)]

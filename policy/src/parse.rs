@@ -77,9 +77,9 @@ fn rules(errors: &mut Errors<'_>, value: &Value<'_>, names: &dyn NameResolver) -
             return Vec::new();
         }
     };
-    // The line of the first rule with each name.
-    let mut first_use: HashMap<&str, u32> = HashMap::new();
-    let mut rules = Vec::new();
+    // The line of the first rule with each name: a map, so that checking names stays linear.
+    let mut first_use: HashMap<&str, u32> = HashMap::with_capacity(items.len());
+    let mut rules = Vec::with_capacity(items.len());
     for item in items {
         let DeValue::Table(table) = item.get_ref() else {
             walk::wrong_type(errors, "rule", "a table ([[rule]] section)", item);

@@ -6,21 +6,25 @@
 //! matches itself. Matching is always against the whole path, never a prefix.
 
 use std::fmt;
+use std::ops::Range;
 
 /// A parsed, normalized path pattern.
 #[derive(Clone)]
 pub(crate) struct Pattern {
-    /// The pattern as written, for `Debug`.
+    /// The pattern as written: its components are byte ranges of it, so that a pattern costs
+    /// two allocations however many components it has.
     text: Box<str>,
-    components: Vec<Component>,
+    components: Box<[Component]>,
 }
 
 #[derive(Clone)]
 enum Component {
     /// `**`: zero or more whole components.
     AnyDepth,
-    /// The component split at each `*`: one piece means a literal, n pieces mean n-1 stars.
-    Glob(Vec<Box<[u8]>>),
+    /// A component without `*` (these bytes of the text): matches exactly itself.
+    Literal(Range<usize>),
+    /// A component with at least one `*` (these bytes of the text).
+    Glob(Range<usize>),
 }
 
 impl Pattern {
@@ -38,7 +42,7 @@ impl Pattern {
         if rest.is_empty() {
             return Ok(Pattern {
                 text: text.into(),
-                components,
+                components: components.into(),
             });
         }
         if text.contains("//") {
@@ -48,7 +52,10 @@ impl Pattern {
             let trimmed = text.trim_end_matches('/');
             return fail(format!("ends with \"/\" (write {trimmed:?})"));
         }
+        let mut start = 1;
         for component in rest.split('/') {
+            let range = start..start + component.len();
+            start = range.end + 1;
             match component {
                 "." | ".." => {
                     return fail(format!(
@@ -61,19 +68,18 @@ impl Pattern {
                         "has \"**\" inside the component {component:?} (\"**\" must be a whole component)"
                     ));
                 }
-                _ => components.push(Component::Glob(
-                    component.split('*').map(|p| p.as_bytes().into()).collect(),
-                )),
+                _ if component.contains('*') => components.push(Component::Glob(range)),
+                _ => components.push(Component::Literal(range)),
             }
         }
         Ok(Pattern {
             text: text.into(),
-            components,
+            components: components.into(),
         })
     }
 
     /// True if the pattern matches the whole of `path`, given as its components (see
-    /// [`components`]).
+    /// [`components`](crate::path::components)).
     ///
     /// Runs in O(pattern components × path components) whatever the number of `**`: a later
     /// `**` supersedes the backtracking point of an earlier one, which is sound because `**`
@@ -89,7 +95,7 @@ impl Pattern {
                     resume = Some((p, s));
                     p += 1;
                 }
-                Some(Component::Glob(pieces)) if glob_matches(pieces, path[s]) => {
+                Some(c) if self.matches_one(c, path[s]) => {
                     p += 1;
                     s += 1;
                 }
@@ -105,6 +111,37 @@ impl Pattern {
         }
         pat[p..].iter().all(|c| matches!(c, Component::AnyDepth))
     }
+
+    /// The literal components the pattern starts with, up to its first wildcard component:
+    /// a path it matches has exactly these as its first components, since each literal
+    /// matches one whole component and nothing before it can consume more.
+    pub(crate) fn leading_literals(&self) -> impl Iterator<Item = &[u8]> {
+        self.components.iter().map_while(|c| self.literal(c))
+    }
+
+    /// The literal components the pattern ends with, last first, back to its last wildcard
+    /// component: a path it matches has exactly these as its last components, since every
+    /// component after the last `**` matches exactly one path component.
+    pub(crate) fn trailing_literals(&self) -> impl Iterator<Item = &[u8]> {
+        self.components.iter().rev().map_while(|c| self.literal(c))
+    }
+
+    /// The bytes of `component` if it is a literal.
+    fn literal(&self, component: &Component) -> Option<&[u8]> {
+        match component {
+            Component::Literal(range) => Some(&self.text.as_bytes()[range.clone()]),
+            Component::Glob(_) | Component::AnyDepth => None,
+        }
+    }
+
+    /// True if `component`, which is not `**`, matches the path component `name`.
+    fn matches_one(&self, component: &Component, name: &[u8]) -> bool {
+        match component {
+            Component::Literal(range) => self.text.as_bytes()[range.clone()] == *name,
+            Component::Glob(range) => glob_matches(&self.text.as_bytes()[range.clone()], name),
+            Component::AnyDepth => false,
+        }
+    }
 }
 
 impl fmt::Debug for Pattern {
@@ -113,31 +150,19 @@ impl fmt::Debug for Pattern {
     }
 }
 
-/// Splits an absolute, normalized path into its components (`/` has none), or returns `None`
-/// if the path is not absolute and normalized (no `//`, `.`, `..`, trailing `/` or NUL), so
-/// that such a path can match no pattern.
-pub(crate) fn components(path: &[u8]) -> Option<Vec<&[u8]>> {
-    let rest = path.strip_prefix(b"/")?;
-    if rest.is_empty() {
-        return Some(Vec::new());
-    }
-    let parts: Vec<&[u8]> = rest.split(|&b| b == b'/').collect();
-    let bad = |c: &&[u8]| c.is_empty() || *c == b"." || *c == b".." || c.contains(&0);
-    (!parts.iter().any(bad)).then_some(parts)
-}
-
-/// Matches one path component against a component split at its `*`s.
-fn glob_matches(pieces: &[Box<[u8]>], name: &[u8]) -> bool {
-    let [first, middle @ .., last] = pieces else {
-        // A single piece: a literal component.
-        return pieces.first().is_some_and(|lit| **lit == *name);
+/// Matches one path component against a pattern component with at least one `*`.
+fn glob_matches(glob: &[u8], name: &[u8]) -> bool {
+    // At least one `*`, so at least two pieces: the first and the last are distinct.
+    let mut pieces = glob.split(|&b| b == b'*');
+    let (Some(first), Some(last)) = (pieces.next(), pieces.next_back()) else {
+        return false;
     };
     if name.len() < first.len() + last.len() || !name.starts_with(first) || !name.ends_with(last) {
         return false;
     }
     // Leftmost placement of each middle piece is optimal: it leaves the most room for the rest.
     let mut rest = &name[first.len()..name.len() - last.len()];
-    for piece in middle {
+    for piece in pieces {
         match find(rest, piece) {
             Some(at) => rest = &rest[at + piece.len()..],
             None => return false,
@@ -157,6 +182,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::path::components;
 
     fn m(pattern: &str, path: &[u8]) -> bool {
         let pattern = Pattern::parse(pattern).expect("valid pattern");
@@ -296,23 +322,5 @@ mod tests {
         assert!(err("/a/***").contains("inside the component"));
         assert_eq!(err("/a\0"), r#"path pattern "/a\0" contains a NUL byte"#);
         assert!(Pattern::parse("/a/..b/.c/**/x*y").is_ok());
-    }
-
-    #[test]
-    fn paths_that_are_not_normalized_have_no_components() {
-        assert_eq!(components(b"/"), Some(vec![]));
-        assert_eq!(components(b"/a/b"), Some(vec![&b"a"[..], b"b"]));
-        for bad in [
-            &b""[..],
-            b"a",
-            b"/a/",
-            b"//",
-            b"/a//b",
-            b"/a/./b",
-            b"/a/..",
-            b"/a\0",
-        ] {
-            assert_eq!(components(bad), None, "{bad:?}");
-        }
     }
 }

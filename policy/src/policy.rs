@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::diagnostic::LineIndex;
+use crate::index::Index;
 use crate::rule::Rule;
 use crate::{Access, Diagnostic, Effect, LoadError, NameResolver};
 
@@ -17,6 +18,8 @@ const MAX_FILE_SIZE: u64 = 16 << 20;
 #[derive(Debug)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// The patterns of `rules`, compiled for [`Policy::decide`].
+    pub(crate) index: Index,
 }
 
 impl Policy {
@@ -24,7 +27,9 @@ impl Policy {
     /// returns every error found, in file order (after a TOML syntax error, only the syntax
     /// errors).
     pub fn parse(text: &str, names: &dyn NameResolver) -> Result<Policy, Vec<Diagnostic>> {
-        crate::parse::parse(text, names).map(|rules| Policy { rules })
+        let rules = crate::parse::parse(text, names)?;
+        let index = Index::new(&rules);
+        Ok(Policy { rules, index })
     }
 
     /// Reads and parses the policy file at `path`. A file larger than 16 MiB or not valid

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
+use crate::Access;
 use crate::pattern::Pattern;
 use crate::subjects::Subjects;
-use crate::{Access, Peer};
 
 /// Whether a rule grants or refuses the access it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +65,5 @@ impl Rule {
     /// The 1-based line of the rule's `[[rule]]` header.
     pub fn line(&self) -> u32 {
         self.line
-    }
-
-    /// True if the rule applies to `peer` and one of its patterns matches `path` (given as
-    /// its components). Says nothing about access: the caller compares that.
-    pub(crate) fn covers(&self, peer: &Peer<'_>, path: &[&[u8]]) -> bool {
-        self.subjects.apply_to(peer) && self.paths.iter().any(|p| p.matches(path))
     }
 }

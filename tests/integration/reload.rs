@@ -177,3 +177,51 @@ fn an_fd_handed_out_before_a_revoking_reload_stays_valid() {
         std::io::ErrorKind::PermissionDenied
     );
 }
+
+/// The broker confined its own file access (Landlock) to what the policy at start could
+/// grant: a reload that reaches into another tree is refused and the old policy kept,
+/// while a reload that narrows what it grants is accepted.
+#[test]
+fn reload_reaching_beyond_the_landlock_ruleset_is_refused() {
+    require_root!();
+    let tree = setup();
+    tree.private_file("other/b.txt", b"beta\n");
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    broker.expect_log("Landlock confines file access");
+    let elsewhere = format!(
+        "version = 1\n\n[[rule]]\nname = \"other\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("other")
+    );
+    let log = broker.reload(&elsewhere);
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("policy reload refused"))
+        .unwrap_or_else(|| broker.fail("expected `policy reload refused`"));
+    assert!(
+        refusal.contains("outside the Landlock ruleset"),
+        "{refusal}"
+    );
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("other/b.txt")])
+        .run()
+        .code_is(77);
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(0);
+
+    let narrower = format!(
+        "version = 1\n\n[[rule]]\nname = \"narrow\"\nusers = [2001]\npaths = [\"{}/a.txt\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    );
+    broker.reload(&narrower);
+    broker.expect_log("policy reloaded from");
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+}

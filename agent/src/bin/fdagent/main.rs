@@ -153,10 +153,8 @@ fn open(
         Ok(opened) => opened,
         Err(e) => return exit::report(&path.display().to_string(), &e, exit::for_request(&e)),
     };
-    if write_stdin {
-        if let Err(e) = io::copy(&mut io::stdin().lock(), &mut opened.file) {
-            return exit::report(&path.display().to_string(), &e, exit::IO);
-        }
+    if write_stdin && let Err(e) = io::copy(&mut io::stdin().lock(), &mut opened.file) {
+        return exit::report(&path.display().to_string(), &e, exit::IO);
     }
     println!("{} {}", opened.kind.as_str(), opened.size);
     ExitCode::SUCCESS

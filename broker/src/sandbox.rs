@@ -1,0 +1,220 @@
+//! Landlock: the broker confines its own file access to what its policy can grant, so a
+//! compromised broker still cannot open anything outside the policy ([`landlock(7)`]).
+//!
+//! The ruleset allows, beneath each allow rule's root (the literal part of each pattern,
+//! see `Policy::reach`), exactly the Landlock rights its access words need; plus what the
+//! broker itself needs after start-up: reading files in the policy file's directory (for
+//! reloads; a directory rather than the file, since editors and `mv` replace the file),
+//! reading the user and group databases (to resolve names at reload), and removing files
+//! in the socket's directory (its own socket, at exit). Everything else is denied, even
+//! to root. Like capabilities, Landlock is per thread: it is applied before the workers
+//! start, and it can only ever narrow. So a reload whose policy reaches beyond the
+//! ruleset is refused, with a log line saying to restart; restarting is the only way to
+//! widen it, as for capabilities.
+//!
+//! [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use fdbroker_wire::Access;
+use landlock::{
+    ABI, Access as _, AccessFs, BitFlags, PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus,
+};
+use rustix::fs::{CWD, Mode, OFlags, openat};
+
+/// The Landlock ABI whose rights the broker handles (kernel 6.15+ has it; older kernels
+/// enforce what they support, best effort).
+const ABI_HANDLED: ABI = ABI::V7;
+
+/// The name databases a reload may need to resolve user and group names.
+const NAME_DATABASES: [&str; 3] = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"];
+
+/// One Landlock rule: `rights` beneath `path`, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The file or directory the rights apply beneath.
+    pub path: PathBuf,
+    /// The Landlock rights.
+    pub rights: BitFlags<AccessFs>,
+    /// Why the broker needs them (a policy root, or its own need).
+    pub why: String,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rights: Vec<String> = self.rights.iter().map(|r| format!("{r:?}")).collect();
+        write!(
+            f,
+            "{} [{}] ({})",
+            self.path.display(),
+            rights.join(","),
+            self.why
+        )
+    }
+}
+
+/// The ruleset for a policy whose allow rules reach `reach` (root path, access words),
+/// loaded from `policy_file`, serving on `socket`. Roots that do not exist yet are
+/// replaced by their nearest existing ancestor (Landlock rules need an existing file).
+pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: &Path) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = reach
+        .iter()
+        .map(|(root, access)| Rule {
+            path: existing_ancestor(root),
+            rights: rights_for(*access),
+            why: format!("policy: {access} beneath {}", root.display()),
+        })
+        .collect();
+    rules.push(Rule {
+        path: existing_ancestor(policy_file.parent().unwrap_or(Path::new("/"))),
+        rights: AccessFs::ReadFile.into(),
+        why: "reload the policy".into(),
+    });
+    rules.extend(
+        NAME_DATABASES
+            .iter()
+            .filter(|p| Path::new(p).exists())
+            .map(|p| Rule {
+                path: PathBuf::from(p),
+                rights: AccessFs::ReadFile.into(),
+                why: "resolve user and group names".into(),
+            }),
+    );
+    rules.push(Rule {
+        path: existing_ancestor(socket.parent().unwrap_or(Path::new("/"))),
+        rights: AccessFs::RemoveFile.into(),
+        why: "remove the socket at exit".into(),
+    });
+    rules
+}
+
+/// Whether `new` (the reach of a reloaded policy) lies within `old` (the reach the
+/// ruleset was built from): every root beneath an old root whose access covers it.
+pub fn covers(old: &[(PathBuf, Access)], new: &[(PathBuf, Access)]) -> Result<(), String> {
+    for (root, access) in new {
+        let allowed = old
+            .iter()
+            .filter(|(old_root, _)| root.starts_with(existing_ancestor(old_root)))
+            .fold(Access::empty(), |acc, (_, a)| acc | *a);
+        if !allowed.contains(*access) {
+            return Err(format!("{access} beneath {}", root.display()));
+        }
+    }
+    Ok(())
+}
+
+/// Applies `rules` to the calling thread (and so to every thread it starts later).
+pub fn restrict(rules: &[Rule]) -> io::Result<RulesetStatus> {
+    let mut ruleset = Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI_HANDLED))
+        .and_then(Ruleset::create)
+        .map_err(io::Error::other)?;
+    for rule in rules {
+        let fd = openat(
+            CWD,
+            &rule.path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", rule.path.display())))?;
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rule.rights))
+            .map_err(io::Error::other)?;
+    }
+    let status = ruleset.restrict_self().map_err(io::Error::other)?;
+    Ok(status.ruleset)
+}
+
+/// The Landlock rights the access words need, and nothing more: opening for reading or
+/// writing, listing, truncating, creating regular files.
+fn rights_for(access: Access) -> BitFlags<AccessFs> {
+    let mut rights = BitFlags::empty();
+    if access.contains(Access::READ) {
+        rights |= AccessFs::ReadFile;
+    }
+    if access.contains(Access::LIST) {
+        rights |= AccessFs::ReadDir;
+    }
+    if access.intersects(Access::WRITE | Access::APPEND) {
+        rights |= AccessFs::WriteFile;
+    }
+    if access.contains(Access::TRUNCATE) {
+        rights |= AccessFs::Truncate;
+    }
+    if access.contains(Access::CREATE) {
+        rights |= AccessFs::MakeReg;
+    }
+    rights
+}
+
+/// `path` if it exists, else its nearest existing ancestor (`/` at worst).
+fn existing_ancestor(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_ok())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach(list: &[(&str, Access)]) -> Vec<(PathBuf, Access)> {
+        list.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect()
+    }
+
+    #[test]
+    fn rights_follow_the_access_words() {
+        assert_eq!(rights_for(Access::READ), AccessFs::ReadFile);
+        assert_eq!(rights_for(Access::LIST), AccessFs::ReadDir);
+        assert_eq!(
+            rights_for(Access::APPEND | Access::CREATE | Access::TRUNCATE),
+            AccessFs::WriteFile | AccessFs::MakeReg | AccessFs::Truncate
+        );
+    }
+
+    #[test]
+    fn a_reload_may_narrow_but_not_widen() {
+        let old = reach(&[
+            ("/proc/sys", Access::READ | Access::LIST),
+            ("/dev", Access::WRITE),
+        ]);
+        assert_eq!(
+            covers(&old, &reach(&[("/proc/sys/kernel", Access::READ)])),
+            Ok(())
+        );
+        assert_eq!(
+            covers(&old, &reach(&[("/dev/null", Access::WRITE)])),
+            Ok(())
+        );
+        assert!(covers(&old, &reach(&[("/proc/sysrq-trigger", Access::READ)])).is_err());
+        assert!(covers(&old, &reach(&[("/proc/sys", Access::WRITE)])).is_err());
+        assert!(covers(&old, &reach(&[("/", Access::READ)])).is_err());
+    }
+
+    #[test]
+    fn missing_roots_fall_back_to_their_nearest_existing_ancestor() {
+        assert_eq!(
+            existing_ancestor(Path::new("/proc/no/such/dir")),
+            Path::new("/proc")
+        );
+        let rules = plan(
+            &reach(&[("/dev/null", Access::READ)]),
+            Path::new("/etc/fdbroker/p.toml"),
+            Path::new("/run/x.sock"),
+        );
+        assert_eq!(rules[0].path, Path::new("/dev/null"));
+        assert_eq!(
+            rules[1].path,
+            Path::new("/etc"),
+            "the policy directory's nearest ancestor"
+        );
+        assert_eq!(
+            rules.last().map(|r| r.rights),
+            Some(AccessFs::RemoveFile.into())
+        );
+    }
+}
