@@ -21,6 +21,6 @@
 mod client;
 mod error;
 
-pub use client::{Client, Opened, SOCKET_ENV, batch_len, default_socket};
+pub use client::{BrokerStatus, Client, Opened, RuleCounts, SOCKET_ENV, batch_len, default_socket};
 pub use error::BrokerError;
 pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH};

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::Limits;
@@ -40,6 +40,10 @@ pub struct ConnTable {
     conns: RwLock<HashMap<u64, Arc<Conn>>>,
     per_uid: Mutex<HashMap<u32, UidUse>>,
     next_token: AtomicU64,
+    /// Connections open now, and the most at once: kept apart from the table so a status
+    /// reply never takes its lock.
+    open: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +104,17 @@ impl ConnTable {
             busy: AtomicBool::new(false),
         });
         conns.insert(token, conn.clone());
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(open, Ordering::Relaxed);
         Ok((token, conn))
+    }
+
+    /// Connections open now, and the most open at once since start.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.open.load(Ordering::Relaxed),
+            self.peak.load(Ordering::Relaxed),
+        )
     }
 
     /// The connection with `token`, if it is still open.
@@ -120,6 +134,7 @@ impl ConnTable {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&token)?;
+        self.open.fetch_sub(1, Ordering::Relaxed);
         let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(usage) = per_uid.get_mut(&conn.peer.uid) {
             usage.connections -= 1;
@@ -226,8 +241,10 @@ mod tests {
             table.insert(fd(), peer(3), &l, 0, 16).unwrap_err().0,
             Refusal::TooManyConnections
         );
+        assert_eq!(table.counts(), (3, 3));
         assert!(table.remove(a).is_some());
         assert!(table.remove(a).is_none());
+        assert_eq!(table.counts(), (2, 3));
         table.insert(fd(), peer(1), &l, 0, 16).unwrap();
     }
 

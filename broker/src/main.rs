@@ -3,6 +3,7 @@
 
 #![deny(unsafe_code)]
 
+mod activation;
 mod admin;
 mod audit;
 mod cli;
@@ -10,6 +11,7 @@ mod conns;
 mod limits;
 mod listener;
 mod names;
+mod notify;
 mod open;
 mod peer;
 mod policy_file;
@@ -19,6 +21,7 @@ mod request;
 mod sandbox;
 mod serve;
 mod server;
+mod stats;
 
 use std::process::ExitCode;
 

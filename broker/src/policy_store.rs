@@ -4,19 +4,43 @@
 //! reload never changes the rules under a request in progress, and the lock is held only
 //! for the time of one `Arc` clone (never during a decision or a file load).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::SystemTime;
 
 use fdbroker_policy::{Access, Policy};
 
 use crate::privileges::Caps;
+use crate::stats::Counts;
 use crate::{policy_file, sandbox};
+
+/// A loaded policy with its counters.
+#[derive(Debug)]
+pub struct Live {
+    /// The rules.
+    pub policy: Policy,
+    /// What they decided since it was loaded.
+    pub counts: Counts,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+}
+
+impl Live {
+    fn new(policy: Policy) -> Live {
+        let counts = Counts::new(policy.rules().len());
+        Live {
+            policy,
+            counts,
+            loaded_at: SystemTime::now(),
+        }
+    }
+}
 
 /// The policy in force, and where it came from.
 #[derive(Debug)]
 pub struct PolicyStore {
     file: PathBuf,
-    current: RwLock<Arc<Policy>>,
+    current: RwLock<Arc<Live>>,
     /// What the broker kept at start; a reload cannot win back more.
     bounds: OnceLock<Bounds>,
 }
@@ -35,7 +59,7 @@ impl PolicyStore {
     pub fn new(file: PathBuf, policy: Policy) -> PolicyStore {
         PolicyStore {
             file,
-            current: RwLock::new(Arc::new(policy)),
+            current: RwLock::new(Arc::new(Live::new(policy))),
             bounds: OnceLock::new(),
         }
     }
@@ -45,8 +69,13 @@ impl PolicyStore {
         let _ = self.bounds.set(bounds);
     }
 
+    /// The policy file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
     /// The policy in force now.
-    pub fn current(&self) -> Arc<Policy> {
+    pub fn current(&self) -> Arc<Live> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -84,7 +113,7 @@ impl PolicyStore {
             }
         }
         let rules = policy.rules().len();
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(policy);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Live::new(policy));
         log::info!("policy reloaded from {file}: {rules} rules");
     }
 }

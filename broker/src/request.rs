@@ -4,16 +4,35 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use fdbroker_policy::{Peer, Policy};
+use std::path::Path;
+use std::time::{Instant, UNIX_EPOCH};
+
+use fdbroker_policy::Peer;
 use fdbroker_wire::{
-    Access, Batch, ErrorKind, MAX_RESPONSE, Outcome, Received, Request, Response, check_path,
-    clip_message_text, decode_request, encode_response,
+    Access, Batch, ErrorKind, MAX_BATCH, MAX_RESPONSE, MAX_RULE_NAME, Outcome, PathError, Received,
+    Request, Response, RuleStatus, Status, check_path, clip_message_text, decode_request,
+    encode_response,
 };
 use rustix::io::Errno;
 
 use crate::audit::{self, QuotedPath};
+use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
+use crate::policy_store::Live;
+
+/// What a request is decided and answered with.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The policy in force, with its counters.
+    pub live: &'a Live,
+    /// The policy file, for `Status`.
+    pub policy_file: &'a Path,
+    /// When the broker started, for `Status`.
+    pub started: Instant,
+    /// The connections, for `Status`.
+    pub conns: &'a ConnTable,
+}
 
 /// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
 ///
@@ -22,24 +41,24 @@ use crate::peer::PeerCreds;
 pub fn handle(
     sock: BorrowedFd<'_>,
     peer: &PeerCreds,
-    policy: &Policy,
+    ctx: &Context<'_>,
     received: Received,
     buf: &[u8],
 ) -> io::Result<()> {
     // 1. Shape: no fds (dropping `received` closes them), not over-long, decodable.
+    let malformed = |kind, errno, message: &str| {
+        ctx.live.counts.error();
+        refuse(sock, peer, kind, errno, message)
+    };
     if !received.fds.is_empty() || received.control_truncated {
-        return refuse(
-            sock,
-            peer,
+        return malformed(
             ErrorKind::InvalidRequest,
             Errno::INVAL,
             "requests must not carry file descriptors",
         );
     }
     let Some(msg) = received.bytes(buf) else {
-        return refuse(
-            sock,
-            peer,
+        return malformed(
             ErrorKind::TooLarge,
             Errno::MSGSIZE,
             "request larger than the protocol maximum",
@@ -48,9 +67,7 @@ pub fn handle(
     let request = match decode_request(msg) {
         Ok(request) => request,
         Err(e) => {
-            return refuse(
-                sock,
-                peer,
+            return malformed(
                 e.kind(),
                 Errno::from_raw_os_error(e.errno()),
                 &e.to_string(),
@@ -61,31 +78,31 @@ pub fn handle(
     // 2. Each path: decide, open, audit (see `open_one`); then one reply.
     match request {
         Request::Ping => reply(sock, &Response::Pong, &[]),
+        Request::Status { first_rule } => status(sock, peer, ctx, first_rule),
         Request::Open {
             path,
             access,
             create_mode,
-        } => match open_one(peer, policy, path, access, create_mode) {
-            Ok(opened) => {
-                let response = Response::Opened {
-                    kind: opened.kind,
-                    size: opened.size,
-                };
-                reply(sock, &response, &[opened.fd.as_fd()])
+        } => match open_one(peer, ctx.live, path, access, create_mode) {
+            Ok(Opened { fd, kind, size }) => {
+                reply(sock, &Response::Opened { kind, size }, &[fd.as_fd()])
             }
             Err(OpenFailure {
                 kind,
                 errno,
                 reason,
-            }) => reply(
-                sock,
-                &Response::Error {
-                    kind,
-                    errno: errno.raw_os_error(),
-                    message: reason,
-                },
-                &[],
-            ),
+            }) => {
+                let errno = errno.raw_os_error();
+                reply(
+                    sock,
+                    &Response::Error {
+                        kind,
+                        errno,
+                        message: reason,
+                    },
+                    &[],
+                )
+            }
         },
         Request::OpenMany {
             paths,
@@ -96,20 +113,8 @@ pub fn handle(
             let mut results = Vec::with_capacity(paths.0.len());
             for path in paths.0 {
                 let outcome = match check_path(path) {
-                    Err(e) => {
-                        log::info!(
-                            "refused path from uid={} pid={}: {}: {e}",
-                            peer.uid,
-                            peer.pid,
-                            QuotedPath(path)
-                        );
-                        Err(OpenFailure {
-                            kind: ErrorKind::InvalidRequest,
-                            errno: Errno::INVAL,
-                            reason: "bad path",
-                        })
-                    }
-                    Ok(()) => open_one(peer, policy, path, access, create_mode),
+                    Ok(()) => open_one(peer, ctx.live, path, access, create_mode),
+                    Err(e) => Err(bad_path(peer, ctx.live, path, e)),
                 };
                 results.push(match outcome {
                     Ok(Opened { fd, kind, size }) => {
@@ -134,30 +139,44 @@ pub fn handle(
     }
 }
 
-/// Decides and opens one path, and writes its audit line.
+/// One path of a batch that breaks the path rule: logged and counted, never decided.
+fn bad_path(peer: &PeerCreds, live: &Live, path: &[u8], e: PathError) -> OpenFailure {
+    live.counts.error();
+    log::info!(
+        "refused path from uid={} pid={}: {}: {e}",
+        peer.uid,
+        peer.pid,
+        QuotedPath(path)
+    );
+    OpenFailure {
+        kind: ErrorKind::InvalidRequest,
+        errno: Errno::INVAL,
+        reason: "bad path",
+    }
+}
+
+/// Decides and opens one path, counts it, and writes its audit line.
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
 /// nothing about the path, not even whether it exists. The audit line is written before
 /// the fd is returned to be sent, so no fd is ever handed out without its record.
 fn open_one(
     peer: &PeerCreds,
-    policy: &Policy,
+    live: &Live,
     path: &[u8],
     access: Access,
     create_mode: u32,
 ) -> Result<Opened, OpenFailure> {
-    let decision = policy.decide(
-        &Peer {
-            uid: peer.uid,
-            gid: peer.gid,
-            groups: &peer.groups,
-        },
-        path,
-        access,
-    );
+    let who = Peer {
+        uid: peer.uid,
+        gid: peer.gid,
+        groups: &peer.groups,
+    };
+    let decision = live.policy.decide(&who, path, access);
     let rule = match decision.rule {
         Some(rule) if decision.allowed => rule,
         rule => {
+            live.counts.denied(rule.map(|r| r.index()));
             audit::open(
                 peer,
                 access,
@@ -172,6 +191,7 @@ fn open_one(
             });
         }
     };
+    live.counts.allowed(rule.index());
     // A created file belongs to the client, with a mode bounded by 0666 and the rule.
     let create = access.contains(Access::CREATE).then(|| NewFile {
         uid: peer.uid,
@@ -181,13 +201,101 @@ fn open_one(
     let opened = open::open(path, access, create);
     let outcome = match &opened {
         Ok(_) => audit::Outcome::Allow,
-        Err(f) => audit::Outcome::Fail {
-            errno: f.errno.raw_os_error(),
-            reason: f.reason,
-        },
+        Err(f) => {
+            live.counts.error();
+            audit::Outcome::Fail {
+                errno: f.errno.raw_os_error(),
+                reason: f.reason,
+            }
+        }
     };
     audit::open(peer, access, path, Some(rule.name()), outcome);
     opened
+}
+
+/// Answers `Status` with a page of per-rule counts from `first_rule`, as many as fit. Only
+/// root and the clients a rule names may see it: the rule names and counts describe the
+/// policy, which is the administrator's business.
+fn status(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    ctx: &Context<'_>,
+    first_rule: u32,
+) -> io::Result<()> {
+    let (live, counts) = (ctx.live, &ctx.live.counts);
+    if peer.uid != 0
+        && !live.policy.names(&Peer {
+            uid: peer.uid,
+            gid: peer.gid,
+            groups: &peer.groups,
+        })
+    {
+        let message = "status is for root and the clients the policy names";
+        return reply(
+            sock,
+            &Response::Error {
+                kind: ErrorKind::Denied,
+                errno: Errno::ACCESS.raw_os_error(),
+                message,
+            },
+            &[],
+        );
+    }
+    let file = ctx.policy_file.to_string_lossy();
+    let mut budget = MAX_RESPONSE - STATUS_FIXED_BYTES;
+    let mut rules = Vec::new();
+    for rule in live
+        .policy
+        .rules()
+        .iter()
+        .skip(first_rule as usize)
+        .take(MAX_BATCH)
+    {
+        let name = clip(rule.name(), MAX_RULE_NAME);
+        let cost = name.len() + STATUS_RULE_BYTES;
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        let (allowed, denied) = counts.rule(rule.index());
+        rules.push(RuleStatus {
+            name,
+            allowed,
+            denied,
+        });
+    }
+    let (connections, peak) = ctx.conns.counts();
+    let status = Status {
+        uptime_secs: ctx.started.elapsed().as_secs(),
+        policy_file: clip(&file, MAX_STATUS_PATH),
+        policy_loaded_at: live
+            .loaded_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        rule_count: live.policy.rules().len() as u32,
+        connections: connections as u64,
+        peak_connections: peak as u64,
+        default_denied: counts.default_denied(),
+        errors: counts.errors(),
+        rules: Batch(rules),
+        first_rule,
+    };
+    reply(sock, &Response::Status(status), &[])
+}
+
+/// Bytes of a `Status` reply besides its rules: the counters, and a policy file path of at
+/// most [`MAX_STATUS_PATH`] bytes. And per rule besides its name: two counters and lengths.
+const STATUS_FIXED_BYTES: usize = MAX_STATUS_PATH + 96;
+const STATUS_RULE_BYTES: usize = 24;
+const MAX_STATUS_PATH: usize = 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Replies with an error to a request that could not be decided, logging it (it is not

@@ -57,9 +57,10 @@ impl fmt::Display for Rule {
 }
 
 /// The ruleset for a policy whose allow rules reach `reach` (root path, access words),
-/// loaded from `policy_file`, serving on `socket`. Roots that do not exist yet are
+/// loaded from `policy_file`, serving on `socket` (`None` when the socket was inherited
+/// from the service manager, which removes it itself). Roots that do not exist yet are
 /// replaced by their nearest existing ancestor (Landlock rules need an existing file).
-pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: &Path) -> Vec<Rule> {
+pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: Option<&Path>) -> Vec<Rule> {
     let mut rules: Vec<Rule> = reach
         .iter()
         .map(|(root, access)| Rule {
@@ -83,11 +84,11 @@ pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: &Path) -> V
                 why: "resolve user and group names".into(),
             }),
     );
-    rules.push(Rule {
+    rules.extend(socket.map(|socket| Rule {
         path: existing_ancestor(socket.parent().unwrap_or(Path::new("/"))),
         rights: AccessFs::RemoveFile.into(),
         why: "remove the socket at exit".into(),
-    });
+    }));
     rules
 }
 
@@ -204,7 +205,7 @@ mod tests {
         let rules = plan(
             &reach(&[("/dev/null", Access::READ)]),
             Path::new("/etc/fdbroker/p.toml"),
-            Path::new("/run/x.sock"),
+            Some(Path::new("/run/x.sock")),
         );
         assert_eq!(rules[0].path, Path::new("/dev/null"));
         assert_eq!(

@@ -25,7 +25,7 @@ use crate::listener::bind_listener;
 use crate::policy_file;
 use crate::policy_store::{Bounds, PolicyStore};
 use crate::privileges::{self, Caps, RunAs};
-use crate::{sandbox, server};
+use crate::{activation, sandbox, server};
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -52,7 +52,9 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let needed = Caps::needed_for(policy.granted());
     let reach = policy.reach();
-    let ruleset = sandbox::plan(&reach, &opts.policy, &opts.socket);
+    let inherited = activation::inherited_listener()?;
+    let own_socket = inherited.is_none().then_some(opts.socket.as_path());
+    let ruleset = sandbox::plan(&reach, &opts.policy, own_socket);
     if opts.print_privileges {
         print_privileges(&needed, opts.run_as, &ruleset);
         return Ok(());
@@ -65,8 +67,13 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let store = PolicyStore::new(opts.policy.clone(), policy);
     raise_fd_limit();
 
-    let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)?;
-    let socket = SocketFile(&opts.socket);
+    let (listener, socket) = match inherited {
+        Some(listener) => (listener, None),
+        None => {
+            let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)?;
+            (listener, Some(SocketFile(&opts.socket)))
+        }
+    };
 
     // Load the name service's modules now: after Landlock, only its files stay readable.
     let _ = nix::unistd::User::from_name("root");
@@ -111,7 +118,10 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     });
 
     let signals = signal_fd()?;
-    log::info!("listening on {}", opts.socket.display());
+    match own_socket {
+        Some(path) => log::info!("listening on {}", path.display()),
+        None => log::info!("listening on the socket passed by the service manager (LISTEN_FDS)"),
+    }
     server::run(&listener, &signals, &store, &opts.limits)?;
     drop(socket);
     log::info!("stopped");

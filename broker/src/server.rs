@@ -11,7 +11,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -29,7 +29,7 @@ use crate::conns::{Conn, ConnTable};
 use crate::limits::Limits;
 use crate::peer::PeerCreds;
 use crate::policy_store::PolicyStore;
-use crate::request;
+use crate::{notify, request};
 
 const LISTENER: u64 = 0;
 const SIGNALS: u64 = 1;
@@ -40,6 +40,9 @@ const FIRST_CONN: u64 = 16;
 
 /// How often idle connections are swept and paused accepts resumed.
 const TICK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Ticks between status lines to the service manager (5 s).
+const STATUS_EVERY_TICKS: u64 = 20;
 
 /// Stack for a worker thread: buffers live on the heap, so this is plenty.
 const WORKER_STACK: usize = 256 * 1024;
@@ -59,6 +62,8 @@ struct Server<'a> {
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
     accept_paused: AtomicBool,
+    /// Ticks so far, to send the service manager a status line every few seconds.
+    ticks: AtomicU64,
 }
 
 /// Serves until SIGTERM or SIGINT; requests being served then are answered before it
@@ -83,6 +88,7 @@ pub fn run(
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
+        ticks: AtomicU64::new(0),
     };
     let period = Timespec {
         tv_sec: 0,
@@ -114,6 +120,7 @@ pub fn run(
                 .stack_size(WORKER_STACK);
             worker.spawn_scoped(scope, || server.work())?;
         }
+        notify::ready(&server.status_line());
         Ok(())
     })
 }
@@ -144,6 +151,17 @@ impl Server<'_> {
         }
     }
 
+    /// The service manager's status line: what is loaded, and what has been decided.
+    fn status_line(&self) -> String {
+        let live = self.store.current();
+        let (allowed, denied) = live.counts.totals();
+        let (open, _) = self.conns.counts();
+        let rules = live.policy.rules().len();
+        format!(
+            "{rules} rules; {open} connections; {allowed} allowed, {denied} denied since the policy was loaded"
+        )
+    }
+
     fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -162,11 +180,16 @@ impl Server<'_> {
         loop {
             match self.signals.read_signal() {
                 Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGHUP) => self.store.reload(),
+                    Ok(Signal::SIGHUP) => {
+                        notify::reloading();
+                        self.store.reload();
+                        notify::ready(&self.status_line());
+                    }
                     Ok(sig) => {
                         log::info!(
                             "{sig} received, finishing requests in progress and shutting down"
                         );
+                        notify::stopping();
                         // Wakes every worker; each returns once its current request is answered.
                         if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
                             log::error!("cannot signal shutdown to the workers: {e}");
@@ -190,6 +213,13 @@ impl Server<'_> {
     fn on_tick(&self) {
         let mut expirations = [0u8; 8];
         let _ = rustix::io::read(&self.tick, &mut expirations);
+        if self
+            .ticks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(STATUS_EVERY_TICKS)
+        {
+            notify::status(&self.status_line());
+        }
         if self.accept_paused.swap(false, Ordering::AcqRel)
             && let Err(e) = self.rearm(self.listener, LISTENER)
         {
@@ -307,8 +337,14 @@ impl Server<'_> {
         match fdbroker_wire::recv(conn.fd.as_fd(), buf, 0) {
             Ok(got) if got.len == 0 && got.fds.is_empty() && !got.control_truncated => false,
             Ok(received) => {
-                let policy = self.store.current();
-                let sent = request::handle(conn.fd.as_fd(), &conn.peer, &policy, received, buf);
+                let live = self.store.current();
+                let ctx = request::Context {
+                    live: &live,
+                    policy_file: self.store.file(),
+                    started: self.started,
+                    conns: &self.conns,
+                };
+                let sent = request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf);
                 sent.map_err(|e| log::debug!("reply to pid={pid} failed, closing: {e}"))
                     .is_ok()
             }

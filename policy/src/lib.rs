@@ -130,10 +130,10 @@ mod parse_rule;
 mod path;
 mod pattern;
 mod policy;
-mod reach;
 #[cfg(test)]
 mod reference;
 mod rule;
+mod scope;
 mod subjects;
 #[cfg(test)]
 mod synthetic;

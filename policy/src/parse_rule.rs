@@ -121,6 +121,7 @@ pub(crate) fn parse_rule(
     }
     Some(Rule {
         name: name?.to_owned(),
+        index: 0,
         line: errors.line_of(header.start),
         effect,
         subjects,

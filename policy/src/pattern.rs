@@ -112,6 +112,11 @@ impl Pattern {
         pat[p..].iter().all(|c| matches!(c, Component::AnyDepth))
     }
 
+    /// The pattern as written.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// The literal components the pattern starts with, up to its first wildcard component:
     /// a path it matches has exactly these as its first components, since each literal
     /// matches one whole component and nothing before it can consume more.

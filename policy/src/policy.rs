@@ -27,7 +27,10 @@ impl Policy {
     /// returns every error found, in file order (after a TOML syntax error, only the syntax
     /// errors).
     pub fn parse(text: &str, names: &dyn NameResolver) -> Result<Policy, Vec<Diagnostic>> {
-        let rules = crate::parse::parse(text, names)?;
+        let mut rules = crate::parse::parse(text, names)?;
+        for (i, rule) in rules.iter_mut().enumerate() {
+            rule.index = i;
+        }
         let index = Index::new(&rules);
         Ok(Policy { rules, index })
     }

@@ -31,6 +31,8 @@ pub(crate) const DEFAULT_CREATE_MODE: u32 = 0o600;
 #[derive(Debug)]
 pub struct Rule {
     pub(crate) name: String,
+    /// Position in file order, from 0.
+    pub(crate) index: usize,
     pub(crate) line: u32,
     pub(crate) effect: Effect,
     pub(crate) subjects: Subjects,
@@ -65,5 +67,21 @@ impl Rule {
     /// The 1-based line of the rule's `[[rule]]` header.
     pub fn line(&self) -> u32 {
         self.line
+    }
+
+    /// The rule's position in file order, from 0 (an index for per-rule counters).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The rule's path patterns, as written.
+    pub fn patterns(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(|p| p.as_str())
+    }
+
+    /// Who the rule applies to, resolved to ids: `users=[*]` or `users=[0,1001]
+    /// groups=[100]`.
+    pub fn subjects(&self) -> &impl fmt::Display {
+        &self.subjects
     }
 }

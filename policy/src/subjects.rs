@@ -50,6 +50,17 @@ impl Subjects {
                 .any(|g| self.gids.contains(g))
     }
 
+    /// True if the peer's uid or one of its gids is listed by id: unlike [`apply_to`],
+    /// `"*"` does not count. (Who a policy names may see the broker's status.)
+    ///
+    /// [`apply_to`]: Subjects::apply_to
+    pub(crate) fn name(&self, peer: &Peer<'_>) -> bool {
+        self.uids.contains(&peer.uid)
+            || std::iter::once(&peer.gid)
+                .chain(peer.groups)
+                .any(|g| self.gids.contains(g))
+    }
+
     /// Adds the entries of a `users` array, reporting each that is invalid.
     pub(crate) fn add_users(
         &mut self,
@@ -113,6 +124,29 @@ fn id(
     };
     errors.at(item.span(), message);
     None
+}
+
+impl std::fmt::Display for Subjects {
+    /// `users=[*]`, `users=[0,1001] groups=[100]`: the resolved ids, in file order.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let mut users: Vec<String> = Vec::new();
+        if self.any_user {
+            users.push("*".into());
+        }
+        if !self.uids.is_empty() {
+            users.push(list(&self.uids));
+        }
+        let mut sep = "";
+        if !users.is_empty() {
+            write!(f, "users=[{}]", users.join(","))?;
+            sep = " ";
+        }
+        if !self.gids.is_empty() {
+            write!(f, "{sep}groups=[{}]", list(&self.gids))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

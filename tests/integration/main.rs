@@ -18,3 +18,4 @@ mod protocol;
 mod read;
 mod reload;
 mod scanner;
+mod service;

@@ -125,7 +125,7 @@ fn encode<'b, T: Serialize>(value: &T, buf: &'b mut [u8]) -> Result<&'b [u8], En
 pub fn decode_request(msg: &[u8]) -> Result<Request<'_>, DecodeError> {
     let request: Request<'_> = decode(msg)?;
     match &request {
-        Request::Ping => {}
+        Request::Ping | Request::Status { .. } => {}
         Request::Open {
             path,
             access,

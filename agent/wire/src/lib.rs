@@ -33,6 +33,7 @@
 //! | [`Request::Ping`] (tag 0) | — | `Pong`, or `Error` |
 //! | [`Request::Open`] (tag 1) | `path: bytes`, `access: u8`, `create_mode: u32` | `Opened` + exactly one fd, or `Error` |
 //! | [`Request::OpenMany`] (tag 2) | `paths: [bytes]`, `access: u8`, `create_mode: u32` | `OpenedMany` + one fd per `Opened` record, or `Error` |
+//! | [`Request::Status`] (tag 3) | `first_rule: u32` | `Status`, or `Error` (`Denied` unless the client is root or named by a rule) |
 //!
 //! * `path` is an absolute, normalized path of at most [`MAX_PATH`] bytes, not necessarily
 //!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
@@ -62,6 +63,11 @@
 //! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
 //! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened`, in order |
+//! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts | none |
+//!
+//! A `Status` page holds the counts of as many rules from `first_rule` on as fit in
+//! [`MAX_RESPONSE`] (names clipped to [`MAX_RULE_NAME`] bytes); a client asks again from
+//! `first_rule + rules.len()` until it has `rule_count` rules.
 //!
 //! An [`Outcome`] is `Opened { kind, size }` (tag 0) or `Failed { kind: ErrorKind, errno }`
 //! (tag 1). `OpenedMany` has exactly one outcome per requested path, in request order, and
@@ -110,7 +116,7 @@ pub use codec::{
     DecodeError, EncodeError, clip_message_text, decode_request, decode_response, encode_request,
     encode_response,
 };
-pub use message::{ErrorKind, FileKind, Outcome, Request, Response};
+pub use message::{ErrorKind, FileKind, Outcome, Request, Response, RuleStatus, Status};
 pub use path::{PathError, check_path};
 pub use transport::{Received, recv, send};
 
@@ -134,6 +140,9 @@ pub const MAX_MESSAGE_TEXT: usize = 512;
 /// Longest response message: an `OpenedMany` of [`MAX_BATCH`] records of at most 12 bytes,
 /// or an error with the longest message text, with headroom.
 pub const MAX_RESPONSE: usize = 4096;
+
+/// Longest rule name in a `Status` page, in bytes; longer names are clipped.
+pub const MAX_RULE_NAME: usize = 128;
 
 /// Most file descriptors one message may carry: a reply to a full `OpenMany`.
 pub const MAX_FDS: usize = MAX_BATCH;

@@ -31,6 +31,13 @@ pub enum Request<'a> {
         /// Mode for files created under `create` access (`<= 0o7777`).
         create_mode: u32,
     },
+    /// The broker's counters, with the per-rule counts from rule `first_rule` on (a page:
+    /// ask again from `Status::next_rule`); answered `Status`, or `Denied` to a client that
+    /// is neither root nor named by a rule.
+    Status {
+        /// The index of the first rule wanted.
+        first_rule: u32,
+    },
 }
 
 /// The broker's answer to one request.
@@ -61,6 +68,46 @@ pub enum Response<'a> {
         /// The per-path outcomes.
         results: Batch<Outcome>,
     },
+    /// The answer to `Status`.
+    Status(#[serde(borrow)] Status<'a>),
+}
+
+/// The broker's state and counters. Counts are since the policy in force was loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status<'a> {
+    /// Seconds since the broker started.
+    pub uptime_secs: u64,
+    /// The policy file (lossy UTF-8).
+    #[serde(borrow)]
+    pub policy_file: &'a str,
+    /// When the policy in force was loaded, in seconds since the Unix epoch.
+    pub policy_loaded_at: u64,
+    /// Rules in the policy in force.
+    pub rule_count: u32,
+    /// Connections open now.
+    pub connections: u64,
+    /// The most connections open at once since start.
+    pub peak_connections: u64,
+    /// Requests denied because no rule allowed them.
+    pub default_denied: u64,
+    /// Allowed requests whose open failed, and requests refused as malformed.
+    pub errors: u64,
+    /// Per-rule counts, from rule `first_rule` on, in file order.
+    #[serde(borrow)]
+    pub rules: Batch<RuleStatus<'a>>,
+    /// The index of `rules[0]`.
+    pub first_rule: u32,
+}
+
+/// The counts of one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleStatus<'a> {
+    /// The rule's name (clipped to [`crate::MAX_RULE_NAME`] bytes).
+    pub name: &'a str,
+    /// Requests this rule allowed.
+    pub allowed: u64,
+    /// Requests this rule denied.
+    pub denied: u64,
 }
 
 /// What happened to one path of an `OpenMany` request.

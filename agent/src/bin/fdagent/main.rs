@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
 
 use clap::{Parser, Subcommand};
-use fdbroker_agent::{Access, Client, MAX_BATCH, default_socket};
+use fdbroker_agent::{Access, BrokerStatus, Client, MAX_BATCH, default_socket};
 
 /// Get open files from fdbroker: the broker opens each file under its policy and hands
 /// this process the open file descriptor.
@@ -62,6 +62,8 @@ enum Command {
     },
     /// Check that the broker is up and speaks this protocol; prints `pong`.
     Ping,
+    /// Print the broker's state and per-rule counts (for root and clients the policy names).
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -91,6 +93,13 @@ fn main() -> ExitCode {
             write_stdin,
             path,
         } => open(&mut client, access, mode, write_stdin, &path),
+        Command::Status => match client.status() {
+            Ok(status) => {
+                print_status(&status);
+                ExitCode::SUCCESS
+            }
+            Err(e) => exit::report("status", &e, exit::for_request(&e)),
+        },
         Command::Ping => match client.ping() {
             Ok(()) => {
                 println!("pong");
@@ -158,6 +167,28 @@ fn open(
     }
     println!("{} {}", opened.kind.as_str(), opened.size);
     ExitCode::SUCCESS
+}
+
+fn print_status(status: &BrokerStatus) {
+    let loaded = status
+        .policy_loaded_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!("uptime: {} s", status.uptime.as_secs());
+    println!(
+        "policy: {} (loaded at {loaded}, Unix time)",
+        status.policy_file
+    );
+    println!(
+        "connections: {} now, {} at most",
+        status.connections, status.peak_connections
+    );
+    println!("default deny: {}", status.default_denied);
+    println!("errors: {}", status.errors);
+    println!("{:>10} {:>10}  rule", "allowed", "denied");
+    for rule in &status.rules {
+        println!("{:>10} {:>10}  {}", rule.allowed, rule.denied, rule.name);
+    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

@@ -1,14 +1,21 @@
-//! Where a policy can reach: the part of the file system its allow rules could ever grant,
-//! for the broker to confine itself to (Landlock).
+//! What a policy says about itself beyond single decisions: where its allow rules can
+//! reach (for the broker's Landlock confinement), and whom it names (for who may see the
+//! broker's status).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::{Access, Effect, Policy};
+use crate::{Access, Effect, Peer, Policy};
 
 impl Policy {
+    /// True if a rule names `peer` by uid or gid (`users = ["*"]` does not count): the
+    /// clients an administrator has put in the policy, who may see the broker's status.
+    pub fn names(&self, peer: &Peer<'_>) -> bool {
+        self.rules().iter().any(|r| r.subjects.name(peer))
+    }
+
     /// For each pattern of each allow rule, its root — the pattern's leading literal
     /// components, up to the first one with a wildcard (`/srv/up/*.txt` → `/srv/up`; a
     /// pattern without wildcards is its own root) — with the rule's access words.
@@ -61,5 +68,39 @@ effect = "deny"
             .map(|r| (PathBuf::from(r), Access::READ))
             .collect();
         assert_eq!(p.reach(), roots);
+    }
+
+    #[test]
+    fn names_are_ids_not_wildcards_and_subjects_print_resolved() {
+        let p = policy(
+            r#"version = 1
+[[rule]]
+name = "any"
+users = ["*"]
+paths = ["/a"]
+access = ["read"]
+[[rule]]
+name = "some"
+users = [5, "alice"]
+groups = [100]
+paths = ["/b/**", "/c/*.txt"]
+access = ["read"]
+"#,
+        );
+        let peer = |uid, gid, groups: &'static [u32]| crate::Peer { uid, gid, groups };
+        assert!(!p.names(&peer(7, 7, &[])), "users = [\"*\"] names nobody");
+        assert!(p.names(&peer(5, 7, &[])));
+        assert!(p.names(&peer(7, 7, &[100])));
+        assert!(p.names(&peer(7, 100, &[])));
+        let some = &p.rules()[1];
+        assert_eq!(some.patterns().collect::<Vec<_>>(), ["/b/**", "/c/*.txt"]);
+        assert_eq!(some.index(), 1);
+        assert_eq!(p.rules()[0].subjects().to_string(), "users=[*]");
+        assert!(
+            some.subjects().to_string().starts_with("users=[5,"),
+            "{}",
+            some.subjects()
+        );
+        assert!(some.subjects().to_string().ends_with(" groups=[100]"));
     }
 }

@@ -1,0 +1,256 @@
+//! Running under a service manager, without one: socket activation (`LISTEN_FDS`, the
+//! socket used as it is and left in place), readiness and reload notifications
+//! (`NOTIFY_SOCKET`), and the `Status` request behind `fdagent status`.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rustix::net::{
+    AddressFamily, SocketAddrUnix, SocketFlags, SocketType, bind, listen, socket_with,
+};
+use rustix::process::{Pid, Signal, kill_process};
+
+use crate::harness::{ALICE, BOB, Broker, Tree, require_root, wait_until, write_policy};
+
+fn policy(tree: &Tree) -> String {
+    format!(
+        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    )
+}
+
+/// A broker started by hand, as a service manager would; SIGKILLed if still running when
+/// dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn pid(&self) -> Pid {
+        Pid::from_child(&self.0)
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = kill_process(self.pid(), Signal::TERM);
+        let status = wait_until(Duration::from_secs(10), || {
+            self.0.try_wait().expect("try_wait")
+        });
+        status.unwrap_or_else(|| panic!("the broker did not exit on SIGTERM"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(log: &Path, needle: &str) -> String {
+    wait_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        text.contains(needle).then_some(text)
+    })
+    .unwrap_or_else(|| {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        panic!("no {needle:?} in the broker log:\n{text}")
+    })
+}
+
+/// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
+/// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
+/// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
+/// file in place at exit (it is the service manager's).
+#[test]
+fn socket_activation_uses_the_inherited_socket() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    let socket = tree.path("activated.sock");
+    let listener = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    bind(&listener, &SocketAddrUnix::new(&socket).expect("address")).expect("bind");
+    std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .expect("chmod");
+    listen(&listener, 16).expect("listen");
+    let log = tree.path("run/activated.log");
+    let raw = listener.as_raw_fd();
+    let mut command = Command::new("/bin/sh");
+    command
+        .args(["-c", "export LISTEN_PID=$$; exec \"$@\"", "sh"])
+        .arg(tree.bin("fdbroker"))
+        .args([
+            "serve",
+            "--policy",
+            &tree.p("policy.toml"),
+            "--socket",
+            &tree.p("unused.sock"),
+        ])
+        .env("LISTEN_FDS", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stderr(File::create(&log).expect("log"));
+    // SAFETY: between fork and exec only dup2 runs, which is async-signal-safe; it gives
+    // the child the listener as fd 3 (without close-on-exec), as a service manager does.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let daemon = Daemon(command.spawn().expect("spawn the broker"));
+    wait_for(
+        &log,
+        "listening on the socket passed by the service manager",
+    );
+    let out = tree
+        .cmd(&tree.bin("fdagent"))
+        .user(ALICE)
+        .args([
+            "--socket",
+            &socket.display().to_string(),
+            "cat",
+            &tree.p("data/a.txt"),
+        ])
+        .run();
+    out.code_is(0).stdout_is("alpha\n");
+    assert!(
+        !tree.path("unused.sock").exists(),
+        "--socket must not be bound when activated"
+    );
+    assert!(daemon.stop().success());
+    assert!(
+        socket.exists(),
+        "the inherited socket file belongs to the service manager"
+    );
+}
+
+/// With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
+/// RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on
+/// SIGTERM — what `Type=notify-reload` units expect.
+#[test]
+fn readiness_reload_and_stop_are_notified() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    let notify_path = tree.path("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let log = tree.path("run/notify.log");
+    let daemon = Daemon(
+        Command::new(tree.bin("fdbroker"))
+            .args([
+                "serve",
+                "--policy",
+                &tree.p("policy.toml"),
+                "--socket",
+                &tree.p("n.sock"),
+            ])
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stderr(File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn the broker"),
+    );
+    let next = || {
+        let mut buf = [0u8; 1024];
+        let n = notify.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.starts_with("READY=1\nSTATUS=1 rules;"), "{ready:?}");
+    assert!(
+        tree.path("n.sock").exists(),
+        "ready only once the socket exists"
+    );
+
+    kill_process(daemon.pid(), Signal::HUP).expect("SIGHUP");
+    let reloading = next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading:?}"
+    );
+    let again = next();
+    assert!(again.starts_with("READY=1\nSTATUS="), "{again:?}");
+    wait_for(&log, "policy reloaded from");
+
+    let _ = kill_process(daemon.pid(), Signal::TERM);
+    // Status lines may come in between; STOPPING=1 must come.
+    let stopping = wait_until(Duration::from_secs(10), || {
+        next().contains("STOPPING=1").then_some(())
+    });
+    assert!(stopping.is_some(), "no STOPPING=1");
+    assert!(daemon.stop().success());
+}
+
+/// `fdagent status`: root and the clients the policy names see the counts per rule since
+/// the policy was loaded; anyone else is denied.
+#[test]
+fn status_counts_decisions_per_rule_for_root_and_named_clients() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let broker = Broker::start(&tree, &policy(&tree));
+    for _ in 0..3 {
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &tree.p("data/a.txt")])
+            .run()
+            .code_is(0);
+    }
+    broker
+        .fdagent(BOB)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(77);
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/missing")])
+        .run()
+        .code_is(66);
+
+    let out = broker.fdagent(ALICE).args(["status"]).run();
+    out.code_is(0);
+    let text = out.stdout_str();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        line("default deny:").as_deref(),
+        Some("default deny: 1"),
+        "{text}"
+    );
+    assert_eq!(line("errors:").as_deref(), Some("errors: 1"), "{text}");
+    let rule = text
+        .lines()
+        .find(|l| l.ends_with("alice-reads"))
+        .expect("the rule's line");
+    assert_eq!(
+        rule.split_whitespace().collect::<Vec<_>>(),
+        ["4", "0", "alice-reads"],
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("policy: {}", tree.p("policy.toml"))),
+        "{text}"
+    );
+
+    broker.fdagent(BOB).args(["status"]).run().code_is(77);
+}
