@@ -44,6 +44,14 @@ pub enum Command {
         /// Print the capabilities, user and Landlock rules this policy implies, and exit.
         #[arg(long)]
         print_privileges: bool,
+        /// Audit records as `text` lines or `json` objects (one per line).
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        audit_format: crate::audit::Format,
+        /// Write audit records to this file (appending; reopened on SIGHUP, for logrotate)
+        /// instead of the log on stderr. Give it a directory of its own: the broker may
+        /// write anything in that directory.
+        #[arg(long, value_name = "PATH")]
+        audit_file: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },

@@ -223,6 +223,7 @@ mod tests {
             gid: uid,
             pid: 1,
             groups: vec![],
+            user: None,
         }
     }
 

@@ -44,6 +44,8 @@ fn main() -> ExitCode {
             socket_group,
             user,
             print_privileges,
+            audit_format,
+            audit_file,
             limits,
         } => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -64,6 +66,8 @@ fn main() -> ExitCode {
                 limits: limits.limits(),
                 run_as,
                 print_privileges,
+                audit_format,
+                audit_file,
             };
             match serve::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,8 @@ pub struct PeerCreds {
     pub pid: i32,
     /// Supplementary groups at connect time.
     pub groups: Vec<u32>,
+    /// The uid's user name, looked up once per connection when the audit trail wants it.
+    pub user: Option<String>,
 }
 
 impl PeerCreds {
@@ -33,6 +35,7 @@ impl PeerCreds {
             gid: cred.gid.as_raw(),
             pid: cred.pid.as_raw_nonzero().get(),
             groups: peer_groups(sock)?,
+            user: None,
         })
     }
 }

@@ -8,14 +8,14 @@ use std::path::Path;
 use std::time::{Instant, UNIX_EPOCH};
 
 use fdbroker_policy::Peer;
+use fdbroker_wire::Outcome as BatchOutcome;
 use fdbroker_wire::{
-    Access, Batch, ErrorKind, MAX_BATCH, MAX_RESPONSE, MAX_RULE_NAME, Outcome, PathError, Received,
-    Request, Response, RuleStatus, Status, check_path, clip_message_text, decode_request,
-    encode_response,
+    Access, Batch, ErrorKind, MAX_BATCH, MAX_RESPONSE, MAX_RULE_NAME, PathError, Received, Request,
+    Response, RuleStatus, Status, check_path, clip_message_text, decode_request, encode_response,
 };
 use rustix::io::Errno;
 
-use crate::audit::{self, QuotedPath};
+use crate::audit::{Audit, Outcome, QuotedPath};
 use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
@@ -32,6 +32,8 @@ pub struct Context<'a> {
     pub started: Instant,
     /// The connections, for `Status`.
     pub conns: &'a ConnTable,
+    /// Where decisions are recorded.
+    pub audit: &'a Audit,
 }
 
 /// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
@@ -83,7 +85,7 @@ pub fn handle(
             path,
             access,
             create_mode,
-        } => match open_one(peer, ctx.live, path, access, create_mode) {
+        } => match open_one(peer, ctx, path, access, create_mode) {
             Ok(Opened { fd, kind, size }) => {
                 reply(sock, &Response::Opened { kind, size }, &[fd.as_fd()])
             }
@@ -113,15 +115,15 @@ pub fn handle(
             let mut results = Vec::with_capacity(paths.0.len());
             for path in paths.0 {
                 let outcome = match check_path(path) {
-                    Ok(()) => open_one(peer, ctx.live, path, access, create_mode),
-                    Err(e) => Err(bad_path(peer, ctx.live, path, e)),
+                    Ok(()) => open_one(peer, ctx, path, access, create_mode),
+                    Err(e) => Err(bad_path(peer, ctx, path, e)),
                 };
                 results.push(match outcome {
                     Ok(Opened { fd, kind, size }) => {
                         fds.push(fd);
-                        Outcome::Opened { kind, size }
+                        BatchOutcome::Opened { kind, size }
                     }
-                    Err(OpenFailure { kind, errno, .. }) => Outcome::Failed {
+                    Err(OpenFailure { kind, errno, .. }) => BatchOutcome::Failed {
                         kind,
                         errno: errno.raw_os_error(),
                     },
@@ -140,8 +142,8 @@ pub fn handle(
 }
 
 /// One path of a batch that breaks the path rule: logged and counted, never decided.
-fn bad_path(peer: &PeerCreds, live: &Live, path: &[u8], e: PathError) -> OpenFailure {
-    live.counts.error();
+fn bad_path(peer: &PeerCreds, ctx: &Context<'_>, path: &[u8], e: PathError) -> OpenFailure {
+    ctx.live.counts.error();
     log::info!(
         "refused path from uid={} pid={}: {}: {e}",
         peer.uid,
@@ -155,18 +157,19 @@ fn bad_path(peer: &PeerCreds, live: &Live, path: &[u8], e: PathError) -> OpenFai
     }
 }
 
-/// Decides and opens one path, counts it, and writes its audit line.
+/// Decides and opens one path, counts it, and writes its audit record.
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
-/// nothing about the path, not even whether it exists. The audit line is written before
-/// the fd is returned to be sent, so no fd is ever handed out without its record.
+/// nothing about the path, not even whether it exists. The record is written before the
+/// fd is returned to be sent, so no fd is ever handed out without its record.
 fn open_one(
     peer: &PeerCreds,
-    live: &Live,
+    ctx: &Context<'_>,
     path: &[u8],
     access: Access,
     create_mode: u32,
 ) -> Result<Opened, OpenFailure> {
+    let live = ctx.live;
     let who = Peer {
         uid: peer.uid,
         gid: peer.gid,
@@ -177,13 +180,8 @@ fn open_one(
         Some(rule) if decision.allowed => rule,
         rule => {
             live.counts.denied(rule.map(|r| r.index()));
-            audit::open(
-                peer,
-                access,
-                path,
-                rule.map(|r| r.name()),
-                audit::Outcome::Deny,
-            );
+            ctx.audit
+                .open(peer, access, path, rule.map(|r| r.name()), Outcome::Deny);
             return Err(OpenFailure {
                 kind: ErrorKind::Denied,
                 errno: Errno::ACCESS,
@@ -200,16 +198,17 @@ fn open_one(
     });
     let opened = open::open(path, access, create);
     let outcome = match &opened {
-        Ok(_) => audit::Outcome::Allow,
+        Ok(_) => Outcome::Allow,
         Err(f) => {
             live.counts.error();
-            audit::Outcome::Fail {
+            Outcome::Fail {
                 errno: f.errno.raw_os_error(),
                 reason: f.reason,
             }
         }
     };
-    audit::open(peer, access, path, Some(rule.name()), outcome);
+    ctx.audit
+        .open(peer, access, path, Some(rule.name()), outcome);
     opened
 }
 

@@ -5,8 +5,9 @@
 //! see `Policy::reach`), exactly the Landlock rights its access words need; plus what the
 //! broker itself needs after start-up: reading files in the policy file's directory (for
 //! reloads; a directory rather than the file, since editors and `mv` replace the file),
-//! reading the user and group databases (to resolve names at reload), and removing files
-//! in the socket's directory (its own socket, at exit). Everything else is denied, even
+//! reading the user and group databases (to resolve names at reload), writing and creating
+//! files in the audit file's directory (the audit file, reopened after log rotation), and
+//! removing files in the socket's directory (its own socket, at exit). Everything else is denied, even
 //! to root. Like capabilities, Landlock is per thread: it is applied before the workers
 //! start, and it can only ever narrow. So a reload whose policy reaches beyond the
 //! ruleset is refused, with a log line saying to restart; restarting is the only way to
@@ -60,7 +61,12 @@ impl fmt::Display for Rule {
 /// loaded from `policy_file`, serving on `socket` (`None` when the socket was inherited
 /// from the service manager, which removes it itself). Roots that do not exist yet are
 /// replaced by their nearest existing ancestor (Landlock rules need an existing file).
-pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: Option<&Path>) -> Vec<Rule> {
+pub fn plan(
+    reach: &[(PathBuf, Access)],
+    policy_file: &Path,
+    socket: Option<&Path>,
+    audit_file: Option<&Path>,
+) -> Vec<Rule> {
     let mut rules: Vec<Rule> = reach
         .iter()
         .map(|(root, access)| Rule {
@@ -84,6 +90,11 @@ pub fn plan(reach: &[(PathBuf, Access)], policy_file: &Path, socket: Option<&Pat
                 why: "resolve user and group names".into(),
             }),
     );
+    rules.extend(audit_file.map(|file| Rule {
+        path: existing_ancestor(file.parent().unwrap_or(Path::new("/"))),
+        rights: AccessFs::WriteFile | AccessFs::MakeReg,
+        why: "write the audit file, and create it anew after log rotation".into(),
+    }));
     rules.extend(socket.map(|socket| Rule {
         path: existing_ancestor(socket.parent().unwrap_or(Path::new("/"))),
         rights: AccessFs::RemoveFile.into(),
@@ -206,6 +217,7 @@ mod tests {
             &reach(&[("/dev/null", Access::READ)]),
             Path::new("/etc/fdbroker/p.toml"),
             Some(Path::new("/run/x.sock")),
+            None,
         );
         assert_eq!(rules[0].path, Path::new("/dev/null"));
         assert_eq!(

@@ -20,6 +20,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
+use crate::audit::{self, Audit};
 use crate::limits::Limits;
 use crate::listener::bind_listener;
 use crate::policy_file;
@@ -44,6 +45,10 @@ pub struct ServeOptions {
     pub run_as: Option<RunAs>,
     /// Print the privileges the policy implies and exit (`--print-privileges`).
     pub print_privileges: bool,
+    /// How audit records are written.
+    pub audit_format: audit::Format,
+    /// Where audit records go, if not the log.
+    pub audit_file: Option<PathBuf>,
 }
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
@@ -54,7 +59,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let reach = policy.reach();
     let inherited = activation::inherited_listener()?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
-    let ruleset = sandbox::plan(&reach, &opts.policy, own_socket);
+    let ruleset = sandbox::plan(&reach, &opts.policy, own_socket, opts.audit_file.as_deref());
     if opts.print_privileges {
         print_privileges(&needed, opts.run_as, &ruleset);
         return Ok(());
@@ -65,6 +70,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         policy.rules().len()
     );
     let store = PolicyStore::new(opts.policy.clone(), policy);
+    let audit = Audit::new(opts.audit_format, opts.audit_file.as_deref())?;
     raise_fd_limit();
 
     let (listener, socket) = match inherited {
@@ -122,7 +128,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         Some(path) => log::info!("listening on {}", path.display()),
         None => log::info!("listening on the socket passed by the service manager (LISTEN_FDS)"),
     }
-    server::run(&listener, &signals, &store, &opts.limits)?;
+    server::run(&listener, &signals, &store, &opts.limits, &audit)?;
     drop(socket);
     log::info!("stopped");
     Ok(())

@@ -25,6 +25,7 @@ use rustix::time::{
     timerfd_settime,
 };
 
+use crate::audit::Audit;
 use crate::conns::{Conn, ConnTable};
 use crate::limits::Limits;
 use crate::peer::PeerCreds;
@@ -58,6 +59,7 @@ struct Server<'a> {
     tick: OwnedFd,
     store: &'a PolicyStore,
     limits: &'a Limits,
+    audit: &'a Audit,
     conns: ConnTable,
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
@@ -73,6 +75,7 @@ pub fn run(
     signals: &SignalFd,
     store: &PolicyStore,
     limits: &Limits,
+    audit: &Audit,
 ) -> io::Result<()> {
     let server = Server {
         epoll: epoll::create(CreateFlags::CLOEXEC)?,
@@ -85,6 +88,7 @@ pub fn run(
         )?,
         store,
         limits,
+        audit,
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
@@ -182,6 +186,7 @@ impl Server<'_> {
                 Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGHUP) => {
                         notify::reloading();
+                        self.audit.reopen();
                         self.store.reload();
                         notify::ready(&self.status_line());
                     }
@@ -269,12 +274,15 @@ impl Server<'_> {
     }
 
     fn admit(&self, fd: OwnedFd) {
-        let peer = match PeerCreds::of(fd.as_fd()) {
+        let mut peer = match PeerCreds::of(fd.as_fd()) {
             Ok(peer) => peer,
             Err(e) => {
                 return log::warn!("cannot read peer credentials, closing the connection: {e}");
             }
         };
+        if self.audit.wants_user_names() {
+            peer.user = user_name(peer.uid);
+        }
         let (uid, pid) = (peer.uid, peer.pid);
         let (token, conn) =
             match self
@@ -343,6 +351,7 @@ impl Server<'_> {
                     policy_file: self.store.file(),
                     started: self.started,
                     conns: &self.conns,
+                    audit: self.audit,
                 };
                 let sent = request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf);
                 sent.map_err(|e| log::debug!("reply to pid={pid} failed, closing: {e}"))
@@ -363,4 +372,10 @@ impl Server<'_> {
         let _ = epoll::delete(&self.epoll, &conn.fd);
         Some(conn)
     }
+}
+
+/// The name of `uid` in the user database, if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid));
+    user.ok().flatten().map(|u| u.name)
 }

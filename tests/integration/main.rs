@@ -9,6 +9,7 @@
 mod harness;
 
 mod admin;
+mod audit;
 mod batch;
 mod cli;
 mod create;

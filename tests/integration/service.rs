@@ -99,11 +99,17 @@ fn socket_activation_uses_the_inherited_socket() {
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stderr(File::create(&log).expect("log"));
-    // SAFETY: between fork and exec only dup2 runs, which is async-signal-safe; it gives
-    // the child the listener as fd 3 (without close-on-exec), as a service manager does.
+    // SAFETY: between fork and exec only dup2 or fcntl run, which are async-signal-safe;
+    // they give the child the listener as fd 3 without close-on-exec, as a service manager
+    // does (dup2 onto itself would leave close-on-exec set, hence fcntl when it is fd 3).
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            let rc = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if rc < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -1,0 +1,158 @@
+//! The audit trail: one record per decision, as a text line (default) or a JSON object,
+//! written to the log on stderr (`audit` target, info level) or to its own file.
+//!
+//! Text:
+//! ```text
+//! allow op=open uid=2001 gid=2001 pid=77 access=read path="/srv/a" rule="scanner"
+//! deny op=open uid=2002 gid=2002 pid=78 access=read path="/srv/a" rule=- errno=EACCES reason="default deny"
+//! fail op=open uid=2001 gid=2001 pid=77 access=read path="/srv/b" rule="scanner" errno=ENOENT reason="no such file or directory"
+//! ```
+//! JSON, one object per line, with stable fields: `time` (UTC, RFC 3339), `decision`
+//! (`allow`, `deny`, `fail`), `uid`, `user` (the name, or null), `gid`, `pid`, `op`,
+//! `access`, `path`, `rule` (null for the default deny), `errno` and `reason` (null when
+//! allowed). In both, paths carry Rust string escapes, so bytes that are not UTF-8 appear
+//! as `\xNN` and every record names the exact bytes asked for. The client's executable is
+//! not recorded: reading `/proc` would widen the broker's Landlock confinement.
+//!
+//! Each record is one `write` (a file sink is unbuffered and opened `O_APPEND`), made
+//! before the fd is sent: a crash never loses the record of a handed-out fd.
+
+mod path;
+mod record;
+mod time;
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use clap::ValueEnum;
+use fdbroker_wire::Access;
+
+pub use path::QuotedPath;
+use record::Record;
+
+use crate::peer::PeerCreds;
+
+/// How records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// One `key=value` line per decision.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// How a request ended, for its record.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome<'a> {
+    /// Allowed and handed out.
+    Allow,
+    /// Refused by the policy (by a deny rule, or by no allow rule).
+    Deny,
+    /// Allowed, but the open failed.
+    Fail {
+        /// The errno returned to the client.
+        errno: i32,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// The audit trail of a running broker.
+#[derive(Debug)]
+pub struct Audit {
+    format: Format,
+    /// `None`: the log on stderr.
+    file: Option<AuditFile>,
+}
+
+#[derive(Debug)]
+struct AuditFile {
+    path: PathBuf,
+    out: Mutex<File>,
+}
+
+impl Audit {
+    /// Records in `format`, to `file` if given (opened now, appending, created 0640 if
+    /// missing), else to the log.
+    pub fn new(format: Format, file: Option<&Path>) -> io::Result<Audit> {
+        let file = match file {
+            Some(path) => Some(AuditFile {
+                path: path.to_path_buf(),
+                out: Mutex::new(open_log(path)?),
+            }),
+            None => None,
+        };
+        Ok(Audit { format, file })
+    }
+
+    /// True when records carry user names (JSON), to be looked up once per connection.
+    pub fn wants_user_names(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Reopens the audit file (after logrotate moved it away); on failure records keep
+    /// going to the file already open.
+    pub fn reopen(&self) {
+        let Some(file) = &self.file else { return };
+        match open_log(&file.path) {
+            Ok(new) => *file.out.lock().unwrap_or_else(|e| e.into_inner()) = new,
+            Err(e) => log::error!("cannot reopen the audit file {}: {e}", file.path.display()),
+        }
+    }
+
+    /// Records one `open` decision.
+    pub fn open(
+        &self,
+        peer: &PeerCreds,
+        access: Access,
+        path: &[u8],
+        rule: Option<&str>,
+        outcome: Outcome<'_>,
+    ) {
+        let record = Record {
+            peer,
+            access,
+            path,
+            rule,
+            outcome,
+        };
+        match (&self.file, self.format) {
+            (None, Format::Text) => log::info!(target: "audit", "{}", record.text()),
+            (None, Format::Json) => write_line(&mut io::stderr().lock(), &record.json()),
+            (Some(file), format) => {
+                let line = match format {
+                    Format::Text => format!("{} {}", time::now_rfc3339(), record.text()),
+                    Format::Json => record.json(),
+                };
+                write_line(
+                    &mut *file.out.lock().unwrap_or_else(|e| e.into_inner()),
+                    &line,
+                );
+            }
+        }
+    }
+}
+
+/// Writes `line` and a newline in one `write`, so concurrent records never interleave.
+fn write_line(out: &mut impl Write, line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    if let Err(e) = out.write_all(&bytes) {
+        log::error!("cannot write an audit record: {e}");
+    }
+}
+
+fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("audit file {}: {e}", path.display())))
+}

@@ -1,0 +1,187 @@
+//! One audit record, in either format.
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use fdbroker_wire::Access;
+
+use super::path::{EscapedPath, QuotedPath};
+use super::{Outcome, time};
+use crate::peer::PeerCreds;
+
+/// What is recorded about one decision.
+pub struct Record<'a> {
+    pub peer: &'a PeerCreds,
+    pub access: Access,
+    pub path: &'a [u8],
+    pub rule: Option<&'a str>,
+    pub outcome: Outcome<'a>,
+}
+
+/// The JSON object; field names are a stable interface (see the module docs).
+#[derive(Serialize)]
+struct Json<'a> {
+    time: String,
+    decision: &'static str,
+    uid: u32,
+    user: Option<&'a str>,
+    gid: u32,
+    pid: i32,
+    op: &'static str,
+    access: String,
+    path: String,
+    rule: Option<&'a str>,
+    errno: Option<String>,
+    reason: Option<&'a str>,
+}
+
+impl Record<'_> {
+    fn decision(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::Fail { .. } => "fail",
+        }
+    }
+
+    /// (errno name, reason) unless allowed.
+    fn failure(&self) -> Option<(String, &str)> {
+        match self.outcome {
+            Outcome::Allow => None,
+            Outcome::Deny => {
+                let reason = if self.rule.is_some() {
+                    "denied by rule"
+                } else {
+                    "default deny"
+                };
+                Some(("EACCES".into(), reason))
+            }
+            Outcome::Fail { errno, reason } => {
+                Some((format!("{:?}", Errno::from_raw(errno)), reason))
+            }
+        }
+    }
+
+    /// The text line (without a timestamp: the log or the file sink adds one).
+    pub fn text(&self) -> String {
+        let p = self.peer;
+        let rule = self
+            .rule
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:?}"));
+        let mut line = format!(
+            "{} op=open uid={} gid={} pid={} access={} path={} rule={rule}",
+            self.decision(),
+            p.uid,
+            p.gid,
+            p.pid,
+            self.access,
+            QuotedPath(self.path)
+        );
+        if let Some((errno, reason)) = self.failure() {
+            line.push_str(&format!(" errno={errno} reason={reason:?}"));
+        }
+        line
+    }
+
+    /// The JSON object, on one line.
+    pub fn json(&self) -> String {
+        let failure = self.failure();
+        let json = Json {
+            time: time::now_rfc3339(),
+            decision: self.decision(),
+            uid: self.peer.uid,
+            user: self.peer.user.as_deref(),
+            gid: self.peer.gid,
+            pid: self.peer.pid,
+            op: "open",
+            access: self.access.to_string(),
+            path: EscapedPath(self.path).to_string(),
+            rule: self.rule,
+            errno: failure.as_ref().map(|(e, _)| e.clone()),
+            reason: failure.map(|(_, r)| r),
+        };
+        serde_json::to_string(&json)
+            .unwrap_or_else(|e| format!("{{\"error\":\"cannot encode record: {e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> PeerCreds {
+        PeerCreds {
+            uid: 2001,
+            gid: 2002,
+            pid: 77,
+            groups: vec![],
+            user: Some("alice".into()),
+        }
+    }
+
+    #[test]
+    fn text_lines_keep_their_documented_shape() {
+        let p = peer();
+        let r = Record {
+            peer: &p,
+            access: Access::READ,
+            path: b"/srv/a",
+            rule: Some("scan"),
+            outcome: Outcome::Allow,
+        };
+        assert_eq!(
+            r.text(),
+            r#"allow op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule="scan""#
+        );
+        let r = Record {
+            rule: None,
+            outcome: Outcome::Deny,
+            ..r
+        };
+        assert_eq!(
+            r.text(),
+            r#"deny op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule=- errno=EACCES reason="default deny""#
+        );
+    }
+
+    #[test]
+    fn json_records_have_the_stable_fields() {
+        let p = peer();
+        let fail = Outcome::Fail {
+            errno: 2,
+            reason: "no such file or directory",
+        };
+        let r = Record {
+            peer: &p,
+            access: Access::READ,
+            path: b"/srv/\xff\"",
+            rule: Some("scan"),
+            outcome: fail,
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        assert_eq!(v["decision"], "fail");
+        assert_eq!(
+            (v["uid"].as_u64(), v["gid"].as_u64(), v["pid"].as_i64()),
+            (Some(2001), Some(2002), Some(77))
+        );
+        assert_eq!(v["user"], "alice");
+        assert_eq!(v["op"], "open");
+        assert_eq!(v["access"], "read");
+        assert_eq!(v["path"], r#"/srv/\xff\""#);
+        assert_eq!(v["rule"], "scan");
+        assert_eq!(v["errno"], "ENOENT");
+        assert_eq!(v["reason"], "no such file or directory");
+        assert!(
+            v["time"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z') && t.len() == 24)
+        );
+        let allow = Record {
+            outcome: Outcome::Allow,
+            rule: None,
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&allow.json()).unwrap();
+        assert!(v["errno"].is_null() && v["reason"].is_null());
+    }
+}
