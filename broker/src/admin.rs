@@ -4,34 +4,71 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use fdbroker_policy::Peer;
+use fdbroker_policy::{Effect, NameResolver, Peer, Policy};
 use fdbroker_wire::{Access, check_path};
 
+use crate::names::SystemNames;
 use crate::policy_file;
+use crate::privileges::Caps;
 
-/// `fdbroker check FILE`: true when the policy is valid.
-pub fn check(file: &Path) -> bool {
-    match policy_file::load(file) {
-        Ok(policy) => {
-            println!("{}: ok ({} rules)", file.display(), policy.rules().len());
-            true
-        }
+/// `fdbroker check [--verbose] FILE`: true when the policy is valid. Verbose, it also
+/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings.
+pub fn check(file: &Path, verbose: bool) -> bool {
+    let policy = match policy_file::load(file) {
+        Ok(policy) => policy,
         Err(e) => {
             eprintln!("{e}");
-            false
+            return false;
+        }
+    };
+    println!("{}: ok ({} rules)", file.display(), policy.rules().len());
+    if verbose {
+        print_rules(&policy);
+        println!("capabilities: {}", Caps::needed_for(policy.granted()));
+        for warning in policy.warnings() {
+            println!("{}:{warning}", file.display());
         }
     }
+    true
+}
+
+fn print_rules(policy: &Policy) {
+    for rule in policy.rules() {
+        let paths: Vec<String> = rule.patterns().map(|p| format!("{p:?}")).collect();
+        let mut line = format!(
+            "rule {:?} (line {}): {} {} paths=[{}] access={}",
+            rule.name(),
+            rule.line(),
+            rule.effect(),
+            rule.subjects(),
+            paths.join(","),
+            rule.access()
+        );
+        if rule.effect() == Effect::Allow && rule.access().contains(Access::CREATE) {
+            line.push_str(&format!(" create_mode={:#o}", rule.create_mode()));
+        }
+        println!("{line}");
+    }
+}
+
+/// Who `explain` asks for, as given on the command line.
+#[derive(Debug)]
+pub enum Who<'a> {
+    /// `--uid USER [--gid GROUP] [--groups GROUP,...]`: names or numeric ids.
+    Ids {
+        user: &'a str,
+        group: Option<&'a str>,
+        groups: &'a [String],
+    },
+    /// `--peer-of PID`: the credentials of a running process.
+    PeerOf(u32),
 }
 
 /// A request to explain, as given on the command line.
 #[derive(Debug)]
 pub struct Query<'a> {
-    /// The client's uid.
-    pub uid: u32,
-    /// Its primary gid, if any.
-    pub gid: Option<u32>,
-    /// Its supplementary gids.
-    pub groups: &'a [u32],
+    /// The client.
+    pub who: Who<'a>,
     /// The access words asked for.
     pub access: Access,
     /// The path asked for.
@@ -47,18 +84,110 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .access
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
+    let (uid, gid, groups) = resolve(&query.who)?;
     let policy = policy_file::load(policy_file)?;
-    // (uid_t)-1 is never a valid gid, so "no primary group" matches no rule.
-    let gid = query.gid.unwrap_or(u32::MAX);
     let decision = policy.decide(
         &Peer {
-            uid: query.uid,
+            uid,
             gid,
-            groups: query.groups,
+            groups: &groups,
         },
         path,
         query.access,
     );
     println!("{decision}");
     Ok(decision.allowed)
+}
+
+/// (uid, primary gid, supplementary gids) of the client to explain for. Without a primary
+/// group, the gid is `(gid_t)-1`, which is never valid and so matches no rule.
+fn resolve(who: &Who<'_>) -> Result<(u32, u32, Vec<u32>), String> {
+    match who {
+        Who::Ids {
+            user,
+            group,
+            groups,
+        } => {
+            let uid = id(user, |n| SystemNames.uid(n))
+                .ok_or_else(|| format!("--uid: unknown user {user:?}"))?;
+            let gid = match group {
+                Some(g) => id(g, |n| SystemNames.gid(n))
+                    .ok_or_else(|| format!("--gid: unknown group {g:?}"))?,
+                None => u32::MAX,
+            };
+            let groups = groups
+                .iter()
+                .map(|g| {
+                    id(g, |n| SystemNames.gid(n))
+                        .ok_or_else(|| format!("--groups: unknown group {g:?}"))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((uid, gid, groups))
+        }
+        Who::PeerOf(pid) => peer_of(*pid),
+    }
+}
+
+/// A numeric id, or the id of the name `text`.
+fn id(text: &str, by_name: impl Fn(&str) -> Option<u32>) -> Option<u32> {
+    text.parse().ok().or_else(|| by_name(text))
+}
+
+/// The effective uid, effective gid and supplementary groups of process `pid`, from
+/// `/proc/PID/status` ([`proc_pid_status(5)`]).
+///
+/// [`proc_pid_status(5)`]: https://man7.org/linux/man-pages/man5/proc_pid_status.5.html
+fn peer_of(pid: u32) -> Result<(u32, u32, Vec<u32>), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("--peer-of {pid}: cannot read /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| -> Result<Vec<u32>, String> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or_else(|| format!("--peer-of {pid}: no {name} line in /proc/{pid}/status"))?;
+        line.split_whitespace()
+            .map(|n| {
+                n.parse()
+                    .map_err(|e| format!("--peer-of {pid}: bad {name} {n:?}: {e}"))
+            })
+            .collect()
+    };
+    // Uid: and Gid: list real, effective, saved and filesystem ids; the kernel's peer
+    // credentials are the effective ones.
+    let effective = |name: &str| {
+        field(name)?
+            .get(1)
+            .copied()
+            .ok_or_else(|| format!("--peer-of {pid}: short {name} line"))
+    };
+    Ok((effective("Uid:")?, effective("Gid:")?, field("Groups:")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_of_reads_this_process_credentials() {
+        let (uid, gid, groups) = peer_of(std::process::id()).unwrap();
+        assert_eq!(uid, rustix::process::geteuid().as_raw());
+        assert_eq!(gid, rustix::process::getegid().as_raw());
+        let mut ours: Vec<u32> = rustix::process::getgroups()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_raw())
+            .collect();
+        let mut theirs = groups;
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        assert_eq!(theirs, ours);
+        assert!(peer_of(u32::MAX).unwrap_err().contains("cannot read"));
+    }
+
+    #[test]
+    fn ids_are_numbers_or_names() {
+        assert_eq!(id("1001", |_| None), Some(1001));
+        assert_eq!(id("root", |n| (n == "root").then_some(0)), Some(0));
+        assert_eq!(id("nobody-here", |_| None), None);
+    }
 }

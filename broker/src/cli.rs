@@ -57,6 +57,10 @@ pub enum Command {
     },
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
+        /// Also print the rules as loaded (names resolved to ids), the capabilities they
+        /// imply, and warnings about risky grants.
+        #[arg(long, short)]
+        verbose: bool,
         /// The policy file to check.
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -66,15 +70,25 @@ pub enum Command {
         /// The policy file.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
-        /// The client's uid.
-        #[arg(long)]
-        uid: u32,
-        /// The client's primary gid (without it, no primary group is considered).
-        #[arg(long)]
-        gid: Option<u32>,
-        /// The client's supplementary gids, comma-separated.
-        #[arg(long, value_name = "GID,GID...", value_delimiter = ',')]
-        groups: Vec<u32>,
+        /// The client's user: a name or a uid.
+        #[arg(long, value_name = "USER", required_unless_present = "peer_of")]
+        uid: Option<String>,
+        /// The client's primary group: a name or a gid (without it, no primary group is
+        /// considered).
+        #[arg(long, value_name = "GROUP", conflicts_with = "peer_of")]
+        gid: Option<String>,
+        /// The client's supplementary groups, comma-separated names or gids.
+        #[arg(
+            long,
+            value_name = "GROUP,...",
+            value_delimiter = ',',
+            conflicts_with = "peer_of"
+        )]
+        groups: Vec<String>,
+        /// Explain for the credentials of this running process (effective uid and gid,
+        /// supplementary groups) instead of --uid/--gid/--groups.
+        #[arg(long, value_name = "PID", conflicts_with = "uid")]
+        peer_of: Option<u32>,
         /// The access words asked for, comma-separated: read, write, append, create, truncate, list.
         #[arg(long, value_name = "ACCESS[,ACCESS...]")]
         access: Access,

@@ -74,23 +74,33 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Command::Check { file } => exit_bool(admin::check(&file)),
+        Command::Check { verbose, file } => exit_bool(admin::check(&file, verbose)),
         Command::Explain {
             policy,
             uid,
             gid,
             groups,
+            peer_of,
             access,
             path,
         } => {
-            let query = admin::Query {
-                uid,
-                gid,
-                groups: &groups,
-                access,
-                path: &path,
+            let who = match (peer_of, uid.as_deref()) {
+                (Some(pid), _) => admin::Who::PeerOf(pid),
+                (None, Some(user)) => admin::Who::Ids {
+                    user,
+                    group: gid.as_deref(),
+                    groups: &groups,
+                },
+                (None, None) => return fail("explain needs --uid or --peer-of"),
             };
-            match admin::explain(&policy, &query) {
+            match admin::explain(
+                &policy,
+                &admin::Query {
+                    who,
+                    access,
+                    path: &path,
+                },
+            ) {
                 Ok(allowed) => exit_bool(allowed),
                 Err(e) => fail(&e),
             }

@@ -7,7 +7,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::{Access, Effect, Peer, Policy};
+use crate::{Access, Effect, Peer, Policy, Rule};
 
 impl Policy {
     /// True if a rule names `peer` by uid or gid (`users = ["*"]` does not count): the
@@ -25,17 +25,28 @@ impl Policy {
         let mut seen = HashSet::new();
         let mut reach = Vec::new();
         for rule in self.rules().iter().filter(|r| r.effect() == Effect::Allow) {
-            for pattern in &rule.paths {
-                let mut root = PathBuf::from("/");
-                for component in pattern.leading_literals() {
-                    root.push(OsStr::from_bytes(component));
-                }
+            for root in rule.roots() {
                 if seen.insert((root.clone(), rule.access())) {
                     reach.push((root, rule.access()));
                 }
             }
         }
         reach
+    }
+}
+
+impl Rule {
+    /// The root of each of the rule's patterns: its leading literal components, up to the
+    /// first one with a wildcard (`/srv/up/*.txt` → `/srv/up`; a pattern without
+    /// wildcards is its own root). Everything the rule matches lies beneath these.
+    pub fn roots(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.paths.iter().map(|pattern| {
+            let mut root = PathBuf::from("/");
+            for component in pattern.leading_literals() {
+                root.push(OsStr::from_bytes(component));
+            }
+            root
+        })
     }
 }
 

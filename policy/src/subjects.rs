@@ -61,6 +61,22 @@ impl Subjects {
                 .any(|g| self.gids.contains(g))
     }
 
+    /// True if `users` has `"*"`.
+    pub(crate) fn any_user(&self) -> bool {
+        self.any_user
+    }
+
+    /// Whether some client could be named by both `self` and `other`. Group membership is
+    /// not known to the policy, so groups on either side may meet anything; only two
+    /// disjoint uid lists (without `"*"` or groups) are known not to meet.
+    pub(crate) fn may_meet(&self, other: &Subjects) -> bool {
+        self.any_user
+            || other.any_user
+            || !self.gids.is_empty()
+            || !other.gids.is_empty()
+            || self.uids.iter().any(|u| other.uids.contains(u))
+    }
+
     /// Adds the entries of a `users` array, reporting each that is invalid.
     pub(crate) fn add_users(
         &mut self,

@@ -181,3 +181,76 @@ fn explain_usage_errors_exit_2() {
     explain(&tree, &file, "--access read /srv/data/x").code_is(2); // no --uid
     explain(&tree, &file, "--uid 2001 --access exec /srv/data/x").code_is(2);
 }
+
+/// `check --verbose` shows the rules as loaded (names resolved to ids), the capabilities
+/// they imply, and warns about risky grants; warnings do not make the policy invalid.
+#[test]
+fn check_verbose_shows_rules_capabilities_and_warnings() {
+    require_root!();
+    let tree = Tree::new();
+    let file = tree.p("p.toml");
+    write_policy(
+        tree.path("p.toml").as_ref(),
+        "version = 1\n\n[[rule]]\nname = \"root-etc\"\nusers = [\"root\"]\npaths = [\"/etc/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"drop\"\nusers = [\"*\"]\npaths = [\"/srv/drop/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n",
+    );
+    let out = fdbroker(&tree, &["check", "--verbose", &file]);
+    out.code_is(0);
+    let expected = format!(
+        "{file}: ok (2 rules)\n\
+         rule \"root-etc\" (line 3): allow users=[0] paths=[\"/etc/**\"] access=read\n\
+         rule \"drop\" (line 9): allow users=[*] paths=[\"/srv/drop/*\"] access=write,create create_mode=0o640\n\
+         capabilities: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH\n\
+         {file}:3: warning: rule \"root-etc\" grants read on everything under /etc (/etc/**)\n\
+         {file}:9: warning: rule \"drop\" grants write,create to every user (users = [\"*\"])\n"
+    );
+    out.stdout_is(expected);
+}
+
+/// `explain` takes user and group names, and `--peer-of PID` explains for a running
+/// process's credentials, as the broker would see them at connect time.
+#[test]
+fn explain_accepts_names_and_running_processes() {
+    require_root!();
+    let tree = Tree::new();
+    let file = tree.p("p.toml");
+    write_policy(
+        tree.path("p.toml").as_ref(),
+        "version = 1\n\n[[rule]]\nname = \"daemon-group\"\ngroups = [\"daemon\"]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n",
+    );
+    let explain = |who: &[&str]| {
+        let mut args = vec!["explain", "--policy", &file, "--access", "read"];
+        args.extend_from_slice(who);
+        args.push("/srv/a");
+        fdbroker(&tree, &args)
+    };
+    explain(&["--uid", "root", "--groups", "daemon"])
+        .code_is(0)
+        .stdout_is("allow (rule \"daemon-group\")\n");
+    explain(&["--uid", "root", "--gid", "root"]).code_is(1);
+    explain(&["--uid", "no-such-user"])
+        .code_is(3)
+        .stderr_has("unknown user \"no-such-user\"");
+
+    // A process running as uid 2001 with the daemon group (gid 1) as a supplementary group.
+    let mut child = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=2001",
+            "--regid=2001",
+            "--groups=1",
+            "--",
+            "sleep",
+            "30",
+        ])
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id().to_string();
+    let seen = crate::harness::wait_until(std::time::Duration::from_secs(5), || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status.contains("Uid:\t2001").then_some(())
+    });
+    let out = explain(&["--peer-of", &pid]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.is_some(), "the child never ran as uid 2001");
+    out.code_is(0).stdout_is("allow (rule \"daemon-group\")\n");
+}
