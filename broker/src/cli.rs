@@ -52,6 +52,12 @@ pub enum Command {
         /// write anything in that directory.
         #[arg(long, value_name = "PATH")]
         audit_file: Option<PathBuf>,
+        /// Also decide every request by this policy, and log each request it would decide
+        /// differently (`shadow: would allow` / `shadow: would deny`). It never grants
+        /// anything; SIGHUP reloads it with the live policy. For trying a new policy on
+        /// real traffic before switching to it.
+        #[arg(long, value_name = "FILE")]
+        shadow_policy: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },

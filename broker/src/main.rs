@@ -46,6 +46,7 @@ fn main() -> ExitCode {
             print_privileges,
             audit_format,
             audit_file,
+            shadow_policy,
             limits,
         } => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
                 print_privileges,
                 audit_format,
                 audit_file,
+                shadow_policy,
             };
             match serve::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,8 @@ impl Live {
 /// The policy in force, and where it came from.
 #[derive(Debug)]
 pub struct PolicyStore {
+    /// "policy", or "shadow policy", for log lines.
+    label: &'static str,
     file: PathBuf,
     current: RwLock<Arc<Live>>,
     /// What the broker kept at start; a reload cannot win back more.
@@ -57,7 +59,18 @@ pub struct Bounds {
 impl PolicyStore {
     /// Wraps the policy loaded at start from `file`.
     pub fn new(file: PathBuf, policy: Policy) -> PolicyStore {
+        PolicyStore::labelled("policy", file, policy)
+    }
+
+    /// Wraps a shadow policy (`serve --shadow-policy`): decided alongside the live one,
+    /// never granting anything.
+    pub fn shadow(file: PathBuf, policy: Policy) -> PolicyStore {
+        PolicyStore::labelled("shadow policy", file, policy)
+    }
+
+    fn labelled(label: &'static str, file: PathBuf, policy: Policy) -> PolicyStore {
         PolicyStore {
+            label,
             file,
             current: RwLock::new(Arc::new(Live::new(policy))),
             bounds: OnceLock::new(),
@@ -90,7 +103,8 @@ impl PolicyStore {
         let policy = match policy_file::load(&self.file) {
             Ok(policy) => policy,
             Err(e) => {
-                return log::error!("policy reload failed, keeping the previous policy:\n{e}");
+                let label = self.label;
+                return log::error!("{label} reload failed, keeping the previous {label}:\n{e}");
             }
         };
         if let Some(bounds) = self.bounds.get() {
@@ -114,6 +128,6 @@ impl PolicyStore {
         }
         let rules = policy.rules().len();
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Live::new(policy));
-        log::info!("policy reloaded from {file}: {rules} rules");
+        log::info!("{} reloaded from {file}: {rules} rules", self.label);
     }
 }

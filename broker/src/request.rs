@@ -26,6 +26,8 @@ use crate::policy_store::Live;
 pub struct Context<'a> {
     /// The policy in force, with its counters.
     pub live: &'a Live,
+    /// A shadow policy to compare decisions with (`serve --shadow-policy`).
+    pub shadow: Option<&'a Live>,
     /// The policy file, for `Status`.
     pub policy_file: &'a Path,
     /// When the broker started, for `Status`.
@@ -176,6 +178,9 @@ fn open_one(
         groups: &peer.groups,
     };
     let decision = live.policy.decide(&who, path, access);
+    if let Some(shadow) = ctx.shadow {
+        compare_shadow(peer, shadow, &who, path, access, decision.allowed);
+    }
     let rule = match decision.rule {
         Some(rule) if decision.allowed => rule,
         rule => {
@@ -210,6 +215,34 @@ fn open_one(
     ctx.audit
         .open(peer, access, path, Some(rule.name()), outcome);
     opened
+}
+
+/// Logs the request if the shadow policy decides it differently from the live one. The
+/// shadow never grants anything: this line is all it does.
+fn compare_shadow(
+    peer: &PeerCreds,
+    shadow: &Live,
+    who: &Peer<'_>,
+    path: &[u8],
+    access: Access,
+    allowed: bool,
+) {
+    let decision = shadow.policy.decide(who, path, access);
+    if decision.allowed == allowed {
+        return;
+    }
+    let would = if decision.allowed { "allow" } else { "deny" };
+    let rule = decision
+        .rule
+        .map_or_else(|| "-".to_owned(), |r| format!("{:?}", r.name()));
+    log::info!(
+        target: "shadow",
+        "shadow: would {would} op=open uid={} gid={} pid={} access={access} path={} rule={rule}",
+        peer.uid,
+        peer.gid,
+        peer.pid,
+        QuotedPath(path)
+    );
 }
 
 /// Answers `Status` with a page of per-rule counts from `first_rule`, as many as fit. Only

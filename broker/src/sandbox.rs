@@ -58,12 +58,12 @@ impl fmt::Display for Rule {
 }
 
 /// The ruleset for a policy whose allow rules reach `reach` (root path, access words),
-/// loaded from `policy_file`, serving on `socket` (`None` when the socket was inherited
+/// loaded from `policy_files` (the live one and any shadow), serving on `socket` (`None` when the socket was inherited
 /// from the service manager, which removes it itself). Roots that do not exist yet are
 /// replaced by their nearest existing ancestor (Landlock rules need an existing file).
 pub fn plan(
     reach: &[(PathBuf, Access)],
-    policy_file: &Path,
+    policy_files: &[&Path],
     socket: Option<&Path>,
     audit_file: Option<&Path>,
 ) -> Vec<Rule> {
@@ -75,11 +75,11 @@ pub fn plan(
             why: format!("policy: {access} beneath {}", root.display()),
         })
         .collect();
-    rules.push(Rule {
-        path: existing_ancestor(policy_file.parent().unwrap_or(Path::new("/"))),
+    rules.extend(policy_files.iter().map(|file| Rule {
+        path: existing_ancestor(file.parent().unwrap_or(Path::new("/"))),
         rights: AccessFs::ReadFile.into(),
         why: "reload the policy".into(),
-    });
+    }));
     rules.extend(
         NAME_DATABASES
             .iter()
@@ -215,7 +215,7 @@ mod tests {
         );
         let rules = plan(
             &reach(&[("/dev/null", Access::READ)]),
-            Path::new("/etc/fdbroker/p.toml"),
+            &[Path::new("/etc/fdbroker/p.toml")],
             Some(Path::new("/run/x.sock")),
             None,
         );

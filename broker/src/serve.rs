@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub audit_format: audit::Format,
     /// Where audit records go, if not the log.
     pub audit_file: Option<PathBuf>,
+    /// A policy to compare decisions with, never to grant (`--shadow-policy`).
+    pub shadow_policy: Option<PathBuf>,
 }
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
@@ -59,7 +61,15 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let reach = policy.reach();
     let inherited = activation::inherited_listener()?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
-    let ruleset = sandbox::plan(&reach, &opts.policy, own_socket, opts.audit_file.as_deref());
+    let policy_files: Vec<&Path> = std::iter::once(opts.policy.as_path())
+        .chain(opts.shadow_policy.as_deref())
+        .collect();
+    let ruleset = sandbox::plan(
+        &reach,
+        &policy_files,
+        own_socket,
+        opts.audit_file.as_deref(),
+    );
     if opts.print_privileges {
         print_privileges(&needed, opts.run_as, &ruleset);
         return Ok(());
@@ -70,6 +80,23 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         policy.rules().len()
     );
     let store = PolicyStore::new(opts.policy.clone(), policy);
+    let shadow = match &opts.shadow_policy {
+        Some(file) => {
+            let policy = policy_file::load(file).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("invalid shadow policy:\n{e}"),
+                )
+            })?;
+            log::info!(
+                "shadow policy loaded from {}: {} rules",
+                file.display(),
+                policy.rules().len()
+            );
+            Some(PolicyStore::shadow(file.clone(), policy))
+        }
+        None => None,
+    };
     let audit = Audit::new(opts.audit_format, opts.audit_file.as_deref())?;
     raise_fd_limit();
 
@@ -128,7 +155,13 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         Some(path) => log::info!("listening on {}", path.display()),
         None => log::info!("listening on the socket passed by the service manager (LISTEN_FDS)"),
     }
-    server::run(&listener, &signals, &store, &opts.limits, &audit)?;
+    server::run(
+        &listener,
+        &signals,
+        (&store, shadow.as_ref()),
+        &opts.limits,
+        &audit,
+    )?;
     drop(socket);
     log::info!("stopped");
     Ok(())

@@ -58,6 +58,7 @@ struct Server<'a> {
     shutdown: OwnedFd,
     tick: OwnedFd,
     store: &'a PolicyStore,
+    shadow: Option<&'a PolicyStore>,
     limits: &'a Limits,
     audit: &'a Audit,
     conns: ConnTable,
@@ -73,7 +74,7 @@ struct Server<'a> {
 pub fn run(
     listener: &OwnedFd,
     signals: &SignalFd,
-    store: &PolicyStore,
+    (store, shadow): (&PolicyStore, Option<&PolicyStore>),
     limits: &Limits,
     audit: &Audit,
 ) -> io::Result<()> {
@@ -87,6 +88,7 @@ pub fn run(
             TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
         )?,
         store,
+        shadow,
         limits,
         audit,
         conns: ConnTable::default(),
@@ -188,6 +190,9 @@ impl Server<'_> {
                         notify::reloading();
                         self.audit.reopen();
                         self.store.reload();
+                        if let Some(shadow) = self.shadow {
+                            shadow.reload();
+                        }
                         notify::ready(&self.status_line());
                     }
                     Ok(sig) => {
@@ -346,8 +351,10 @@ impl Server<'_> {
             Ok(got) if got.len == 0 && got.fds.is_empty() && !got.control_truncated => false,
             Ok(received) => {
                 let live = self.store.current();
+                let shadow = self.shadow.map(PolicyStore::current);
                 let ctx = request::Context {
                     live: &live,
+                    shadow: shadow.as_deref(),
                     policy_file: self.store.file(),
                     started: self.started,
                     conns: &self.conns,

@@ -260,3 +260,48 @@ fn status_counts_decisions_per_rule_for_root_and_named_clients() {
 
     broker.fdagent(BOB).args(["status"]).run().code_is(77);
 }
+
+/// `--shadow-policy`: every request is also decided by the shadow policy, and each one it
+/// would decide differently is logged; the shadow never grants anything. SIGHUP reloads it.
+#[test]
+fn shadow_policy_logs_differences_and_grants_nothing() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let shadow_text = |uid: u32| {
+        format!(
+            "version = 1\n\n[[rule]]\nname = \"shadow-reads\"\nusers = [{uid}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+            tree.p("data")
+        )
+    };
+    write_policy(&tree.path("shadow.toml"), &shadow_text(BOB.uid));
+    let broker = Broker::start_with(
+        &tree,
+        &policy(&tree),
+        &["--shadow-policy", &tree.p("shadow.toml")],
+    );
+    broker.expect_log("shadow policy loaded from");
+    let path = tree.p("data/a.txt");
+    let bob = broker.fdagent(BOB).args(["cat", &path]).run();
+    bob.code_is(77);
+    let alice = broker.fdagent(ALICE).args(["cat", &path]).run();
+    alice.code_is(0).stdout_is("alpha\n");
+    broker.expect_log(&format!(
+        "shadow: would allow op=open uid=2002 gid=2002 pid={} access=read path=\"{path}\" rule=\"shadow-reads\"",
+        bob.pid
+    ));
+    broker.expect_log(&format!(
+        "shadow: would deny op=open uid=2001 gid=2001 pid={} access=read path=\"{path}\" rule=-",
+        alice.pid
+    ));
+
+    // The shadow reloads with the live policy: now it agrees about alice.
+    write_policy(&tree.path("shadow.toml"), &shadow_text(ALICE.uid));
+    broker.reload(&policy(&tree));
+    broker.expect_log("shadow policy reloaded from");
+    let again = broker.fdagent(ALICE).args(["cat", &path]).run();
+    again.code_is(0);
+    let log = broker.log();
+    let disagreement = format!("would deny op=open uid=2001 gid=2001 pid={}", again.pid);
+    assert!(!log.contains(&disagreement), "{log}");
+}
