@@ -21,8 +21,14 @@ pub struct Conn {
     pub peer: PeerCreds,
     /// When the client last sent something, in ms since the server started.
     last_active: AtomicU64,
-    /// A worker is serving a request of this connection right now.
+    /// A worker is serving a request of this connection right now (or it waits for its
+    /// client to read replies, or for the uid's requests in flight to drop).
     busy: AtomicBool,
+    /// To be closed once the client has read its replies (see [`crate::unread`]).
+    retiring: AtomicBool,
+    /// Unread reply bytes above which the connection waits: a quarter of its send
+    /// buffer, where the kernel reports it writable again.
+    pub unread_limit: usize,
 }
 
 impl Conn {
@@ -31,6 +37,16 @@ impl Conn {
     pub fn set_busy(&self, busy: bool, now_ms: u64) {
         self.last_active.store(now_ms, Ordering::Relaxed);
         self.busy.store(busy, Ordering::Release);
+    }
+
+    /// Marks the connection to be closed once its replies are read.
+    pub fn retire(&self) {
+        self.retiring.store(true, Ordering::Release);
+    }
+
+    /// True once [`Conn::retire`] was called.
+    pub fn retiring(&self) -> bool {
+        self.retiring.load(Ordering::Acquire)
     }
 }
 
@@ -84,6 +100,11 @@ impl ConnTable {
         now_ms: u64,
         first_token: u64,
     ) -> Result<(u64, Arc<Conn>), (Refusal, OwnedFd)> {
+        // Replies beyond this wait for the client to read; see `crate::unread`.
+        let sndbuf =
+            rustix::net::sockopt::set_socket_send_buffer_size(&fd, crate::unread::SEND_BUFFER)
+                .and_then(|()| rustix::net::sockopt::socket_send_buffer_size(&fd))
+                .unwrap_or(2 * crate::unread::SEND_BUFFER);
         let mut conns = self.conns.write().unwrap_or_else(|e| e.into_inner());
         if conns.len() >= limits.max_connections {
             return Err((Refusal::TooManyConnections, fd));
@@ -102,6 +123,8 @@ impl ConnTable {
             peer,
             last_active: AtomicU64::new(now_ms),
             busy: AtomicBool::new(false),
+            retiring: AtomicBool::new(false),
+            unread_limit: sndbuf / 4,
         });
         conns.insert(token, conn.clone());
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
@@ -179,16 +202,17 @@ impl ConnTable {
         per_uid.get_mut(&uid)?.parked.pop_front()
     }
 
-    /// Tokens of connections that are not being served and have been quiet since before
-    /// `cutoff_ms`.
-    pub fn idle_since(&self, cutoff_ms: u64) -> Vec<u64> {
+    /// Connections not being served that are retiring, or have been quiet since before
+    /// `cutoff_ms`: the ones to close once their replies are read.
+    pub fn closable(&self, cutoff_ms: u64) -> Vec<(u64, Arc<Conn>)> {
         let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
         conns
             .iter()
             .filter(|(_, c)| {
-                !c.busy.load(Ordering::Acquire) && c.last_active.load(Ordering::Relaxed) < cutoff_ms
+                !c.busy.load(Ordering::Acquire)
+                    && (c.retiring() || c.last_active.load(Ordering::Relaxed) < cutoff_ms)
             })
-            .map(|(token, _)| *token)
+            .map(|(token, c)| (*token, c.clone()))
             .collect()
     }
 }
@@ -268,17 +292,22 @@ mod tests {
     }
 
     #[test]
-    fn only_quiet_idle_connections_are_swept() {
+    fn quiet_or_retiring_connections_not_being_served_are_closable() {
         let table = ConnTable::default();
         let l = limits();
+        let tokens = |list: Vec<(u64, Arc<Conn>)>| {
+            let mut t: Vec<u64> = list.into_iter().map(|(t, _)| t).collect();
+            t.sort_unstable();
+            t
+        };
         let (quiet, _) = table.insert(fd(), peer(1), &l, 10, 16).unwrap();
         let (busy, conn) = table.insert(fd(), peer(2), &l, 10, 16).unwrap();
         conn.set_busy(true, 10);
-        let (_recent, _) = table.insert(fd(), peer(3), &l, 500, 16).unwrap();
-        assert_eq!(table.idle_since(100), vec![quiet]);
+        let (recent, fresh) = table.insert(fd(), peer(3), &l, 500, 16).unwrap();
+        assert_eq!(tokens(table.closable(100)), vec![quiet]);
         conn.set_busy(false, 10);
-        let mut idle = table.idle_since(100);
-        idle.sort_unstable();
-        assert_eq!(idle, vec![quiet, busy]);
+        assert_eq!(tokens(table.closable(100)), vec![quiet, busy]);
+        fresh.retire();
+        assert_eq!(tokens(table.closable(100)), vec![quiet, busy, recent]);
     }
 }

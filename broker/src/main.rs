@@ -22,6 +22,7 @@ mod sandbox;
 mod serve;
 mod server;
 mod stats;
+mod unread;
 
 use std::process::ExitCode;
 

@@ -70,7 +70,7 @@ pub fn open(path: &[u8], access: Access, create: Option<NewFile>) -> Result<Open
         },
         None => openat2_retry(path, flags, 0),
     };
-    let fd = fd.map_err(|e| open_failure(e, access))?;
+    let fd = fd.map_err(|e| open_failure(directory_refusal(e, path, access), access))?;
 
     let stat = fstat(&fd).map_err(|e| internal(e, "fstat failed"))?;
     let kind = match FileType::from_raw_mode(stat.st_mode) {
@@ -143,6 +143,23 @@ fn give_to(fd: &OwnedFd, new: NewFile) -> Result<(), OpenFailure> {
         .map_err(|e| internal(e, "fchmod of the new file failed"))?;
     let (uid, gid) = (Uid::from_raw(new.uid), Gid::from_raw(new.gid));
     fchown(fd, Some(uid), Some(gid)).map_err(|e| internal(e, "fchown of the new file failed"))
+}
+
+/// Landlock refuses to open a directory without its `ReadDir` right (`EACCES`), which the
+/// broker has only where the policy grants `list`; a `read` of a directory under a
+/// read-only grant would then look like a denial. The request was already allowed, so
+/// saying what is there (an `lstat`, which Landlock does not restrict) tells nothing new:
+/// answer as without Landlock, `EISDIR`.
+fn directory_refusal(errno: Errno, path: &[u8], access: Access) -> Errno {
+    let is_dir = || {
+        rustix::fs::statat(CWD, path, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+    };
+    if errno == Errno::ACCESS && !access.contains(Access::LIST) && is_dir() {
+        Errno::ISDIR
+    } else {
+        errno
+    }
 }
 
 fn open_failure(errno: Errno, access: Access) -> OpenFailure {

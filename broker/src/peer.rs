@@ -9,7 +9,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use rustix::net::sockopt::socket_peercred;
+use nix::sys::socket::getsockopt;
+use nix::sys::socket::sockopt::PeerCredentials;
 
 /// The kernel's view of a connected client.
 #[derive(Debug, Clone)]
@@ -19,6 +20,7 @@ pub struct PeerCreds {
     /// Effective gid at connect time.
     pub gid: u32,
     /// Pid at connect time (for the audit log; it may have exited or been reused since).
+    /// 0 for a client in another pid namespace, whose pid means nothing here.
     pub pid: i32,
     /// Supplementary groups at connect time.
     pub groups: Vec<u32>,
@@ -29,11 +31,13 @@ pub struct PeerCreds {
 impl PeerCreds {
     /// Reads the credentials of the peer connected to `sock`.
     pub fn of(sock: BorrowedFd<'_>) -> io::Result<PeerCreds> {
-        let cred = socket_peercred(sock)?;
+        // nix rather than rustix: rustix's pid type cannot be 0, which the kernel reports
+        // for a peer outside the broker's pid namespace.
+        let cred = getsockopt(&sock, PeerCredentials).map_err(io::Error::from)?;
         Ok(PeerCreds {
-            uid: cred.uid.as_raw(),
-            gid: cred.gid.as_raw(),
-            pid: cred.pid.as_raw_nonzero().get(),
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid: cred.pid(),
             groups: peer_groups(sock)?,
             user: None,
         })

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::SystemTime;
 
-use fdbroker_policy::{Access, Policy};
+use fdbroker_policy::Policy;
 
 use crate::privileges::Caps;
 use crate::stats::Counts;
@@ -53,7 +53,7 @@ pub struct Bounds {
     /// The capabilities kept.
     pub caps: Caps,
     /// The reach the Landlock ruleset was built from, when Landlock is enforced.
-    pub reach: Option<Vec<(PathBuf, Access)>>,
+    pub reach: Option<sandbox::Placed>,
 }
 
 impl PolicyStore {
@@ -115,11 +115,7 @@ impl PolicyStore {
                      dropped at start; restart the broker to grant it"
                 );
             }
-            if let Some(Err(beyond)) = bounds
-                .reach
-                .as_ref()
-                .map(|r| sandbox::covers(r, &policy.reach()))
-            {
+            if let Some(Err(beyond)) = bounds.reach.as_ref().map(|r| r.covers(&policy.reach())) {
                 return log::error!(
                     "policy reload refused, keeping the previous policy: {file} grants {beyond}, \
                      outside the Landlock ruleset set at start; restart the broker to grant it"

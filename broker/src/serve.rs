@@ -147,7 +147,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     }
     store.set_bounds(Bounds {
         caps: kept,
-        reach: confined.then_some(reach),
+        reach: confined.then(|| sandbox::Placed::new(&reach)),
     });
 
     let signals = signal_fd()?;
@@ -184,15 +184,28 @@ fn print_privileges(needed: &Caps, run_as: Option<RunAs>, ruleset: &[sandbox::Ru
     }
 }
 
-/// Raises the soft limit on open fds to the hard limit: every connection and every fd
-/// being handed out costs one. Failing to raise it only lowers capacity.
+/// Raises the limit on open fds as far as the kernel allows (`fs.nr_open`), while the
+/// broker still has `CAP_SYS_RESOURCE`: every connection costs one, and every fd in a reply
+/// its client has not read yet counts against it too (see [`crate::unread`]). Failing to
+/// raise it only lowers capacity.
 fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current != limit.maximum {
-        limit.current = limit.maximum;
-        if let Err(e) = setrlimit(Resource::Nofile, limit) {
-            log::warn!("cannot raise the open-files limit: {e}");
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let limit = getrlimit(Resource::Nofile);
+    let target = nr_open.max(limit.maximum).or(limit.maximum);
+    let raised = Rlimit {
+        current: target,
+        maximum: target,
+    };
+    if let Err(e) = setrlimit(Resource::Nofile, raised) {
+        let soft = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e2) = setrlimit(Resource::Nofile, soft) {
+            log::warn!("cannot raise the open-files limit: {e}; {e2}");
         }
     }
 }

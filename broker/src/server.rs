@@ -30,6 +30,7 @@ use crate::conns::{Conn, ConnTable};
 use crate::limits::Limits;
 use crate::peer::PeerCreds;
 use crate::policy_store::PolicyStore;
+use crate::unread::unread;
 use crate::{notify, request};
 
 const LISTENER: u64 = 0;
@@ -235,16 +236,18 @@ impl Server<'_> {
         {
             log::error!("cannot resume accepting: {e}");
         }
+        // Close idle and retiring connections, but only once their replies are read:
+        // closing would leave the fds in them in flight, charged to the broker.
         let now = self.now_ms();
         let cutoff = now.saturating_sub(self.limits.idle_timeout.as_millis() as u64);
-        for token in self.conns.idle_since(cutoff) {
-            if let Some(conn) = self.close(token) {
-                log::info!(
-                    "closed connection of uid={} pid={}: idle for {:?}",
-                    conn.peer.uid,
-                    conn.peer.pid,
-                    self.limits.idle_timeout
-                );
+        for (token, conn) in self.conns.closable(cutoff) {
+            if unread(conn.fd.as_fd()).unwrap_or(0) > 0 {
+                continue;
+            }
+            self.close(token);
+            if !conn.retiring() {
+                let (uid, pid, idle) = (conn.peer.uid, conn.peer.pid, self.limits.idle_timeout);
+                log::info!("closed connection of uid={uid} pid={pid}: idle for {idle:?}");
             }
         }
         if let Err(e) = self.rearm(&self.tick, TICK) {
@@ -314,15 +317,35 @@ impl Server<'_> {
         }
     }
 
-    /// Serves one request of connection `token`, then re-arms it. Over the uid's limit of
-    /// requests in flight, the connection is parked instead, and re-armed when one of that
-    /// uid's requests ends.
+    /// Serves one request of connection `token`, then re-arms it.
+    ///
+    /// It waits instead when its client has too many replies unread (re-armed for
+    /// `EPOLLOUT`, which the kernel reports once the client has read enough), or when the
+    /// uid is at its limit of requests in flight (parked until one of them ends). A
+    /// connection to close with replies unread is retired instead: watched only for its
+    /// client hanging up, and closed by the tick once its replies are read.
     fn serve(&self, token: u64, flags: EventFlags, buf: &mut [u8]) {
         let Some(conn) = self.conns.get(token) else {
             return;
         };
+        if conn.retiring() {
+            // A hang-up frees the client's queue; whatever else, close on it, since a
+            // hang-up is reported again at once and re-arming would spin.
+            if flags.intersects(EventFlags::HUP | EventFlags::ERR) {
+                self.close(token);
+                return;
+            }
+            return self.retire(token, &conn);
+        }
         let uid = conn.peer.uid;
         conn.set_busy(true, self.now_ms());
+        if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
+            let wait = EventFlags::OUT | EventFlags::ONESHOT;
+            if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait).is_err() {
+                self.close(token);
+            }
+            return;
+        }
         if !self.conns.begin_request(uid, token, self.limits) {
             return;
         }
@@ -330,7 +353,7 @@ impl Server<'_> {
         let mut parked = self.conns.end_request(uid);
         conn.set_busy(false, self.now_ms());
         if !keep || self.rearm(&conn.fd, token).is_err() {
-            self.close(token);
+            self.retire(token, &conn);
         }
         while let Some(next) = parked {
             match self.conns.get(next) {
@@ -340,6 +363,29 @@ impl Server<'_> {
                     parked = self.conns.next_parked(uid);
                 }
             }
+        }
+    }
+
+    /// Closes the connection now if its client has read every reply (or is gone), else
+    /// marks it retiring and watches it only for a hang-up (`EPOLLHUP` and `EPOLLERR` are
+    /// always reported); the tick closes it once its replies are read.
+    fn retire(&self, token: u64, conn: &Conn) {
+        conn.set_busy(false, self.now_ms());
+        if unread(conn.fd.as_fd()).unwrap_or(0) == 0 {
+            self.close(token);
+            return;
+        }
+        conn.retire();
+        let hangup_only = EventFlags::ONESHOT;
+        if epoll::modify(
+            &self.epoll,
+            &conn.fd,
+            EventData::new_u64(token),
+            hangup_only,
+        )
+        .is_err()
+        {
+            self.close(token);
         }
     }
 

@@ -90,8 +90,8 @@
 //! | `NotRegular` (2) | `EISDIR`, `ENOTDIR`, `ENXIO` | allowed, but not a regular file (or not a directory for `list`): FIFOs, sockets and devices are never handed out |
 //! | `InvalidRequest` (3) | `EINVAL` | malformed message, bad path, bad access set, fds attached |
 //! | `TooLarge` (4) | `EMSGSIZE`, `ENAMETOOLONG` | message or path over the limits |
-//! | `Io` (5) | as returned | allowed, but the open failed: `ELOOP` (a symlink in the path), `EXDEV`, `EEXIST`, `EMFILE`, ... |
-//! | `Internal` (6) | as returned | the broker failed (a bug or resource exhaustion) |
+//! | `Io` (5) | as returned | allowed, but the open failed: `ELOOP` (a symlink in the path), `EXDEV`, `EEXIST`, `ENAMETOOLONG`, ... |
+//! | `Internal` (6) | as returned | the broker failed: out of resources (`EMFILE`, `ENFILE`, `ENOMEM`) or a bug |
 //! | `UnsupportedVersion` (7) | `EPROTO` | the message's version byte is not this broker's [`VERSION`] |
 //! | `Busy` (8) | `EBUSY` | too many connections (in all, or from this uid): sent unasked as the first message, then the connection is closed; retry later |
 //!

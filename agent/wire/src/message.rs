@@ -161,9 +161,9 @@ pub enum ErrorKind {
     InvalidRequest,
     /// A message or path over the protocol's limits (`EMSGSIZE`, `ENAMETOOLONG`).
     TooLarge,
-    /// Allowed, but the open failed with this errno (`ELOOP`, `EXDEV`, `EMFILE`, ...).
+    /// Allowed, but the open failed with this errno (`ELOOP`, `EXDEV`, `EEXIST`, ...).
     Io,
-    /// The broker itself failed.
+    /// The broker itself failed: out of resources (`EMFILE`, `ENFILE`, `ENOMEM`) or a bug.
     Internal,
     /// The message's version byte is not the broker's (`EPROTO`).
     UnsupportedVersion,
@@ -176,7 +176,7 @@ impl ErrorKind {
     /// A short lower-case description, as printed in logs and by the CLIs.
     pub fn as_str(self) -> &'static str {
         match self {
-            ErrorKind::Denied => "denied by the fdbroker policy",
+            ErrorKind::Denied => "permission denied by the fdbroker policy",
             ErrorKind::NotFound => "not found",
             ErrorKind::NotRegular => "not a regular file",
             ErrorKind::InvalidRequest => "invalid request",
