@@ -194,7 +194,7 @@ fn fdagent_cat_of_many_files() {
     }
     let out = broker.fdagent(ALICE).args(&args).run();
     out.code_is(77).stderr_has(&format!(
-        "{}: denied by the fdbroker policy",
+        "{}: permission denied by the fdbroker policy",
         tree.p("secret")
     ));
     assert_eq!(out.stdout_str(), "alpha\n".repeat(299));

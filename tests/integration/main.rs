@@ -9,12 +9,18 @@
 mod harness;
 
 mod admin;
+mod attack_faults;
+mod attack_paths;
+mod attack_protocol;
+mod attack_resources;
 mod audit;
 mod batch;
 mod cli;
 mod create;
 mod lifecycle;
+mod limits;
 mod paths;
+mod policy_safety;
 mod protocol;
 mod read;
 mod reload;

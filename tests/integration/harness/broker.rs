@@ -38,7 +38,22 @@ impl<'t> Broker<'t> {
     pub fn start_with(tree: &'t Tree, policy: &str, extra: &[&str]) -> Broker<'t> {
         let mut broker = Self::spawn(tree, policy, extra);
         broker.wait_ready();
+        broker.settle();
         broker
+    }
+
+    /// Waits (best effort, briefly) until the broker has closed the connection of the
+    /// readiness ping, so that a test's `fd_count()` baseline right after start is exact:
+    /// the listener is then its only socket.
+    fn settle(&self) {
+        wait_until(Duration::from_secs(1), || {
+            let sockets = fs::read_dir(format!("/proc/{}/fd", self.pid()))
+                .ok()?
+                .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count();
+            (sockets <= 1).then_some(())
+        });
     }
 
     /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
@@ -137,8 +152,16 @@ impl<'t> Broker<'t> {
     /// the outcome (reloaded, failed or refused). Returns the log written since the signal.
     #[track_caller]
     pub fn reload(&self, policy: &str) -> String {
-        let from = self.log().len();
         write_policy(&self.policy, policy);
+        self.hup()
+    }
+
+    /// Sends SIGHUP and waits for the log line of the reload's outcome (reloaded, failed
+    /// or refused), whatever is at the policy path now. Returns the log written since the
+    /// signal.
+    #[track_caller]
+    pub fn hup(&self) -> String {
+        let from = self.log().len();
         self.signal(Signal::HUP);
         let outcomes = [
             "policy reloaded from",
@@ -177,6 +200,35 @@ impl<'t> Broker<'t> {
         fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc/PID/fd")
             .count()
+    }
+
+    /// CPU time the broker has used so far (user + system), from `/proc/PID/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("stat");
+        // Fields after `(comm)`, which may contain spaces: state is field 3, utime and stime
+        // are fields 14 and 15, in clock ticks.
+        let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after_comm.split(' ').collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // The kernel reports them in USER_HZ, which is 100 on every Linux architecture.
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Waits until the broker holds no more fds than `baseline` (connections close
+    /// asynchronously); fails with both numbers and the log if it does not.
+    #[track_caller]
+    pub fn assert_fds_back_to(&self, baseline: usize) {
+        if wait_until(BROKER_TIMEOUT, || {
+            (self.fd_count() <= baseline).then_some(())
+        })
+        .is_none()
+        {
+            self.fail(&format!(
+                "fd leak: the broker holds {} fds, {baseline} before",
+                self.fd_count()
+            ));
+        }
     }
 
     /// A field of `/proc/PID/status`, e.g. `CapEff`, trimmed.

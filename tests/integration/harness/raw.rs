@@ -12,6 +12,9 @@ use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
     SocketFlags, SocketType, sockopt,
 };
+use rustix::process::{Gid, Uid};
+
+use super::run::User;
 
 /// Any reply must arrive within this time, or the test fails instead of hanging.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,6 +37,33 @@ impl RawConn {
         sockopt::set_socket_timeout(&sock, sockopt::Timeout::Send, Some(REPLY_TIMEOUT))?;
         rustix::net::connect(&sock, &SocketAddrUnix::new(socket)?)?;
         Ok(RawConn { sock })
+    }
+
+    /// Connects with the identity of `user`, in-process: a short-lived thread switches its
+    /// own credentials (the raw per-thread syscalls, so the rest of the test process stays
+    /// root) and connects. The broker takes the identity at `connect()`, so the connection
+    /// keeps `user`'s uid, gid and groups whichever thread uses it later. Much cheaper than
+    /// a process per client, which is what lets tests open hundreds of connections.
+    pub fn connect_as(socket: &Path, user: User) -> io::Result<RawConn> {
+        let mut conns = Self::connect_many_as(socket, user, 1)?;
+        Ok(conns.pop().expect("one connection"))
+    }
+
+    /// `count` connections with the identity of `user`, made by one thread (see
+    /// [`RawConn::connect_as`]).
+    pub fn connect_many_as(socket: &Path, user: User, count: usize) -> io::Result<Vec<RawConn>> {
+        let socket = socket.to_path_buf();
+        std::thread::spawn(move || {
+            let groups: Vec<Gid> = user.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+            rustix::thread::set_thread_groups(&groups)?;
+            let gid = Gid::from_raw(user.gid);
+            rustix::thread::set_thread_res_gid(gid, gid, gid)?;
+            let uid = Uid::from_raw(user.uid);
+            rustix::thread::set_thread_res_uid(uid, uid, uid)?;
+            (0..count).map(|_| RawConn::connect(&socket)).collect()
+        })
+        .join()
+        .expect("the connecting thread panicked")
     }
 
     /// Sends `msg` as one record.
@@ -61,9 +91,15 @@ impl RawConn {
 
     /// Receives one record (with any fds). A receive timeout fails the test.
     pub fn recv(&self) -> Reply {
+        self.try_recv()
+            .unwrap_or_else(|e| panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {e}"))
+    }
+
+    /// Like `recv`, but a receive error (a timeout, `ECONNRESET` when the broker closed
+    /// the connection with requests unread) is returned instead of failing the test.
+    pub fn try_recv(&self) -> io::Result<Reply> {
         let mut buf = vec![0; MAX_RESPONSE + 1];
-        let got = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, fdbroker_wire::MAX_FDS)
-            .unwrap_or_else(|e| panic!("no reply from the broker within {REPLY_TIMEOUT:?}: {e}"));
+        let got = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, fdbroker_wire::MAX_FDS)?;
         assert!(
             !got.truncated,
             "reply longer than MAX_RESPONSE ({} bytes)",
@@ -74,16 +110,22 @@ impl RawConn {
             "reply carried more than MAX_FDS fds"
         );
         buf.truncate(got.len);
-        Reply {
+        Ok(Reply {
             bytes: buf,
             fds: got.fds,
-        }
+        })
     }
 
     /// Encodes and sends `request`, then receives the reply.
     pub fn request(&self, request: &Request<'_>) -> Reply {
         self.send(&encode(request)).expect("send request");
         self.recv()
+    }
+}
+
+impl AsFd for RawConn {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
     }
 }
 
@@ -113,6 +155,22 @@ impl Reply {
     pub fn response(&self) -> Response<'_> {
         fdbroker_wire::decode_response(&self.bytes)
             .unwrap_or_else(|e| panic!("undecodable reply {:?}: {e}", self.bytes))
+    }
+
+    /// The contents of the one file an `Opened` reply carries; panics on any other reply.
+    #[track_caller]
+    pub fn file_contents(self) -> Vec<u8> {
+        assert!(
+            matches!(self.response(), Response::Opened { .. }),
+            "expected Opened, got {:?}",
+            self.response()
+        );
+        assert_eq!(self.fds.len(), 1, "Opened must carry exactly one fd");
+        let mut contents = Vec::new();
+        let fd = self.fds.into_iter().next().expect("one fd");
+        io::Read::read_to_end(&mut std::fs::File::from(fd), &mut contents)
+            .expect("read the brokered fd");
+        contents
     }
 
     /// The `(kind, errno)` of an `Error` reply, which must carry no fd; panics otherwise.

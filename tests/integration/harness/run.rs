@@ -121,6 +121,26 @@ impl Cmd {
         );
     }
 
+    /// Starts the command without waiting for it, stdio to `/dev/null`: for tests that
+    /// kill clients mid-request. The caller must kill and wait for the child.
+    pub fn spawn(self) -> std::process::Child {
+        let mut command = self.command();
+        command
+            .current_dir(&self.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for _ in 0..50 {
+            match command.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                spawned => return spawned.unwrap_or_else(|e| panic!("spawn {command:?}: {e}")),
+            }
+        }
+        panic!("{command:?}: exec still fails with \"Text file busy\" after 50 tries");
+    }
+
     /// One run; `None` when spawning failed with `ETXTBSY`.
     fn run_once(&self) -> Option<Output> {
         let n = NEXT_RUN.fetch_add(1, Ordering::Relaxed);

@@ -28,7 +28,15 @@ impl Tree {
     /// `$TMPDIR` must not leak into the paths the tests request.
     pub fn new() -> Tree {
         let thread = std::thread::current();
-        let test = thread.name().unwrap_or("test").replace("::", "-");
+        // Cut long test names: the socket path inside the tree must fit `sun_path` (107
+        // bytes); the pid and counter keep the name unique.
+        let test: String = thread
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-")
+            .chars()
+            .take(48)
+            .collect();
         let name = format!(
             "fdbroker-it-{test}-{}-{}",
             std::process::id(),

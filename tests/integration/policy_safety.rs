@@ -1,0 +1,189 @@
+//! A policy file someone other than root could have written grants whatever they like:
+//! the broker refuses it at start (`serve` exits 3), at reload (the old policy stays) and
+//! in `check` (exit 1), with `refusing to load` and the reason. Unsafe means: the file or
+//! its directory writable by group or others, or owned by a uid other than root, or the
+//! path a symbolic link.
+
+use crate::harness::{ALICE, BOB, Broker, Tree, User, require_root, write_policy};
+
+/// One way a policy file can be unsafe, and the reason the broker must give.
+#[derive(Debug, Clone, Copy)]
+enum Unsafe {
+    FileGroupWritable,
+    FileWorldWritable,
+    FileOwnedByAlice,
+    DirGroupWritable,
+    DirWorldWritable,
+    DirOwnedByAlice,
+    Symlink,
+}
+
+const CASES: [Unsafe; 7] = [
+    Unsafe::FileGroupWritable,
+    Unsafe::FileWorldWritable,
+    Unsafe::FileOwnedByAlice,
+    Unsafe::DirGroupWritable,
+    Unsafe::DirWorldWritable,
+    Unsafe::DirOwnedByAlice,
+    Unsafe::Symlink,
+];
+
+impl Unsafe {
+    /// What the refusal must name.
+    fn reason(self) -> &'static str {
+        match self {
+            Unsafe::FileGroupWritable
+            | Unsafe::FileWorldWritable
+            | Unsafe::DirGroupWritable
+            | Unsafe::DirWorldWritable => "writable by group or others",
+            Unsafe::FileOwnedByAlice | Unsafe::DirOwnedByAlice => "owned by uid 2001",
+            Unsafe::Symlink => "symbolic link",
+        }
+    }
+
+    /// Makes `dir/name` (a root-owned 0600 file holding `text`, in a root-owned 0755
+    /// directory, both relative to the tree) unsafe in this way.
+    fn apply(self, tree: &Tree, dir: &str, name: &str, text: &str) {
+        let file = if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        write_policy(&tree.path(&file), text);
+        match self {
+            Unsafe::FileGroupWritable => tree.chmod(&file, 0o620),
+            Unsafe::FileWorldWritable => tree.chmod(&file, 0o602),
+            Unsafe::FileOwnedByAlice => tree.chown(&file, ALICE.uid, ALICE.gid),
+            Unsafe::DirGroupWritable => tree.chmod(dir, 0o775),
+            Unsafe::DirWorldWritable => tree.chmod(dir, 0o757),
+            Unsafe::DirOwnedByAlice => tree.chown(dir, ALICE.uid, ALICE.gid),
+            Unsafe::Symlink => {
+                // A safe file elsewhere, reached through a link at the policy path.
+                let real = tree.path("real/policy.toml");
+                if !real.parent().expect("parent").exists() {
+                    tree.dir("real", 0o755);
+                }
+                write_policy(&real, text);
+                std::fs::remove_file(tree.path(&file)).expect("rm policy");
+                tree.symlink(&file, &real);
+            }
+        }
+    }
+
+    /// Makes the tree root and the policy file `name` in it safe again after a case was
+    /// applied to them (`dir` empty).
+    fn undo(self, tree: &Tree, name: &str) {
+        tree.chmod("", 0o755);
+        tree.chown("", 0, 0);
+        let path = tree.path(name);
+        if path.is_symlink() {
+            std::fs::remove_file(&path).expect("rm symlink");
+        } else {
+            tree.chown(name, 0, 0);
+            tree.chmod(name, 0o600);
+        }
+    }
+}
+
+/// A policy letting `user` read `data/**`.
+fn policy(tree: &Tree, user: User) -> String {
+    format!(
+        "version = 1\n\n[[rule]]\nname = \"reader\"\nusers = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        user.uid,
+        tree.p("data")
+    )
+}
+
+/// A fresh tree with `data/a.txt` and a root-owned 0755 `etc/` for the policy.
+fn setup() -> Tree {
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    tree.dir("etc", 0o755);
+    tree
+}
+
+#[track_caller]
+fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
+    for needle in [file, "refusing to load", case.reason()] {
+        assert!(
+            stderr.contains(needle),
+            "{case:?}: expected {needle:?} in:\n{stderr}"
+        );
+    }
+}
+
+/// `fdbroker serve` with an unsafe policy file exits 3 before serving, saying why on
+/// stderr (and creates no socket).
+#[test]
+fn serve_refuses_an_unsafe_policy_file() {
+    require_root!();
+    for case in CASES {
+        let tree = setup();
+        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
+        let file = tree.p("etc/policy.toml");
+        let socket = tree.p("fdbroker.sock");
+        let out = tree
+            .cmd(&tree.bin("fdbroker"))
+            .args(["serve", "--policy", &file, "--socket", &socket])
+            .timeout(std::time::Duration::from_secs(5))
+            .run();
+        out.code_is(3);
+        expect_refusal(&out.stderr, case, &file);
+        assert!(
+            !tree.path("fdbroker.sock").exists(),
+            "{case:?}: socket created"
+        );
+    }
+}
+
+/// `fdbroker check` of an unsafe policy file exits 1 and says why.
+#[test]
+fn check_refuses_an_unsafe_policy_file() {
+    require_root!();
+    for case in CASES {
+        let tree = setup();
+        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
+        let file = tree.p("etc/policy.toml");
+        let out = tree.cmd(&tree.bin("fdbroker")).args(["check", &file]).run();
+        out.code_is(1).stdout_is("");
+        expect_refusal(&out.stderr, case, &file);
+    }
+}
+
+/// A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
+/// with new contents that would grant bob instead of alice, is refused: the log says
+/// `policy reload failed, keeping the previous policy:`, `refusing to load` and why, and
+/// alice still reads while bob is still denied. Made safe again, the same file loads.
+#[test]
+fn reload_refuses_an_unsafe_policy_file() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &policy(&tree, ALICE));
+    let file = broker.policy_path().display().to_string();
+    let path = tree.p("data/a.txt");
+    for case in CASES {
+        case.apply(&tree, "", "policy.toml", &policy(&tree, BOB));
+        let log = broker.hup();
+        case.undo(&tree, "policy.toml");
+        assert!(
+            log.contains("policy reload failed, keeping the previous policy:"),
+            "{case:?}: expected a failed reload in:\n{log}"
+        );
+        expect_refusal(&log, case, &file);
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &path])
+            .run()
+            .code_is(0)
+            .stdout_is("alpha\n");
+        broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+    }
+    let log = broker.reload(&policy(&tree, BOB));
+    assert!(log.contains("policy reloaded from"), "{log}");
+    broker
+        .fdagent(BOB)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+}
