@@ -1,19 +1,34 @@
-//! The fdbroker demo: a broker with the example policy, and clients under two distinct
-//! uids, one allowed and one denied, with the audit lines the broker wrote.
+//! The fdbroker demo: the scanner pattern in one command. A broker with the example
+//! policy; clients under two distinct uids, one allowed and one denied; the scanner
+//! daemon, unprivileged, scanning root-only uploads through brokered fds with ClamAV's
+//! clamd (itself unable to open them); the stock `clamdscan` under `fdagent exec`; and the
+//! audit lines the broker wrote.
 //!
 //! Run as root, after building: `cargo build --workspace --bins --examples && cargo run
-//! --example demo`. It works in a fresh temporary directory: the example policy's `/srv/`
-//! paths are moved under it, and it is removed afterwards.
+//! --example demo`. With ClamAV installed (`apt-get install clamav-daemon clamdscan`) it
+//! starts a private clamd with an EICAR-only signature database, offline; without, the
+//! scanner uses its built-in EICAR scan. It works in a fresh temporary directory (the
+//! example policy's `/srv/` paths are moved under it), removed afterwards.
+
+#[path = "scanner/private_clamd.rs"]
+mod private_clamd;
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::io::{Read, Write};
+use std::os::unix::fs::{PermissionsExt, chown, symlink};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use private_clamd::PrivateClamd;
+
 const SCANNER_UID: u32 = 2001;
 const STRANGER_UID: u32 = 2002;
 const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// How long the broker and the scanner daemon may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -35,8 +50,93 @@ fn run() -> Result<()> {
     let bin = binaries_dir()?;
     let demo = TempTree::new()?;
     let root = demo.0.as_path();
+    let uploads = make_uploads(root)?;
+    let upload = |name: &str| uploads.join(name).display().to_string();
 
-    // The files: root-only, so neither client could open them by path.
+    // The example policy, with its /srv/ moved into the demo's directory.
+    let etc = root.join("etc");
+    fs::create_dir(&etc)?;
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o700))?;
+    let policy_file = etc.join("policy.toml");
+    let srv = format!("\"{}/", root.join("srv").display());
+    fs::write(
+        &policy_file,
+        include_str!("policy.toml").replace("\"/srv/", &srv),
+    )?;
+    fs::set_permissions(&policy_file, fs::Permissions::from_mode(0o600))?;
+    let fdbroker = bin.join("fdbroker");
+    println!("== fdbroker check {}", policy_file.display());
+    if !Command::new(&fdbroker)
+        .arg("check")
+        .arg(&policy_file)
+        .status()?
+        .success()
+    {
+        return Err("the example policy does not check".into());
+    }
+
+    // Clients run binaries from a directory their uids can reach.
+    let clients = root.join("bin");
+    fs::create_dir(&clients)?;
+    for name in ["fdagent", "examples/scanner"] {
+        let target = clients.join(Path::new(name).file_name().unwrap_or_default());
+        fs::copy(bin.join(name), &target)
+            .map_err(|e| format!("{}: {e}", bin.join(name).display()))?;
+    }
+    let fdagent = clients.join("fdagent");
+
+    let socket = root.join("fdbroker.sock");
+    let log = root.join("broker.log");
+    let broker = Broker::start(&fdbroker, &policy_file, &socket, &log)?;
+    let sock = socket.to_str().ok_or("temporary path is not UTF-8")?;
+    let clamd = start_clamd(root, &uploads)?;
+
+    let report = upload("report.txt");
+    println!(
+        "\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}"
+    );
+    client(SCANNER_UID, &fdagent, &["--socket", sock, "cat", &report])?;
+    println!("\n== uid {STRANGER_UID} (named in no rule): fdagent cat {report}");
+    client(STRANGER_UID, &fdagent, &["--socket", sock, "cat", &report])?;
+
+    let mut scanner_args = vec!["--socket".to_owned(), sock.to_owned()];
+    if let Some(clamd) = &clamd {
+        scanner_args.extend(["--clamd".to_owned(), clamd.socket().display().to_string()]);
+    }
+    scan_jobs(root, &clients.join("scanner"), &scanner_args, &uploads)?;
+
+    if let Some(clamd) = &clamd {
+        let config = format!("--config-file={}", clamd.config().display());
+        for file in ["invoice.pdf", "quarantine/old.bin"] {
+            let file = upload(file);
+            println!(
+                "\n== uid {SCANNER_UID}, the stock client: fdagent exec {file} -- clamdscan --config-file=CONF --no-summary --fdpass -"
+            );
+            let args = ["--socket", sock, "exec", &file, "--", "clamdscan", &config];
+            let clamdscan = ["--no-summary", "--fdpass", "-"];
+            client(SCANNER_UID, &fdagent, &[&args[..], &clamdscan].concat())?;
+        }
+        println!("(exit 1 is clamdscan's FOUND; 77 is fdagent's denial: clamdscan never ran)");
+    }
+
+    drop(clamd);
+    drop(broker);
+    println!(
+        "\n== the broker's audit lines: who asked for what, what was granted or denied, by \
+         which rule"
+    );
+    for line in fs::read_to_string(&log)?.lines() {
+        if let Some((_, audit)) = line.split_once(" audit] ") {
+            println!("{audit}");
+        }
+    }
+    Ok(())
+}
+
+/// The uploads: root-only (0700 directories, 0600 files), so neither the clients nor
+/// clamd could open them by path. One file carries the EICAR test signature; the
+/// quarantine is off limits by a deny rule; a symbolic link points at /etc/shadow.
+fn make_uploads(root: &Path) -> Result<PathBuf> {
     let srv = root.join("srv");
     let uploads = srv.join("uploads");
     fs::create_dir_all(uploads.join("quarantine"))?;
@@ -56,88 +156,116 @@ fn run() -> Result<()> {
     for file in ["report.txt", "invoice.pdf", "quarantine/old.bin"] {
         fs::set_permissions(uploads.join(file), fs::Permissions::from_mode(0o600))?;
     }
+    Ok(uploads)
+}
 
-    // The example policy, with its /srv/ moved into the demo's directory.
-    let example = include_str!("policy.toml");
-    let policy_file = root.join("policy.toml");
-    fs::write(
-        &policy_file,
-        example.replace("\"/srv/", &format!("\"{}/", srv.display())),
-    )?;
-    fs::set_permissions(&policy_file, fs::Permissions::from_mode(0o600))?;
-    let fdbroker = bin.join("fdbroker");
-    println!("== fdbroker check {}", policy_file.display());
-    let status = Command::new(&fdbroker)
-        .arg("check")
-        .arg(&policy_file)
-        .status()?;
-    if !status.success() {
-        return Err("the example policy does not check".into());
-    }
+/// A private clamd, if ClamAV is installed, shown to be unable to open the uploads itself.
+fn start_clamd(root: &Path, uploads: &Path) -> Result<Option<PrivateClamd>> {
+    let program = match PrivateClamd::find() {
+        Ok(program) => program,
+        Err(why) => {
+            println!("\n== {why}: the scanner will use its built-in EICAR scan");
+            return Ok(None);
+        }
+    };
+    let clamd = PrivateClamd::start(&program, &root.join("clamd"), "")?;
+    let version = clamd.command(b"zVERSION\0")?;
+    println!("\n== clamd ({version}), unmodified, running as user clamav, offline, with a");
+    println!("   private database that knows only the EICAR test signature");
+    let invoice = uploads.join("invoice.pdf");
+    let by_path = clamd.command(format!("zSCAN {}\0", invoice.display()).as_bytes())?;
+    println!("clamd asked to scan {} by path itself:", invoice.display());
+    println!("   {by_path}");
+    Ok(Some(clamd))
+}
 
-    // Clients run binaries from a directory their uids can reach.
-    let clients = root.join("bin");
-    fs::create_dir(&clients)?;
-    for name in ["fdagent", "examples/scanner"] {
-        let target = clients.join(Path::new(name).file_name().unwrap_or_default());
-        fs::copy(bin.join(name), &target)
-            .map_err(|e| format!("{}: {e}", bin.join(name).display()))?;
-    }
-
-    let socket = root.join("fdbroker.sock");
-    let log = root.join("broker.log");
-    let broker = Broker::start(&fdbroker, &policy_file, &socket, &log)?;
-    let sock = socket.to_str().ok_or("temporary path is not UTF-8")?;
-    let fdagent = clients.join("fdagent");
-    let report = uploads.join("report.txt");
-    let report = report.to_str().ok_or("temporary path is not UTF-8")?;
-
+/// Runs the scanner daemon as the scanner's uid, with its job socket in a directory of
+/// its own, submits two jobs (the uploads tree, and the symbolic link) and shows the
+/// answers and the daemon's log.
+fn scan_jobs(root: &Path, scanner: &Path, args: &[String], uploads: &Path) -> Result<()> {
+    let jobs = root.join("jobs");
+    fs::create_dir(&jobs)?;
+    fs::set_permissions(&jobs, fs::Permissions::from_mode(0o700))?;
+    chown(&jobs, Some(SCANNER_UID), Some(SCANNER_UID))?;
+    let job_socket = jobs.join("scan.sock");
+    let daemon_log = root.join("scanner.log");
     println!(
-        "\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}"
+        "\n== uid {SCANNER_UID}: the scanner daemon, unprivileged: scanner {} --listen {}",
+        args.join(" "),
+        job_socket.display()
     );
-    client(SCANNER_UID, &fdagent, &["--socket", sock, "cat", report])?;
-    println!("\n== uid {STRANGER_UID} (named in no rule): fdagent cat {report}");
-    client(STRANGER_UID, &fdagent, &["--socket", sock, "cat", report])?;
-
-    let scan: Vec<String> = [
-        "report.txt",
-        "invoice.pdf",
-        "quarantine/old.bin",
-        "shadow-link",
-    ]
-    .iter()
-    .map(|f| uploads.join(f).display().to_string())
-    .collect();
-    let mut args = vec!["--socket", sock];
-    args.extend(scan.iter().map(String::as_str));
-    println!("\n== uid {SCANNER_UID}: scanner (an unprivileged virus scanner) over the uploads");
-    client(SCANNER_UID, &clients.join("scanner"), &args)?;
-
-    drop(broker);
-    println!("\n== the broker's log (audit lines say who asked for what, and which rule decided)");
-    print!("{}", fs::read_to_string(&log)?);
+    let daemon = Reaped(
+        as_uid(SCANNER_UID)
+            .arg(scanner)
+            .args(args)
+            .arg("--listen")
+            .arg(&job_socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&daemon_log)?)
+            .spawn()?,
+    );
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut conn = loop {
+        match UnixStream::connect(&job_socket) {
+            Ok(conn) => break conn,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("the scanner daemon does not listen: {e}").into()),
+        }
+    };
+    let job_list = [uploads.to_path_buf(), uploads.join("shadow-link")];
+    println!("root submits two jobs, one path per line:");
+    let mut job_lines = String::new();
+    for job in &job_list {
+        println!("   {}", job.display());
+        job_lines.push_str(&format!("{}\n", job.display()));
+    }
+    conn.set_read_timeout(Some(START_TIMEOUT))?;
+    conn.write_all(job_lines.as_bytes())?;
+    conn.shutdown(std::net::Shutdown::Write)?;
+    let mut answers = String::new();
+    conn.read_to_string(&mut answers)?;
+    println!("and reads the answers:");
+    print!("{answers}");
+    drop(daemon);
+    println!("the daemon's log:");
+    print!("{}", fs::read_to_string(&daemon_log)?);
     Ok(())
 }
 
-/// Runs `program args` as `uid` (and gid `uid`, no supplementary groups), showing its output
-/// and exit status.
+/// Runs `program args` as `uid` (and gid `uid`, no supplementary groups), showing its
+/// output, then its errors, then its exit status, all on stdout so that the transcript
+/// reads the same in a pipe.
 fn client(uid: u32, program: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("setpriv")
-        .args([
-            format!("--reuid={uid}"),
-            format!("--regid={uid}"),
-            "--clear-groups".into(),
-            "--".into(),
-        ])
+    let output = as_uid(uid)
         .arg(program)
         .args(args)
-        .status()
+        .stdin(Stdio::null())
+        .output()
         .map_err(|e| format!("cannot run setpriv (util-linux): {e}"))?;
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    print!("{}", String::from_utf8_lossy(&output.stderr));
     println!(
         "-> exit status {}",
-        status.code().map_or("killed".into(), |c| c.to_string())
+        output
+            .status
+            .code()
+            .map_or("killed".into(), |c| c.to_string())
     );
     Ok(())
+}
+
+/// `setpriv` switching to `uid` (gid `uid`, no supplementary groups) before it execs the
+/// program that follows.
+fn as_uid(uid: u32) -> Command {
+    let mut command = Command::new("setpriv");
+    command.args([
+        format!("--reuid={uid}"),
+        format!("--regid={uid}"),
+        "--clear-groups".into(),
+        "--".into(),
+    ]);
+    command
 }
 
 /// Where `cargo build` put the binaries: this example lives in target/<profile>/examples/.
@@ -159,6 +287,16 @@ fn binaries_dir() -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// A child process killed and reaped when dropped.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running broker, stopped with SIGTERM when dropped.
 struct Broker(Child);
 
@@ -175,7 +313,7 @@ impl Broker {
             .stdout(Stdio::null())
             .spawn()?;
         let broker = Broker(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + START_TIMEOUT;
         while !fs::read_to_string(log)?.contains("listening on") {
             if Instant::now() > deadline {
                 return Err(
@@ -197,7 +335,7 @@ impl Drop for Broker {
 }
 
 /// A fresh directory, removed when dropped. World-traversable so the clients can reach the
-/// socket; what is inside is root-only.
+/// sockets; what is inside is root-only.
 struct TempTree(PathBuf);
 
 impl TempTree {

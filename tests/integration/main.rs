@@ -15,6 +15,7 @@ mod attack_protocol;
 mod attack_resources;
 mod audit;
 mod batch;
+mod clamd;
 mod cli;
 mod create;
 mod lifecycle;

@@ -1,5 +1,6 @@
-//! The `scanner` example, the ClamAV pattern end to end: an unprivileged uid scans
-//! root-only files through brokered fds; a file it may not open is an error, never clean.
+//! The `scanner` example with its built-in EICAR scan (no clamd: see `clamd.rs` for the
+//! real one): an unprivileged uid scans root-only files through brokered fds; a file it
+//! may not open is an error, never clean.
 
 use crate::harness::{ALICE, Broker, Tree, require_root};
 
@@ -41,16 +42,17 @@ fn scanner_finds_eicar_and_reports_denied_files_as_errors() {
         format!("{eicar}: infected (EICAR)"),
         format!("{clean}: clean"),
     ];
-    if lines.len() != 3
+    if lines.len() != 4
         || lines[..2] != expected_head
         || !lines[2].starts_with(&format!("{denied}: error: "))
+        || lines[3] != "done: 3 files, 1 infected, 1 errors"
     {
-        out.fail("expected infected, clean, error lines in order");
+        out.fail("expected infected, clean, error and done lines in order");
     }
 
-    scan(&[&clean])
-        .code_is(0)
-        .stdout_is(format!("{clean}: clean\n"));
+    scan(&[&clean]).code_is(0).stdout_is(format!(
+        "{clean}: clean\ndone: 1 files, 0 infected, 0 errors\n"
+    ));
 }
 
 /// The scanner walks a tree it cannot even search, through `list` fds and batches: every
@@ -96,7 +98,8 @@ effect = "deny"
     ));
     let stdout = out.stdout_str();
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1 + 300 + 1 + 1, "{stdout}");
+    assert_eq!(lines.len(), 1 + 300 + 1 + 1 + 1, "{stdout}");
+    assert_eq!(lines.last(), Some(&"done: 303 files, 1 infected, 1 errors"));
     assert!(
         lines.contains(&format!("{}: infected (EICAR)", tree.p("uploads/deep/er/x.bin")).as_str())
     );
@@ -104,4 +107,30 @@ effect = "deny"
     let held = format!("{}: error: ", tree.p("uploads/held"));
     assert!(lines.iter().any(|l| l.starts_with(&held)), "{stdout}");
     assert_eq!(lines.iter().filter(|l| l.ends_with(": clean")).count(), 301);
+}
+
+/// Told to use a clamd that does not answer, the scanner stops before asking the broker
+/// for anything (exit 2): it never falls back to reporting files unscanned as clean.
+#[test]
+fn scanner_without_its_clamd_scans_nothing() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("uploads/clean.txt", b"just text\n");
+    let policy = format!(
+        "version = 1\n\n[[rule]]\nname = \"scanner\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("uploads")
+    );
+    let broker = Broker::start(&tree, &policy);
+    let out = broker
+        .client(ALICE, "scanner")
+        .args([
+            "--socket",
+            &broker.socket_str(),
+            "--clamd",
+            &tree.p("no-clamd.sock"),
+        ])
+        .arg(tree.p("uploads/clean.txt"))
+        .run();
+    out.code_is(2).stdout_is("").stderr_has("does not answer");
+    assert!(!broker.log().contains("op=open"), "{}", broker.log());
 }
