@@ -1,0 +1,338 @@
+//! The floor: the shortest possible fd broker, the baseline fdbroker is judged against.
+//!
+//! It is what any SCM_RIGHTS broker must do and nothing else: no policy, no logging, no
+//! encoding beyond a byte string out and fixed-size records back, one process, one thread.
+//! It is the Rust twin of the C floor behind `perf.md` (same syscalls: `openat2` with
+//! `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, `fstat`, `sendmsg` with the fds in one
+//! `SCM_RIGHTS`), written with the same crate (rustix) as the broker so that the
+//! difference between the two is the broker's own work.
+//!
+//! Shape: a single-threaded level-triggered epoll loop over the listener and every
+//! connection, reading `SO_PEERCRED` once per connection, which is what a broker serving
+//! many clients honestly costs (perf.md: within 2 % of a socketpair server for one client).
+//!
+//! Wire format (private to the bench):
+//! * request: the paths, separated by NUL bytes (one path: just its bytes);
+//! * reply: one 16-byte record per path — `errno: i32` (0 = opened), `mode: u32`,
+//!   `size: u64`, little-endian — and the fds of the opened ones, in order, in one
+//!   `SCM_RIGHTS` message. A batch is therefore one message each way, like `OpenMany`.
+
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use rustix::event::epoll;
+use rustix::fs::{CWD, FileType, Mode, OFlags, ResolveFlags, fstat, openat2};
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+    accept_with, bind, connect, listen, recvmsg, sendmsg, socket_with,
+};
+
+use crate::tree::FILE_SIZE;
+
+/// Most paths in one message: the broker's `OpenMany` maximum (the kernel's `SCM_MAX_FD`).
+pub const MAX_BATCH: usize = fdbroker_wire::MAX_BATCH;
+/// Largest request: 253 paths of the bench's length (well under 256 bytes each).
+const MAX_REQUEST: usize = MAX_BATCH * 256;
+/// One reply record.
+const RECORD: usize = 16;
+/// Pending connections: more than the 64 clients of the throughput rows.
+const BACKLOG: i32 = 256;
+/// The epoll key of the listener (connections use their slot index).
+const LISTENER: u64 = u64::MAX;
+
+/// `__floor SOCKET`: binds `SOCKET` (mode 0666, so any uid can connect), prints `ready`
+/// and serves until killed.
+pub fn server_main(args: &[String]) -> io::Result<()> {
+    let [socket] = args else {
+        return Err(io::Error::other("usage: __floor SOCKET"));
+    };
+    // As the broker does: room for connections and for fds in flight.
+    crate::sys::soft_nofile_to_hard()?;
+    let listener = socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let _ = std::fs::remove_file(socket);
+    bind(&listener, &SocketAddrUnix::new(Path::new(socket))?)?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
+    listen(&listener, BACKLOG)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    drop(out);
+    serve(listener)
+}
+
+/// The epoll loop: accept, or answer one request on a readable connection.
+fn serve(listener: OwnedFd) -> io::Result<()> {
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    epoll::add(
+        &ep,
+        &listener,
+        epoll::EventData::new_u64(LISTENER),
+        epoll::EventFlags::IN,
+    )?;
+    let mut conns: Vec<Option<OwnedFd>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = Vec::with_capacity(64);
+    let mut server = Server::new();
+    loop {
+        events.clear();
+        match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for event in &events {
+            let key = event.data.u64();
+            if key == LISTENER {
+                let conn = accept_with(&listener, SocketFlags::CLOEXEC)?;
+                // Credentials once per connection, as a real broker must read them.
+                let _creds = rustix::net::sockopt::socket_peercred(&conn)?;
+                let slot = free.pop().unwrap_or_else(|| {
+                    conns.push(None);
+                    conns.len() - 1
+                });
+                epoll::add(
+                    &ep,
+                    &conn,
+                    epoll::EventData::new_u64(slot as u64),
+                    epoll::EventFlags::IN,
+                )?;
+                conns[slot] = Some(conn);
+                continue;
+            }
+            let slot = key as usize;
+            let Some(conn) = conns[slot].as_ref() else {
+                continue;
+            };
+            if !server.answer(conn.as_fd()) {
+                if let Some(conn) = conns[slot].take() {
+                    epoll::delete(&ep, &conn)?;
+                }
+                free.push(slot);
+            }
+        }
+    }
+}
+
+/// The server's reusable buffers.
+struct Server {
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    space: Vec<MaybeUninit<u8>>,
+}
+
+impl Server {
+    fn new() -> Server {
+        Server {
+            request: vec![0; MAX_REQUEST],
+            reply: Vec::with_capacity(MAX_BATCH * RECORD),
+            fds: Vec::with_capacity(MAX_BATCH),
+            space: vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_BATCH))],
+        }
+    }
+
+    /// Answers one request on `conn`; false when the connection is done (EOF, error, or a
+    /// malformed request).
+    fn answer(&mut self, conn: BorrowedFd<'_>) -> bool {
+        // No control buffer: a request that carries fds gets MSG_CTRUNC and the kernel
+        // closes them.
+        let mut no_control = RecvAncillaryBuffer::new(&mut []);
+        let received = recvmsg(
+            conn,
+            &mut [IoSliceMut::new(&mut self.request)],
+            &mut no_control,
+            RecvFlags::CMSG_CLOEXEC,
+        );
+        let msg = match received {
+            Ok(msg) if msg.bytes > 0 && !msg.flags.contains(ReturnFlags::TRUNC) => msg,
+            _ => return false,
+        };
+        self.reply.clear();
+        for path in self.request[..msg.bytes].split(|&b| b == 0) {
+            let (errno, mode, size) = match open_one(path) {
+                Ok((fd, mode, size)) => {
+                    self.fds.push(fd);
+                    (0, mode, size)
+                }
+                Err(e) => (e.raw_os_error(), 0, 0),
+            };
+            self.reply.extend_from_slice(&errno.to_le_bytes());
+            self.reply.extend_from_slice(&mode.to_le_bytes());
+            self.reply.extend_from_slice(&size.to_le_bytes());
+        }
+        let sent = send_with_fds(conn, &self.reply, &self.fds, &mut self.space);
+        self.fds.clear(); // closes the server's copies
+        sent.is_ok()
+    }
+}
+
+/// `openat2` + `fstat`, refusing anything but a regular file.
+fn open_one(path: &[u8]) -> Result<(OwnedFd, u32, u64), Errno> {
+    let fd = openat2(
+        CWD,
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    let st = fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(Errno::NXIO);
+    }
+    Ok((fd, st.st_mode, st.st_size as u64))
+}
+
+/// Sends `msg` with `fds` in one `SCM_RIGHTS`, `MSG_NOSIGNAL`.
+fn send_with_fds(
+    sock: BorrowedFd<'_>,
+    msg: &[u8],
+    fds: &[OwnedFd],
+    space: &mut [MaybeUninit<u8>],
+) -> io::Result<()> {
+    let mut control = SendAncillaryBuffer::new(space);
+    // One fd (the common case) needs no allocation; a batch allocates one small vector,
+    // noise beside its opens.
+    let one;
+    let many: Vec<BorrowedFd<'_>>;
+    let borrowed: &[BorrowedFd<'_>] = match fds {
+        [] => &[],
+        [fd] => {
+            one = [fd.as_fd()];
+            &one
+        }
+        _ => {
+            many = fds.iter().map(AsFd::as_fd).collect();
+            &many
+        }
+    };
+    if !borrowed.is_empty() && !control.push(SendAncillaryMessage::ScmRights(borrowed)) {
+        return Err(io::Error::other("control buffer too small"));
+    }
+    let sent = sendmsg(
+        sock,
+        &[IoSlice::new(msg)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    if sent != msg.len() {
+        return Err(io::Error::other("short send"));
+    }
+    Ok(())
+}
+
+/// The client end of a floor connection.
+#[derive(Debug)]
+pub struct FloorConn {
+    sock: OwnedFd,
+    request: Vec<u8>,
+    reply: Vec<u8>,
+    space: Vec<MaybeUninit<u8>>,
+    /// Reused by [`FloorConn::open`], so the single-file path allocates nothing.
+    one: Vec<OwnedFd>,
+}
+
+impl FloorConn {
+    pub fn connect(socket: &Path) -> io::Result<FloorConn> {
+        let sock = socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        connect(&sock, &SocketAddrUnix::new(socket)?)?;
+        Ok(FloorConn {
+            sock,
+            request: Vec::with_capacity(MAX_REQUEST),
+            reply: vec![0; MAX_BATCH * RECORD + 1],
+            space: vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_BATCH))],
+            one: Vec::with_capacity(1),
+        })
+    }
+
+    /// Opens one file: one request, one reply with its fd.
+    pub fn open(&mut self, path: &[u8]) -> io::Result<OwnedFd> {
+        send_all(self.sock.as_fd(), path)?;
+        let mut one = std::mem::take(&mut self.one);
+        let received = self.receive(1, &mut one);
+        let fd = one.pop();
+        self.one = one;
+        received?;
+        fd.ok_or_else(|| io::Error::other("no fd"))
+    }
+
+    /// Sends one request for all of `paths` (at most [`MAX_BATCH`]).
+    pub fn submit(&mut self, paths: &[&[u8]]) -> io::Result<()> {
+        assert!(!paths.is_empty() && paths.len() <= MAX_BATCH);
+        self.request.clear();
+        for (i, path) in paths.iter().enumerate() {
+            if i > 0 {
+                self.request.push(0);
+            }
+            self.request.extend_from_slice(path);
+        }
+        send_all(self.sock.as_fd(), &self.request)
+    }
+
+    /// Receives the reply to a request of `n` paths and appends its fds to `out`. Every
+    /// record must say "opened, regular, 4 KiB" and carry its fd: a floor that fails
+    /// cannot look fast.
+    pub fn receive(&mut self, n: usize, out: &mut Vec<OwnedFd>) -> io::Result<()> {
+        let mut control = RecvAncillaryBuffer::new(&mut self.space);
+        let msg = recvmsg(
+            &self.sock,
+            &mut [IoSliceMut::new(&mut self.reply)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        let before = out.len();
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                out.extend(fds);
+            }
+        }
+        if msg
+            .flags
+            .intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC)
+        {
+            return Err(io::Error::other("floor reply truncated"));
+        }
+        if msg.bytes != n * RECORD || out.len() - before != n {
+            return Err(io::Error::other(format!(
+                "floor reply of {} bytes with {} fds for {n} paths",
+                msg.bytes,
+                out.len() - before
+            )));
+        }
+        for record in self.reply[..msg.bytes].chunks_exact(RECORD) {
+            let errno = i32::from_le_bytes(record[0..4].try_into().expect("4 bytes"));
+            let mode = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+            let size = u64::from_le_bytes(record[8..16].try_into().expect("8 bytes"));
+            if errno != 0
+                || FileType::from_raw_mode(mode) != FileType::RegularFile
+                || size != FILE_SIZE as u64
+            {
+                return Err(io::Error::other(format!(
+                    "floor record: errno {errno}, mode {mode:o}, size {size}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn send_all(sock: BorrowedFd<'_>, msg: &[u8]) -> io::Result<()> {
+    let sent = rustix::net::send(sock, msg, SendFlags::NOSIGNAL)?;
+    if sent != msg.len() {
+        return Err(io::Error::other("short send"));
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Per-file cost of `OpenMany`: B paths in one message, B fds back in one `SCM_RIGHTS`,
+//! lock-step (`submit_many` then `receive_many`, i.e. what `open_many` does with one
+//! batch) and pipelined (the next batch is submitted before this one's fds are closed),
+//! beside `direct` and beside the floor answering the same batches. Per-file figures are
+//! per-batch samples divided by B.
+//!
+//! Targets: B = 64 ≤ 1.3× direct (both placements) and ≤ 1.1× the batched floor; the
+//! largest batch (`MAX_BATCH`, 253) ≤ 1.2× direct.
+
+use std::io;
+use std::path::Path;
+
+use crate::client::{self, Spec};
+use crate::floor::MAX_BATCH;
+use crate::stats::{Summary, fmt_ns, fmt_ratio, summarize};
+use crate::sys::Placement;
+use crate::table::Row;
+use crate::tree::FILES;
+
+use super::{Cx, ROUNDS, direct_samples};
+
+const SECTION: &str = "batch";
+const SIZES: [usize; 5] = [1, 4, 16, 64, MAX_BATCH];
+
+pub fn run(cx: &mut Cx) -> io::Result<()> {
+    let files = cx.pick(60_000, 6_000) / ROUNDS;
+    let mut floor = crate::daemon::Floor::start(&cx.tree, "floor-batch")?;
+    let mut broker = cx.broker("batch")?;
+    for placement in cx.placements() {
+        let mut direct = Vec::new();
+        for _ in 0..ROUNDS {
+            direct.extend(direct_samples(&cx.tree, placement, FILES, files, 5000)?);
+        }
+        let d = summarize(&mut direct);
+        cx.table.push(
+            Row::new(SECTION, "direct: open+fstat+close, 256 files round-robin")
+                .placement(placement)
+                .median(fmt_ns(d.median))
+                .p99(fmt_ns(d.p99))
+                .vs("1.00× direct"),
+        );
+        for b in SIZES {
+            for mode in ["lockstep", "pipelined"] {
+                let (mut fl, mut fb) = (Vec::new(), Vec::new());
+                for _ in 0..ROUNDS {
+                    let floor_socket = floor.socket.clone();
+                    fl.extend(batch_samples(
+                        cx,
+                        "floor",
+                        &floor_socket,
+                        placement,
+                        b,
+                        mode,
+                        files,
+                        &mut || floor.place(placement),
+                    )?);
+                    let broker_socket = broker.socket.clone();
+                    fb.extend(batch_samples(
+                        cx,
+                        "broker",
+                        &broker_socket,
+                        placement,
+                        b,
+                        mode,
+                        files,
+                        &mut || broker.place(placement),
+                    )?);
+                }
+                broker.check_running()?;
+                let (f, k) = (per_file(&mut fl, b), per_file(&mut fb, b));
+                cx.table.push(
+                    Row::new(SECTION, format!("floor batch {b}, {mode}"))
+                        .placement(placement)
+                        .median(fmt_ns(f.median))
+                        .p99(fmt_ns(f.p99))
+                        .vs(format!("{} direct", fmt_ratio(f.median / d.median))),
+                );
+                let (rd, rf) = (k.median / d.median, k.median / f.median);
+                let row = Row::new(SECTION, format!("fdbroker batch {b}, {mode}"))
+                    .placement(placement)
+                    .median(fmt_ns(k.median))
+                    .p99(fmt_ns(k.p99))
+                    .vs(format!("{} direct, {} floor", fmt_ratio(rd), fmt_ratio(rf)));
+                cx.table.push(match b {
+                    64 => row.target("≤1.3× direct, ≤1.1× floor", rd <= 1.3 && rf <= 1.1),
+                    MAX_BATCH => row.target("≤1.2× direct", rd <= 1.2),
+                    _ => row,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per-batch samples of `files` files in batches of `b`, as per-file figures.
+#[allow(clippy::too_many_arguments)]
+fn batch_samples(
+    cx: &Cx,
+    kind: &str,
+    socket: &Path,
+    placement: Placement,
+    b: usize,
+    mode: &str,
+    files: u64,
+    place: &mut dyn FnMut() -> io::Result<()>,
+) -> io::Result<Vec<u64>> {
+    let spec = Spec::new("batch")
+        .target(&cx.tree, kind, socket, placement)
+        .arg("b", b)
+        .arg("mode", mode)
+        .arg("files", files.max(20 * b as u64))
+        .arg("warm", cx.pick(5000, 1000).max(4 * b as u64));
+    client::run_samples(&cx.tree, &spec, place)
+}
+
+/// The distribution of per-batch samples, divided by the batch size.
+fn per_file(samples: &mut [u64], b: usize) -> Summary {
+    let s = summarize(samples);
+    Summary {
+        median: s.median / b as f64,
+        p99: s.p99 / b as f64,
+        max: s.max / b as f64,
+        ..s
+    }
+}

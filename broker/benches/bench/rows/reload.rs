@@ -1,0 +1,256 @@
+//! Reload: the time from SIGHUP to the new policy in force for a 10,000-rule file, and the
+//! worst latency a client sees while reloads run in a loop.
+//!
+//! The two policies (10,000 rules each, the clients' rule in the middle of both) differ in
+//! one rule: root may read data file 1 under one and is denied under the other. After
+//! each SIGHUP this process (root) polls that request until its answer flips, which is
+//! what "in force" means; the file is replaced by `rename`, as an administrator's editor
+//! would, so the broker never reads half a file.
+//!
+//! Worst latency: a uid-2001 client in lock-step for a fixed window, once without reloads
+//! and once while this process reloads back and forth without pause, under each
+//! placement. The excess of the worst sample over the worst of the quiet window is
+//! compared with one decision's worth: the in-process `decide` time of the client's own
+//! request under the 10,000-rule policy. A reload that blocks requests (a lock held while
+//! parsing) or starves them of CPU shows up here.
+
+use std::fs;
+use std::hint::black_box;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fdbroker_agent::{Access, Client};
+use fdbroker_policy::{Peer, Policy};
+use rustix::process::Signal;
+
+use crate::client::{self, CLIENT_GID, CLIENT_UID, Spec};
+use crate::daemon::Broker;
+use crate::policies::{NoNames, reload_policy};
+use crate::stats::{fmt_ns, ns, summarize};
+use crate::sys::Placement;
+use crate::table::Row;
+
+use super::Cx;
+
+const SECTION: &str = "reload";
+const RULES: usize = 10_000;
+/// How long one reload may take before the bench gives up.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pause between probe requests while waiting for a reload.
+const PROBE_PAUSE: Duration = Duration::from_micros(200);
+
+pub fn run(cx: &mut Cx) -> io::Result<()> {
+    let texts = [
+        reload_policy(&cx.tree, RULES, true),
+        reload_policy(&cx.tree, RULES, false),
+    ];
+    let decision = decision_time(&cx.tree, &texts[0])?;
+    let mut broker = Broker::start(&cx.tree, "reload", &texts[0])?;
+    let mut reloader = Reloader::new(&cx.tree, &broker, &texts)?;
+
+    // Time to take effect. A reload that never takes effect is a finding, not a failure
+    // of the bench: it is reported, and the rows that need reloads are skipped.
+    let mut times = Vec::new();
+    for _ in 0..cx.pick(20, 6) {
+        match reloader.flip(&broker) {
+            Ok(t) => times.push(ns(t)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                cx.table.push(
+                    Row::new(SECTION, "SIGHUP → new 10,000-rule policy in force")
+                        .placement(Placement::Unpinned)
+                        .median(format!("> {}", fmt_ns(ns(RELOAD_TIMEOUT) as f64)))
+                        .vs(format!("after {} reloads that took effect", times.len()))
+                        .target("takes effect (bench waits 20 s)", false),
+                );
+                cx.table.note(format!(
+                    "reload: {e}; the worst-latency-under-reloads rows were skipped"
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let t = summarize(&mut times);
+    cx.table.push(
+        Row::new(SECTION, "SIGHUP → new 10,000-rule policy in force")
+            .placement(Placement::Unpinned)
+            .median(fmt_ns(t.median))
+            .p99(fmt_ns(t.max))
+            .vs(format!("max of {} reloads", t.n)),
+    );
+
+    // Worst latency with reloads in a loop.
+    let seconds = cx.pick(5, 2) as f64;
+    for placement in cx.placements() {
+        let quiet = window(cx, &mut broker, placement, seconds, None)?;
+        let busy = window(cx, &mut broker, placement, seconds, Some(&mut reloader))?;
+        broker.check_running()?;
+        let (mut quiet, (mut busy, reloads)) = (quiet.0, (busy.0, busy.1));
+        let (q, b) = (summarize(&mut quiet), summarize(&mut busy));
+        cx.table.push(
+            Row::new(SECTION, "fdbroker open, no reloads: worst")
+                .placement(placement)
+                .median(fmt_ns(q.max))
+                .p99(fmt_ns(q.p99))
+                .vs(format!("median {}", fmt_ns(q.median))),
+        );
+        let excess = b.max - q.max;
+        cx.table.push(
+            Row::new(
+                SECTION,
+                format!("fdbroker open, {reloads} reloads in a loop: worst"),
+            )
+            .placement(placement)
+            .median(fmt_ns(b.max))
+            .p99(fmt_ns(b.p99))
+            .vs(format!(
+                "+{} over quiet worst; decision {}",
+                fmt_ns(excess.max(0.0)),
+                fmt_ns(decision)
+            ))
+            .target("excess ≤ one decision", excess <= decision),
+        );
+    }
+    let done = reloader.count;
+    let logged = broker.log_text().matches("policy reloaded from").count();
+    if logged < done {
+        return Err(io::Error::other(format!(
+            "{done} reloads took effect but the log shows {logged}"
+        )));
+    }
+    Ok(())
+}
+
+/// A uid-2001 client in lock-step for `seconds`, optionally with reloads running
+/// meanwhile; its samples and the number of reloads done.
+fn window(
+    cx: &Cx,
+    broker: &mut Broker,
+    placement: Placement,
+    seconds: f64,
+    reloader: Option<&mut Reloader>,
+) -> io::Result<(Vec<u64>, usize)> {
+    let spec = Spec::new("lat")
+        .target(&cx.tree, "broker", &broker.socket, placement)
+        .arg("seconds", seconds)
+        .arg("warm", 2000);
+    let mut running = client::start_all(&cx.tree, &[spec], &mut || broker.place(placement))?;
+    let mut reloads = 0;
+    if let Some(reloader) = reloader {
+        let end = Instant::now() + Duration::from_secs_f64(seconds);
+        while Instant::now() < end {
+            reloader.flip(broker)?;
+            reloads += 1;
+        }
+    }
+    let samples = running.pop().expect("one client").samples()?;
+    Ok((samples, reloads))
+}
+
+/// Swaps the broker's policy file between the two texts and waits for each to be in
+/// force.
+struct Reloader {
+    files: [std::path::PathBuf; 2],
+    probe: Client,
+    probe_path: std::path::PathBuf,
+    /// Which text is in force: 0 (probe allowed) or 1 (probe denied).
+    current: usize,
+    count: usize,
+}
+
+impl Reloader {
+    fn new(tree: &crate::tree::Tree, broker: &Broker, texts: &[String; 2]) -> io::Result<Self> {
+        let files = [
+            tree.path("run/reload-a.toml"),
+            tree.path("run/reload-b.toml"),
+        ];
+        for (file, text) in files.iter().zip(texts) {
+            fs::write(file, text)?;
+        }
+        let mut r = Reloader {
+            files,
+            probe: Client::connect(&broker.socket)?,
+            probe_path: tree.data_file(1),
+            current: 0,
+            count: 0,
+        };
+        if !r.probe_allowed()? {
+            return Err(io::Error::other(
+                "the probe is denied under the first policy",
+            ));
+        }
+        Ok(r)
+    }
+
+    fn probe_allowed(&mut self) -> io::Result<bool> {
+        match self.probe.open(&self.probe_path, Access::READ) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installs the other text, sends SIGHUP and returns the time until the probe's
+    /// answer flips.
+    fn flip(&mut self, broker: &Broker) -> io::Result<Duration> {
+        let next = 1 - self.current;
+        install(&self.files[next], &broker.policy)?;
+        let t = Instant::now();
+        broker.signal(Signal::HUP)?;
+        let want_allowed = next == 0;
+        while self.probe_allowed()? != want_allowed {
+            if t.elapsed() > RELOAD_TIMEOUT {
+                let outcomes = broker.log_text().matches("policy reload").count();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the reloaded policy was not in force {RELOAD_TIMEOUT:?} after SIGHUP \
+                         number {}; the log shows {outcomes} reload outcome(s)",
+                        self.count + 1
+                    ),
+                ));
+            }
+            std::thread::sleep(PROBE_PAUSE);
+        }
+        let elapsed = t.elapsed();
+        self.current = next;
+        self.count += 1;
+        Ok(elapsed)
+    }
+}
+
+/// Replaces `policy` with a copy of `from`, atomically.
+fn install(from: &Path, policy: &Path) -> io::Result<()> {
+    let tmp = policy.with_extension("toml.new");
+    fs::copy(from, &tmp)?;
+    fs::rename(&tmp, policy)
+}
+
+/// The in-process time of one decision on the client's request under `text`.
+fn decision_time(tree: &crate::tree::Tree, text: &str) -> io::Result<f64> {
+    let policy = Policy::parse(text, &NoNames)
+        .map_err(|_| io::Error::other("generated reload policy rejected"))?;
+    let path = tree.data_file(0);
+    let path = path.as_os_str().as_encoded_bytes();
+    let peer = Peer {
+        uid: CLIENT_UID,
+        gid: CLIENT_GID,
+        groups: &[],
+    };
+    if !policy.decide(&peer, path, Access::READ).allowed {
+        return Err(io::Error::other(
+            "the client is denied by the reload policy",
+        ));
+    }
+    const K: u64 = 2000;
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        for _ in 0..K {
+            black_box(black_box(&policy).decide(&peer, black_box(path), Access::READ));
+        }
+        samples.push(ns(t.elapsed()) * 1000 / K);
+    }
+    Ok(summarize(&mut samples).median / 1000.0)
+}
