@@ -28,6 +28,8 @@ pub struct Client {
     /// Path counts of the batches sent with [`Client::submit_many`] and not yet received,
     /// oldest first: replies come in request order.
     pending: VecDeque<usize>,
+    /// The buffer requests are encoded into, allocated on first use and reused.
+    out: Vec<u8>,
 }
 
 /// How many batches [`Client::open_many`] keeps in flight: two is enough for the broker to
@@ -76,6 +78,7 @@ impl Client {
         Ok(Client {
             sock,
             pending: VecDeque::new(),
+            out: Vec::new(),
         })
     }
 
@@ -389,9 +392,11 @@ impl Client {
             .collect())
     }
 
-    fn send(&self, request: &Request<'_>) -> io::Result<()> {
-        let mut out = vec![0u8; MAX_REQUEST];
-        let msg = encode_request(request, &mut out)
+    fn send(&mut self, request: &Request<'_>) -> io::Result<()> {
+        if self.out.is_empty() {
+            self.out = vec![0u8; MAX_REQUEST];
+        }
+        let msg = encode_request(request, &mut self.out)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         fdbroker_wire::send(self.sock.as_fd(), msg, &[])
     }

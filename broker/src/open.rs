@@ -11,8 +11,7 @@ use std::os::fd::OwnedFd;
 
 use fdbroker_wire::{Access, ErrorKind, FileKind};
 use rustix::fs::{
-    CWD, FileType, Mode, OFlags, ResolveFlags, fchmod, fchown, fcntl_getfl, fcntl_setfl, fstat,
-    openat2,
+    CWD, FileType, Mode, OFlags, ResolveFlags, fchmod, fchown, fcntl_setfl, fstat, openat2,
 };
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
@@ -91,8 +90,10 @@ pub fn open(path: &[u8], access: Access, create: Option<NewFile>) -> Result<Open
         }
     };
     // O_NONBLOCK only kept the open itself from blocking; the client gets a normal fd.
-    let fl = fcntl_getfl(&fd).map_err(|e| internal(e, "fcntl(F_GETFL) failed"))?;
-    fcntl_setfl(&fd, fl - OFlags::NONBLOCK).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
+    // F_SETFL sets only the status flags it may change (O_APPEND, O_NONBLOCK, ...), so
+    // giving it just O_APPEND, when opened so, clears O_NONBLOCK in one call.
+    let keep = flags & OFlags::APPEND;
+    fcntl_setfl(&fd, keep).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
     Ok(Opened {
         fd,
         kind,
@@ -210,6 +211,7 @@ fn internal(errno: Errno, reason: &'static str) -> OpenFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustix::fs::fcntl_getfl;
 
     #[test]
     fn flags_follow_the_access_words_exactly() {
@@ -267,6 +269,18 @@ mod tests {
         assert!(!fl.contains(OFlags::PATH));
         let mut buf = [0; 16];
         assert_eq!(rustix::io::read(&opened.fd, &mut buf), Ok(8));
+    }
+
+    #[test]
+    fn an_append_fd_keeps_o_append_and_loses_o_nonblock() {
+        let file = TempFile::new("append", b"x");
+        let opened = open(file.bytes(), Access::APPEND, None).unwrap();
+        let fl = fcntl_getfl(&opened.fd).unwrap();
+        assert!(
+            fl.contains(OFlags::APPEND) && fl.contains(OFlags::WRONLY),
+            "{fl:?}"
+        );
+        assert!(!fl.contains(OFlags::NONBLOCK), "{fl:?}");
     }
 
     #[test]

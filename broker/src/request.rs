@@ -15,7 +15,7 @@ use fdbroker_wire::{
 };
 use rustix::io::Errno;
 
-use crate::audit::{Audit, Outcome, QuotedPath};
+use crate::audit::{Audit, Outcome, Pending, QuotedPath};
 use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
@@ -79,7 +79,9 @@ pub fn handle(
         }
     };
 
-    // 2. Each path: decide, open, audit (see `open_one`); then one reply.
+    // 2. Each path: decide, open, record (see `open_one`); the records are written, then
+    //    the one reply is sent.
+    let mut records = ctx.audit.pending();
     match request {
         Request::Ping => reply(sock, &Response::Pong, &[]),
         Request::Status { first_rule } => status(sock, peer, ctx, first_rule),
@@ -87,27 +89,31 @@ pub fn handle(
             path,
             access,
             create_mode,
-        } => match open_one(peer, ctx, path, access, create_mode) {
-            Ok(Opened { fd, kind, size }) => {
-                reply(sock, &Response::Opened { kind, size }, &[fd.as_fd()])
+        } => {
+            let opened = open_one(peer, ctx, &mut records, path, access, create_mode);
+            records.flush();
+            match opened {
+                Ok(Opened { fd, kind, size }) => {
+                    reply(sock, &Response::Opened { kind, size }, &[fd.as_fd()])
+                }
+                Err(OpenFailure {
+                    kind,
+                    errno,
+                    reason,
+                }) => {
+                    let errno = errno.raw_os_error();
+                    reply(
+                        sock,
+                        &Response::Error {
+                            kind,
+                            errno,
+                            message: reason,
+                        },
+                        &[],
+                    )
+                }
             }
-            Err(OpenFailure {
-                kind,
-                errno,
-                reason,
-            }) => {
-                let errno = errno.raw_os_error();
-                reply(
-                    sock,
-                    &Response::Error {
-                        kind,
-                        errno,
-                        message: reason,
-                    },
-                    &[],
-                )
-            }
-        },
+        }
         Request::OpenMany {
             paths,
             access,
@@ -117,7 +123,7 @@ pub fn handle(
             let mut results = Vec::with_capacity(paths.0.len());
             for path in paths.0 {
                 let outcome = match check_path(path) {
-                    Ok(()) => open_one(peer, ctx, path, access, create_mode),
+                    Ok(()) => open_one(peer, ctx, &mut records, path, access, create_mode),
                     Err(e) => Err(bad_path(peer, ctx, path, e)),
                 };
                 results.push(match outcome {
@@ -131,6 +137,7 @@ pub fn handle(
                     },
                 });
             }
+            records.flush();
             let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
             reply(
                 sock,
@@ -159,14 +166,15 @@ fn bad_path(peer: &PeerCreds, ctx: &Context<'_>, path: &[u8], e: PathError) -> O
     }
 }
 
-/// Decides and opens one path, counts it, and writes its audit record.
+/// Decides and opens one path, counts it, and adds its audit record to `records`.
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
-/// nothing about the path, not even whether it exists. The record is written before the
-/// fd is returned to be sent, so no fd is ever handed out without its record.
+/// nothing about the path, not even whether it exists. The caller writes the records
+/// before it sends the reply, so no fd is ever handed out without its record.
 fn open_one(
     peer: &PeerCreds,
     ctx: &Context<'_>,
+    records: &mut Pending<'_>,
     path: &[u8],
     access: Access,
     create_mode: u32,
@@ -185,8 +193,7 @@ fn open_one(
         Some(rule) if decision.allowed => rule,
         rule => {
             live.counts.denied(rule.map(|r| r.index()));
-            ctx.audit
-                .open(peer, access, path, rule.map(|r| r.name()), Outcome::Deny);
+            records.open(peer, access, path, rule.map(|r| r.name()), Outcome::Deny);
             return Err(OpenFailure {
                 kind: ErrorKind::Denied,
                 errno: Errno::ACCESS,
@@ -212,8 +219,7 @@ fn open_one(
             }
         }
     };
-    ctx.audit
-        .open(peer, access, path, Some(rule.name()), outcome);
+    records.open(peer, access, path, Some(rule.name()), outcome);
     opened
 }
 

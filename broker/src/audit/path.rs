@@ -19,8 +19,17 @@ impl fmt::Display for QuotedPath<'_> {
 impl fmt::Display for EscapedPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                write!(f, "{}", c.escape_debug())?;
+            let valid = chunk.valid();
+            // Most paths need no escape at all: write them whole.
+            if valid
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' || b == b' ')
+            {
+                f.write_str(valid)?;
+            } else {
+                for c in valid.chars() {
+                    write!(f, "{}", c.escape_debug())?;
+                }
             }
             for b in chunk.invalid() {
                 write!(f, "\\x{b:02x}")?;

@@ -1,12 +1,14 @@
 //! One audit record, in either format.
 
+use std::fmt::Write as _;
+
 use nix::errno::Errno;
 use serde::Serialize;
 
 use fdbroker_wire::Access;
 
+use super::Outcome;
 use super::path::{EscapedPath, QuotedPath};
-use super::{Outcome, time};
 use crate::peer::PeerCreds;
 
 /// What is recorded about one decision.
@@ -21,7 +23,7 @@ pub struct Record<'a> {
 /// The JSON object; field names are a stable interface (see the module docs).
 #[derive(Serialize)]
 struct Json<'a> {
-    time: String,
+    time: &'a str,
     decision: &'static str,
     uid: u32,
     user: Option<&'a str>,
@@ -62,14 +64,12 @@ impl Record<'_> {
         }
     }
 
-    /// The text line (without a timestamp: the log or the file sink adds one).
-    pub fn text(&self) -> String {
+    /// Appends the text line (without a timestamp: the sink adds one).
+    pub fn write_text(&self, out: &mut String) {
         let p = self.peer;
-        let rule = self
-            .rule
-            .map_or_else(|| "-".to_owned(), |r| format!("{r:?}"));
-        let mut line = format!(
-            "{} op=open uid={} gid={} pid={} access={} path={} rule={rule}",
+        let _ = write!(
+            out,
+            "{} op=open uid={} gid={} pid={} access={} path={} rule=",
             self.decision(),
             p.uid,
             p.gid,
@@ -77,17 +77,20 @@ impl Record<'_> {
             self.access,
             QuotedPath(self.path)
         );
+        let _ = match self.rule {
+            Some(rule) => write!(out, "{rule:?}"),
+            None => write!(out, "-"),
+        };
         if let Some((errno, reason)) = self.failure() {
-            line.push_str(&format!(" errno={errno} reason={reason:?}"));
+            let _ = write!(out, " errno={errno} reason={reason:?}");
         }
-        line
     }
 
-    /// The JSON object, on one line.
-    pub fn json(&self) -> String {
+    /// Appends the JSON object, on one line, stamped `time`.
+    pub fn write_json(&self, out: &mut String, time: &str) {
         let failure = self.failure();
         let json = Json {
-            time: time::now_rfc3339(),
+            time,
             decision: self.decision(),
             uid: self.peer.uid,
             user: self.peer.user.as_deref(),
@@ -100,14 +103,30 @@ impl Record<'_> {
             errno: failure.as_ref().map(|(e, _)| e.clone()),
             reason: failure.map(|(_, r)| r),
         };
-        serde_json::to_string(&json)
-            .unwrap_or_else(|e| format!("{{\"error\":\"cannot encode record: {e}\"}}"))
+        match serde_json::to_string(&json) {
+            Ok(line) => out.push_str(&line),
+            Err(e) => {
+                let _ = write!(out, "{{\"error\":\"cannot encode record: {e}\"}}");
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(r: &Record<'_>) -> String {
+        let mut out = String::new();
+        r.write_text(&mut out);
+        out
+    }
+
+    fn json(r: &Record<'_>) -> String {
+        let mut out = String::new();
+        r.write_json(&mut out, "2026-11-26T03:58:02.123Z");
+        out
+    }
 
     fn peer() -> PeerCreds {
         PeerCreds {
@@ -130,7 +149,7 @@ mod tests {
             outcome: Outcome::Allow,
         };
         assert_eq!(
-            r.text(),
+            text(&r),
             r#"allow op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule="scan""#
         );
         let r = Record {
@@ -139,7 +158,7 @@ mod tests {
             ..r
         };
         assert_eq!(
-            r.text(),
+            text(&r),
             r#"deny op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule=- errno=EACCES reason="default deny""#
         );
     }
@@ -158,7 +177,7 @@ mod tests {
             rule: Some("scan"),
             outcome: fail,
         };
-        let v: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["decision"], "fail");
         assert_eq!(
             (v["uid"].as_u64(), v["gid"].as_u64(), v["pid"].as_i64()),
@@ -181,7 +200,7 @@ mod tests {
             rule: None,
             ..r
         };
-        let v: serde_json::Value = serde_json::from_str(&allow.json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json(&allow)).unwrap();
         assert!(v["errno"].is_null() && v["reason"].is_null());
     }
 }
