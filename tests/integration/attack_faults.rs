@@ -388,3 +388,77 @@ fn reload_storm_during_requests_changes_nothing() {
     drop(conn);
     broker.assert_fds_back_to(baseline);
 }
+
+/// SIGTERM while 8 clients stream batches: the broker answers what it has started, exits
+/// 0 promptly and removes its socket; no client sees a mangled reply, and every fd the
+/// audit trail says was handed out reached its client (no allow record without its fd,
+/// which a reply cut off mid-send would leave).
+#[test]
+fn sigterm_under_load_loses_no_reply_owed() {
+    require_root!();
+    let tree = Tree::new();
+    for n in 0..16 {
+        tree.private_file(&format!("data/f{n:02}"), format!("file {n}\n").as_bytes());
+    }
+    let policy = format!(
+        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    );
+    let broker = Broker::start(&tree, &policy);
+    let socket = broker.socket().to_owned();
+    let paths: Vec<String> = (0..16).map(|n| tree.p(&format!("data/f{n:02}"))).collect();
+    let received = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (socket, paths, received) = (socket.clone(), paths.clone(), received.clone());
+            std::thread::spawn(move || {
+                let conn = RawConn::connect_as(&socket, ALICE).expect("connect");
+                let batch = Request::OpenMany {
+                    paths: fdbroker_wire::Batch(paths.iter().map(|p| p.as_bytes()).collect()),
+                    access: Access::READ,
+                    create_mode: 0,
+                };
+                let message = crate::harness::encode(&batch);
+                for _ in 0..100_000 {
+                    if conn.send(&message).is_err() {
+                        return;
+                    }
+                    let reply = match conn.try_recv() {
+                        Ok(reply) if !reply.is_eof() => reply,
+                        _ => return, // the broker is gone: end of file or reset
+                    };
+                    let fdbroker_wire::Response::OpenedMany { results } = reply.response() else {
+                        panic!("unexpected reply {:?}", reply.response())
+                    };
+                    assert_eq!(results.0.len(), 16, "a whole reply");
+                    assert_eq!(reply.fds.len(), 16, "every fd of the reply");
+                    received.fetch_add(reply.fds.len(), Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let started = wait_until(Duration::from_secs(5), || {
+        (received.load(Ordering::Relaxed) > 1000).then_some(())
+    });
+    assert!(started.is_some(), "the clients never got going");
+    let log_path = tree.path("run/broker.log");
+    let stopped_at = Instant::now();
+    let status = broker.stop(Signal::TERM);
+    let stop_time = stopped_at.elapsed();
+    for client in clients {
+        client.join().expect("a client saw a mangled reply");
+    }
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        stop_time < Duration::from_secs(5),
+        "took {stop_time:?} to stop"
+    );
+    assert!(!socket.exists(), "the socket file is removed");
+    let log = fs::read_to_string(&log_path).expect("broker log");
+    let allowed = log.matches(" allow op=open ").count();
+    assert_eq!(
+        allowed,
+        received.load(Ordering::Relaxed),
+        "allow records vs fds received"
+    );
+}
