@@ -10,8 +10,9 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -68,6 +69,9 @@ struct Server<'a> {
     accept_paused: AtomicBool,
     /// Ticks so far, to send the service manager a status line every few seconds.
     ticks: AtomicU64,
+    /// Asks the reloader thread for a reload (a full channel means one is already due);
+    /// taken and dropped at shutdown, which ends the reloader.
+    reload: Mutex<Option<SyncSender<()>>>,
 }
 
 /// Serves until SIGTERM or SIGINT; requests being served then are answered before it
@@ -79,6 +83,7 @@ pub fn run(
     limits: &Limits,
     audit: &Audit,
 ) -> io::Result<()> {
+    let (reload, reloads) = sync_channel(1);
     let server = Server {
         epoll: epoll::create(CreateFlags::CLOEXEC)?,
         listener,
@@ -96,6 +101,7 @@ pub fn run(
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
         ticks: AtomicU64::new(0),
+        reload: Mutex::new(Some(reload)),
     };
     let period = Timespec {
         tv_sec: 0,
@@ -120,13 +126,16 @@ pub fn run(
         EventFlags::IN,
     )?;
 
+    let server = &server;
     std::thread::scope(|scope| {
         for i in 0..server.limits.workers.max(1) {
             let worker = std::thread::Builder::new()
                 .name(format!("fdbroker-w{i}"))
                 .stack_size(WORKER_STACK);
-            worker.spawn_scoped(scope, || server.work())?;
+            worker.spawn_scoped(scope, move || server.work())?;
         }
+        let reloader = std::thread::Builder::new().name("fdbroker-reload".into());
+        reloader.spawn_scoped(scope, move || server.reloads(&reloads))?;
         notify::ready(&server.status_line());
         Ok(())
     })
@@ -183,24 +192,42 @@ impl Server<'_> {
         )?)
     }
 
+    /// The reloader thread: reloads on request, at the lowest CPU priority (nice 19, which
+    /// any thread may set for itself), so that parsing even a 10,000-rule policy takes
+    /// no CPU from requests; they go on with the old policy until the new one is swapped
+    /// in.
+    fn reloads(&self, requests: &Receiver<()>) {
+        if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+            log::debug!("cannot lower the reload thread's priority: {e}");
+        }
+        while requests.recv().is_ok() {
+            notify::reloading();
+            self.audit.reopen();
+            self.store.reload();
+            if let Some(shadow) = self.shadow {
+                shadow.reload();
+            }
+            notify::ready(&self.status_line());
+        }
+    }
+
     fn on_signals(&self) {
         loop {
             match self.signals.read_signal() {
                 Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    // A reload already due covers this signal too.
                     Ok(Signal::SIGHUP) => {
-                        notify::reloading();
-                        self.audit.reopen();
-                        self.store.reload();
-                        if let Some(shadow) = self.shadow {
-                            shadow.reload();
+                        let reload = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(reload) = reload.as_ref() {
+                            let _ = reload.try_send(());
                         }
-                        notify::ready(&self.status_line());
                     }
                     Ok(sig) => {
                         log::info!(
                             "{sig} received, finishing requests in progress and shutting down"
                         );
                         notify::stopping();
+                        drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
                         // Wakes every worker; each returns once its current request is answered.
                         if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
                             log::error!("cannot signal shutdown to the workers: {e}");
