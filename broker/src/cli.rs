@@ -24,6 +24,7 @@ pub enum Command {
     ///
     /// SIGHUP reloads the policy file (an invalid file is logged and the old policy kept);
     /// SIGTERM or SIGINT stop the broker and remove the socket.
+    #[command(after_help = SERVE_EXAMPLE)]
     Serve {
         /// The policy file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -101,7 +102,24 @@ pub enum Command {
         /// The absolute path asked for.
         path: PathBuf,
     },
+    /// Write the manual pages fdbroker.8 and fdbroker-policy.5 into DIR (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write the pages into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
+
+/// `serve --help`'s example: what a typical start looks like, so an administrator need not
+/// assemble the flags from the list. (Under systemd, see examples/systemd/.)
+pub const SERVE_EXAMPLE: &str = "\
+Example (socket narrowed to one group, audit records in their own file):
+  fdbroker serve --policy /etc/fdbroker/policy.toml \\
+      --socket /run/fdbroker.sock --socket-mode 0660 --socket-group scanners \\
+      --audit-file /var/log/fdbroker/audit.log
+Check a policy first, and apply edits with SIGHUP:
+  fdbroker check /etc/fdbroker/policy.toml && kill -HUP \"$(pidof fdbroker)\"";
 
 /// Resource limits of `serve`; see the README's "Limits" section.
 #[derive(Debug, clap::Args)]

@@ -10,6 +10,7 @@ mod cli;
 mod conns;
 mod limits;
 mod listener;
+mod man;
 mod names;
 mod notify;
 mod open;
@@ -108,6 +109,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Man { dir } => match man::write_pages(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("man: {e}")),
+        },
     }
 }
 

@@ -27,20 +27,45 @@ pub const CANNOT_EXEC: u8 = 126;
 /// `exec`: the command was not found.
 pub const EXEC_NOT_FOUND: u8 = 127;
 
+/// The exit codes and what they mean, for `--help` and the man page's EXIT STATUS.
+pub const TABLE: &[(u8, &str)] = &[
+    (0, "success"),
+    (USAGE, "bad usage"),
+    (
+        INVALID,
+        "invalid request (path not absolute and normalized, bad access words)",
+    ),
+    (NOT_FOUND, "not found"),
+    (UNAVAILABLE, "broker unreachable"),
+    (
+        IO,
+        "open or I/O failed (symlink in the path, not a regular file, not a directory, ...)",
+    ),
+    (
+        BUSY,
+        "broker busy (over a connection or request limit); retry later",
+    ),
+    (
+        PROTOCOL,
+        "protocol error (unexpected reply, other protocol version)",
+    ),
+    (DENIED, "denied by the policy"),
+    (CANNOT_EXEC, "exec: command cannot be run"),
+    (EXEC_NOT_FOUND, "exec: command not found"),
+];
+
+/// What [`TABLE`] leaves out: whose status `exec` returns.
+pub const EXEC_NOTE: &str = "With exec, once the command runs its own exit status is fdagent's.";
+
 /// The help text's table of exit codes.
-pub const HELP: &str = "Exit status:
-  0    success
-  64   bad usage
-  65   invalid request (path not absolute and normalized, bad access words)
-  66   not found
-  69   broker unreachable
-  74   open or I/O failed (symlink in the path, not a regular file, ...)
-  75   broker busy (over a connection or request limit); retry later
-  76   protocol error (unexpected reply, other protocol version)
-  77   denied by the policy
-  126  exec: command cannot be run
-  127  exec: command not found
-With exec, once the command runs its own exit status is fdagent's.";
+pub fn help() -> String {
+    let mut text = String::from("Exit status:\n");
+    for (code, meaning) in TABLE {
+        text.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    text.push_str(EXEC_NOTE);
+    text
+}
 
 /// The exit code for an error from the broker or from talking to it.
 pub fn for_request(err: &io::Error) -> u8 {

@@ -2,7 +2,11 @@
 
 #![forbid(unsafe_code)]
 
+mod escape;
 mod exit;
+mod help;
+mod ls;
+mod man;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -16,7 +20,7 @@ use fdbroker_agent::{Access, BrokerStatus, Client, MAX_BATCH, default_socket};
 /// Get open files from fdbroker: the broker opens each file under its policy and hands
 /// this process the open file descriptor.
 #[derive(Debug, Parser)]
-#[command(name = "fdagent", version, after_help = exit::HELP)]
+#[command(name = "fdagent", version, after_help = help::after_help())]
 struct Cli {
     /// The broker's socket [default: $FDBROKER_SOCKET, else /run/fdbroker.sock]
     #[arg(long, global = true, value_name = "PATH")]
@@ -60,10 +64,26 @@ enum Command {
         /// Absolute path of the file.
         path: PathBuf,
     },
+    /// List a directory through the broker (it needs a `list` grant).
+    ///
+    /// One name per line, sorted, without `.` and `..`; directories end in `/`. Control
+    /// characters and bytes that are not UTF-8 are escaped (`\n`, `\xff`), as in the
+    /// broker's audit log, so that each line is exactly one name.
+    Ls {
+        /// Absolute path of the directory.
+        path: PathBuf,
+    },
     /// Check that the broker is up and speaks this protocol; prints `pong`.
     Ping,
     /// Print the broker's state and per-rule counts (for root and clients the policy names).
     Status,
+    /// Write the manual page fdagent.1 into DIR (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write the page into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +95,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Command::Man { dir } = &cli.command {
+        return match man::write_page(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => exit::report("man", &e, exit::IO),
+        };
+    }
     let socket = cli.socket.unwrap_or_else(default_socket);
     let mut client = match Client::connect(&socket) {
         Ok(client) => client,
@@ -93,6 +119,7 @@ fn main() -> ExitCode {
             write_stdin,
             path,
         } => open(&mut client, access, mode, write_stdin, &path),
+        Command::Ls { path } => ls::ls(&mut client, &path),
         Command::Status => match client.status() {
             Ok(status) => {
                 print_status(&status);
@@ -107,6 +134,8 @@ fn main() -> ExitCode {
             }
             Err(e) => exit::report("ping", &e, exit::for_request(&e)),
         },
+        // Handled above, before connecting: writing a page needs no broker.
+        Command::Man { .. } => ExitCode::SUCCESS,
     }
 }
 

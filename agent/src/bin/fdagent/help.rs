@@ -1,0 +1,37 @@
+//! The examples `fdagent --help` and the man page show: one per command, written as a
+//! user would type them, since the flags alone do not say how the pieces fit.
+
+/// (what it does, the command line).
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "Print a file the policy lets you read",
+        "fdagent cat /srv/uploads/report.txt",
+    ),
+    (
+        "Scan a file with ClamAV: clamdscan gets the brokered fd as its stdin",
+        "fdagent exec /srv/uploads/a.pdf -- clamdscan --fdpass -",
+    ),
+    (
+        "List a directory you may not search yourself (a `list` grant)",
+        "fdagent ls /srv/uploads",
+    ),
+    (
+        "Append to a file, creating it if missing",
+        "echo done | fdagent open --access append,create --mode 0640 --write-stdin /srv/reports/a.log",
+    ),
+    (
+        "Show the broker's state and per-rule counts",
+        "fdagent --socket /run/fdbroker.sock status",
+    ),
+];
+
+/// `--help`'s text after the options: the examples, then the exit codes.
+pub fn after_help() -> String {
+    let mut text = String::from("Examples:\n");
+    for (what, command) in EXAMPLES {
+        text.push_str(&format!("  # {what}\n  {command}\n"));
+    }
+    text.push('\n');
+    text.push_str(&crate::exit::help());
+    text
+}

@@ -1,0 +1,464 @@
+//! What a distribution installs: the systemd units in `examples/systemd/` carry the
+//! socket-activation and hardening directives, their command lines use only flags the
+//! binaries have and run as written (on a test tree), systemd's own checker accepts them
+//! where it is installed, and `[package.metadata.deb]` names files that exist or that the
+//! documented build produces. Launching `serve` on an inherited socket, as systemd does,
+//! is `service::socket_activation_uses_the_inherited_socket`. None of this needs root.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::{Tree, write_policy};
+
+/// The repository's root (the root package's directory).
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The installed paths the units name, and what they become in a test tree.
+const SYSTEM_POLICY: &str = "/etc/fdbroker/policy.toml";
+const SYSTEM_LOG_DIR: &str = "/var/log/fdbroker";
+const SYSTEM_FDBROKER: &str = "/usr/sbin/fdbroker";
+
+/// One `Key=Value` line of a unit file, with its section.
+#[derive(Debug)]
+struct Directive {
+    section: String,
+    key: String,
+    value: String,
+}
+
+/// The directives of a unit file (comments and blank lines skipped).
+fn directives(text: &str) -> Vec<Directive> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, value)) = line.split_once('=') {
+            out.push(Directive {
+                section: section.clone(),
+                key: key.trim().to_owned(),
+                value: value.trim().to_owned(),
+            });
+        }
+    }
+    out
+}
+
+fn unit(name: &str) -> (String, Vec<Directive>) {
+    let text = std::fs::read_to_string(repo().join("examples/systemd").join(name))
+        .unwrap_or_else(|e| panic!("read examples/systemd/{name}: {e}"));
+    let parsed = directives(&text);
+    (text, parsed)
+}
+
+/// The values of `section`'s `key` in `units`, in order.
+fn values<'a>(units: &'a [Directive], section: &str, key: &str) -> Vec<&'a str> {
+    units
+        .iter()
+        .filter(|d| d.section == section && d.key == key)
+        .map(|d| d.value.as_str())
+        .collect()
+}
+
+#[track_caller]
+fn assert_directive(units: &[Directive], file: &str, section: &str, key: &str, value: &str) {
+    let found = values(units, section, key);
+    assert!(
+        found.contains(&value),
+        "{file}: expected [{section}] {key}={value}, found {found:?}"
+    );
+}
+
+#[test]
+fn the_socket_unit_passes_one_listening_seqpacket_socket() {
+    let (text, socket) = unit("fdbroker.socket");
+    for (key, value) in [
+        ("ListenSequentialPacket", "/run/fdbroker.sock"),
+        ("SocketMode", "0666"),
+        ("Accept", "no"),
+        ("RemoveOnStop", "yes"),
+    ] {
+        assert_directive(&socket, "fdbroker.socket", "Socket", key, value);
+    }
+    assert_directive(
+        &socket,
+        "fdbroker.socket",
+        "Install",
+        "WantedBy",
+        "sockets.target",
+    );
+    assert!(
+        text.contains("SocketGroup="),
+        "fdbroker.socket should say how to narrow the socket with SocketGroup="
+    );
+}
+
+#[test]
+fn the_service_unit_is_hardened() {
+    let (_, service) = unit("fdbroker.service");
+    let file = "fdbroker.service";
+    assert_directive(&service, file, "Unit", "Requires", "fdbroker.socket");
+    for (key, value) in [
+        ("Type", "notify"),
+        ("LogsDirectory", "fdbroker"),
+        ("UMask", "0077"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "read-only"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("PrivateNetwork", "yes"),
+        ("RestrictAddressFamilies", "AF_UNIX"),
+        ("SystemCallArchitectures", "native"),
+        ("LockPersonality", "yes"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("ProtectKernelTunables", "yes"),
+        ("ProtectKernelModules", "yes"),
+        ("ProtectKernelLogs", "yes"),
+        ("ProtectControlGroups", "yes"),
+        ("ProtectClock", "yes"),
+        ("ProtectHostname", "yes"),
+        ("RestrictNamespaces", "yes"),
+        ("RestrictRealtime", "yes"),
+        ("RestrictSUIDSGID", "yes"),
+    ] {
+        assert_directive(&service, file, "Service", key, value);
+    }
+    let reload = values(&service, "Service", "ExecReload");
+    assert!(
+        reload
+            .last()
+            .is_some_and(|r| r.ends_with("kill -HUP $MAINPID")),
+        "ExecReload must end by sending SIGHUP: {reload:?}"
+    );
+    // @system-service lacks Landlock's system calls (systemd 252): without them the broker
+    // would find Landlock "not available" and run unconfined.
+    let filter: BTreeSet<&str> = values(&service, "Service", "SystemCallFilter")
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .collect();
+    for call in [
+        "@system-service",
+        "landlock_create_ruleset",
+        "landlock_add_rule",
+        "landlock_restrict_self",
+    ] {
+        assert!(
+            filter.contains(call),
+            "SystemCallFilter lacks {call}: {filter:?}"
+        );
+    }
+}
+
+/// The bounding set is exactly what the broker can need: the capabilities
+/// `fdbroker check --verbose` reports for a policy granting every access word.
+#[test]
+fn the_capability_bounding_set_is_what_a_full_policy_needs() {
+    let tree = Tree::new();
+    write_policy(
+        &tree.path("all.toml"),
+        "version = 1\n\n[[rule]]\nname = \"all\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\", \"write\", \"append\", \"create\", \"truncate\", \"list\"]\n",
+    );
+    let out = tree
+        .cmd(&tree.bin("fdbroker"))
+        .args(["check", "--verbose", &tree.p("all.toml")])
+        .run();
+    out.code_is(0);
+    let stdout = out.stdout_str();
+    let needed: BTreeSet<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("capabilities: "))
+        .unwrap_or_else(|| out.fail("no capabilities line"))
+        .split(',')
+        .collect();
+    let (_, service) = unit("fdbroker.service");
+    let bounding: BTreeSet<&str> = values(&service, "Service", "CapabilityBoundingSet")
+        .into_iter()
+        .flat_map(str::split_whitespace)
+        .collect();
+    assert_eq!(
+        bounding, needed,
+        "CapabilityBoundingSet= vs `check --verbose`"
+    );
+}
+
+/// The command lines of the service's `Exec*=` directives that run fdbroker, split into
+/// words (the units quote nothing).
+fn fdbroker_command_lines() -> Vec<Vec<String>> {
+    let (_, service) = unit("fdbroker.service");
+    let lines: Vec<Vec<String>> = service
+        .iter()
+        .filter(|d| d.section == "Service" && d.key.starts_with("Exec"))
+        .map(|d| {
+            d.value
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| words.first().is_some_and(|w| w == SYSTEM_FDBROKER))
+        .collect();
+    assert!(
+        lines.len() >= 3,
+        "ExecStartPre, ExecStart and ExecReload run fdbroker"
+    );
+    lines
+}
+
+/// The long flags `fdbroker SUBCOMMAND --help` lists.
+fn help_flags(tree: &Tree, subcommand: &str) -> BTreeSet<String> {
+    let out = tree
+        .cmd(&tree.bin("fdbroker"))
+        .args([subcommand, "--help"])
+        .run();
+    out.code_is(0);
+    out.stdout_str()
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect()
+}
+
+/// Every flag in the units' fdbroker command lines exists, and each line runs as written
+/// with the installed paths replaced by a test tree's: `check` accepts the example policy
+/// the package installs, and `serve` accepts its arguments (`--print-privileges` stops it
+/// before it binds or writes anything).
+#[test]
+fn the_units_command_lines_use_real_flags_and_run() {
+    let tree = Tree::new();
+    let policy_text =
+        std::fs::read_to_string(repo().join("examples/policy.toml")).expect("read the example");
+    tree.dir("etc", 0o755);
+    write_policy(&tree.path("etc/policy.toml"), &policy_text);
+    tree.dir("log", 0o755);
+    for words in fdbroker_command_lines() {
+        let subcommand = words[1].as_str();
+        let known = help_flags(&tree, subcommand);
+        for flag in words.iter().filter(|w| w.starts_with("--")) {
+            assert!(
+                known.contains(flag),
+                "`fdbroker {subcommand}` has no {flag} (its --help lists {known:?})"
+            );
+        }
+        let mut args: Vec<String> = words[1..]
+            .iter()
+            .map(|w| {
+                w.replace(SYSTEM_POLICY, &tree.p("etc/policy.toml"))
+                    .replace(SYSTEM_LOG_DIR, &tree.p("log"))
+            })
+            .collect();
+        if subcommand == "serve" {
+            args.push("--print-privileges".to_owned());
+        }
+        let out = tree.cmd(&tree.bin("fdbroker")).args(&args).run();
+        out.code_is(0);
+        if subcommand == "serve" {
+            assert!(out.stdout_str().starts_with("capabilities: "), "{out}");
+        }
+    }
+}
+
+/// Where `name` is installed, if it is.
+fn installed(name: &str) -> Option<PathBuf> {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"]
+        .iter()
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+fn note(message: &str) {
+    // Straight to stderr: the test runner hides `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "NOTE {message}");
+}
+
+/// `systemd-analyze verify` on copies of the units whose paths point into a test tree (it
+/// checks that each command exists). Its warnings (an unknown directive, a value this
+/// systemd cannot parse, such as `Type=notify-reload` before systemd 253) do not change
+/// its exit status, so any line naming our units fails the test.
+#[test]
+fn systemd_analyze_verifies_the_units() {
+    let Some(analyze) = installed("systemd-analyze") else {
+        note(
+            "systemd_analyze_verifies_the_units: not run: systemd-analyze is not installed \
+             (the units were checked for their directives only)",
+        );
+        return;
+    };
+    let tree = Tree::new();
+    tree.dir("units", 0o755);
+    let fdbroker = tree.bin("fdbroker");
+    let mut paths = Vec::new();
+    for name in ["fdbroker.socket", "fdbroker.service"] {
+        let (text, _) = unit(name);
+        let adapted = text
+            .replace(SYSTEM_FDBROKER, fdbroker.to_str().expect("UTF-8"))
+            .replace(SYSTEM_POLICY, &tree.p("policy.toml"));
+        let path = tree.path("units").join(name);
+        std::fs::write(&path, adapted).expect("write the unit copy");
+        paths.push(path);
+    }
+    let out = Command::new(analyze)
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .expect("run systemd-analyze");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = stderr.lines().filter(|l| l.contains("fdbroker.")).collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify: {}\n{stderr}",
+        out.status
+    );
+}
+
+/// `logrotate --debug` (a dry run) accepts the logrotate file, pointed at a test tree.
+#[test]
+fn logrotate_accepts_its_config() {
+    let Some(logrotate) = installed("logrotate") else {
+        note("logrotate_accepts_its_config: not run: logrotate is not installed");
+        return;
+    };
+    let tree = Tree::new();
+    let text = std::fs::read_to_string(repo().join("examples/logrotate/fdbroker"))
+        .expect("read examples/logrotate/fdbroker");
+    assert!(
+        text.contains(&format!("{SYSTEM_LOG_DIR}/audit.log {{")),
+        "{text}"
+    );
+    tree.dir("log", 0o755);
+    tree.file("log/audit.log", b"a record\n", 0o600);
+    let config = tree.file(
+        "logrotate.conf",
+        text.replace(SYSTEM_LOG_DIR, &tree.p("log")).as_bytes(),
+        0o644,
+    );
+    let out = Command::new(logrotate)
+        .arg("--debug")
+        .arg("--state")
+        .arg(tree.path("logrotate.state"))
+        .arg(&config)
+        .output()
+        .expect("run logrotate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stderr.contains("error") && !stdout.contains("error"),
+        "logrotate --debug: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+/// `[package.metadata.deb]` as cargo reads it (`cargo metadata`), for the broker.
+fn deb_metadata() -> serde_json::Value {
+    // The cargo running the tests, else the one that built them.
+    let cargo = std::env::var("CARGO")
+        .ok()
+        .or(option_env!("CARGO").map(str::to_owned))
+        .unwrap_or_else(|| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .arg("--manifest-path")
+        .arg(repo().join("broker/Cargo.toml"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    all["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "fdbroker"))
+        .map(|p| p["metadata"]["deb"].clone())
+        .expect("fdbroker's [package.metadata.deb]")
+}
+
+/// Every asset of the deb is a workspace binary, a man page the `man` commands write, or
+/// a file of the repository; binaries, units, man pages and the policy go where the
+/// system looks for them, and the policy and logrotate file are conffiles.
+#[test]
+fn the_deb_metadata_names_what_the_build_produces() {
+    let deb = deb_metadata();
+    let tree = Tree::new();
+    let man_dir = tree.path("man");
+    for bin in ["fdbroker", "fdagent"] {
+        tree.cmd(&tree.bin(bin))
+            .args(["man", man_dir.to_str().expect("UTF-8")])
+            .run()
+            .code_is(0);
+    }
+    let assets = deb["assets"].as_array().expect("assets");
+    let mut dests = BTreeSet::new();
+    for asset in assets {
+        let field = |i: usize| asset[i].as_str().expect("[source, dest, mode]");
+        let (source, dest, mode) = (field(0), field(1), field(2));
+        let file = Path::new(source)
+            .file_name()
+            .expect("a file")
+            .to_string_lossy();
+        let dest_file = if dest.ends_with('/') {
+            format!("/{dest}{file}")
+        } else {
+            format!("/{dest}")
+        };
+        if let Some(bin) = source.strip_prefix("target/release/") {
+            tree.bin(bin); // fails unless it is a binary the workspace builds
+        } else if let Some(page) = source.strip_prefix("../target/man/") {
+            assert!(
+                man_dir.join(page).is_file(),
+                "no `man` command writes {page}"
+            );
+            let section = page.rsplit('.').next().expect("a section");
+            assert_eq!(dest, format!("usr/share/man/man{section}/"), "{page}");
+            assert_eq!(mode, "644");
+        } else {
+            let path = repo().join("broker").join(source);
+            assert!(path.is_file(), "asset {source} does not exist");
+        }
+        dests.insert(dest_file);
+    }
+    for expected in [
+        "/usr/sbin/fdbroker",
+        "/usr/bin/fdagent",
+        "/etc/fdbroker/policy.toml",
+        "/lib/systemd/system/fdbroker.socket",
+        "/lib/systemd/system/fdbroker.service",
+        "/etc/logrotate.d/fdbroker",
+        "/usr/share/man/man8/fdbroker.8",
+        "/usr/share/man/man5/fdbroker-policy.5",
+        "/usr/share/man/man1/fdagent.1",
+    ] {
+        assert!(
+            dests.contains(expected),
+            "the deb does not install {expected}: {dests:?}"
+        );
+    }
+    let policy = assets
+        .iter()
+        .find(|a| a[1] == "etc/fdbroker/policy.toml")
+        .expect("the policy asset");
+    assert_eq!(policy[2], "600", "the policy is root's alone");
+    let conf_files: Vec<&str> = deb["conf-files"]
+        .as_array()
+        .expect("conf-files")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(
+        conf_files,
+        ["/etc/fdbroker/policy.toml", "/etc/logrotate.d/fdbroker"]
+    );
+}
