@@ -18,9 +18,13 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod client;
 mod error;
+mod status;
 
-pub use client::{BrokerStatus, Client, Opened, RuleCounts, SOCKET_ENV, batch_len, default_socket};
+pub use batch::batch_len;
+pub use client::{Client, Opened, SOCKET_ENV, default_socket};
 pub use error::BrokerError;
 pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH};
+pub use status::{BrokerStatus, RuleCounts};

@@ -1,0 +1,115 @@
+//! The server's own housekeeping: signals (reload, shutdown), the reloader thread, the
+//! periodic tick (idle connections, paused accepts, status lines).
+
+use std::os::fd::AsFd;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+
+use nix::sys::signal::Signal;
+
+use super::{LISTENER, SIGNALS, STATUS_EVERY_TICKS, Server, TICK};
+use crate::notify;
+use crate::unread::unread;
+
+impl Server<'_> {
+    /// The service manager's status line: what is loaded, and what has been decided.
+    pub(super) fn status_line(&self) -> String {
+        let live = self.store.current();
+        let (allowed, denied) = live.counts.totals();
+        let (open, _) = self.conns.counts();
+        let rules = live.policy.rules().len();
+        format!(
+            "{rules} rules; {open} connections; {allowed} allowed, {denied} denied since the policy was loaded"
+        )
+    }
+
+    /// The reloader thread: reloads on request, at the lowest CPU priority (nice 19, which
+    /// any thread may set for itself), so that parsing even a 10,000-rule policy takes
+    /// no CPU from requests; they go on with the old policy until the new one is swapped
+    /// in.
+    pub(super) fn reloads(&self, requests: &Receiver<()>) {
+        if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
+            log::debug!("cannot lower the reload thread's priority: {e}");
+        }
+        while requests.recv().is_ok() {
+            notify::reloading();
+            self.audit.reopen();
+            self.store.reload();
+            if let Some(shadow) = self.shadow {
+                shadow.reload();
+            }
+            notify::ready(&self.status_line());
+        }
+    }
+
+    pub(super) fn on_signals(&self) {
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    // A reload already due covers this signal too.
+                    Ok(Signal::SIGHUP) => {
+                        let reload = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(reload) = reload.as_ref() {
+                            let _ = reload.try_send(());
+                        }
+                    }
+                    Ok(sig) => {
+                        log::info!(
+                            "{sig} received, finishing requests in progress and shutting down"
+                        );
+                        notify::stopping();
+                        drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
+                        // Wakes every worker; each returns once its current request is answered.
+                        if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
+                            log::error!("cannot signal shutdown to the workers: {e}");
+                        }
+                        return;
+                    }
+                    Err(_) => {}
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    log::error!("reading signals failed: {e}");
+                    break;
+                }
+            }
+        }
+        if let Err(e) = self.rearm(self.signals, SIGNALS) {
+            log::error!("cannot re-arm the signal fd: {e}");
+        }
+    }
+
+    pub(super) fn on_tick(&self) {
+        let mut expirations = [0u8; 8];
+        let _ = rustix::io::read(&self.tick, &mut expirations);
+        if self
+            .ticks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(STATUS_EVERY_TICKS)
+        {
+            notify::status(&self.status_line());
+        }
+        if self.accept_paused.swap(false, Ordering::AcqRel)
+            && let Err(e) = self.rearm(self.listener, LISTENER)
+        {
+            log::error!("cannot resume accepting: {e}");
+        }
+        // Close idle and retiring connections, but only once their replies are read:
+        // closing would leave the fds in them in flight, charged to the broker.
+        let now = self.now_ms();
+        let cutoff = now.saturating_sub(self.limits.idle_timeout.as_millis() as u64);
+        for (token, conn) in self.conns.closable(cutoff) {
+            if unread(conn.fd.as_fd()).unwrap_or(0) > 0 {
+                continue;
+            }
+            self.close(token);
+            if !conn.retiring() {
+                let (uid, pid, idle) = (conn.peer.uid, conn.peer.pid, self.limits.idle_timeout);
+                log::info!("closed connection of uid={uid} pid={pid}: idle for {idle:?}");
+            }
+        }
+        if let Err(e) = self.rearm(&self.tick, TICK) {
+            log::error!("cannot re-arm the timer: {e}");
+        }
+    }
+}

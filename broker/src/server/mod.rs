@@ -1,0 +1,185 @@
+//! The serving loop: a few worker threads that all wait on one epoll set.
+//!
+//! Every source is registered `EPOLLONESHOT`, so an event wakes exactly one worker, and the
+//! worker that wakes is the one that serves: no hand-off between threads, one wake-up per
+//! request. A connection is re-armed after each request, so a client that pipelines gets
+//! one request served at a time, fairly with everyone else; an idle connection costs a
+//! table entry, not a thread. A request that stalls in the file system holds one worker;
+//! the others keep serving, and `max_requests_per_uid` keeps one uid from holding them all.
+//!
+//! This file sets the loop up and dispatches events; `clients.rs` serves connections,
+//! `control.rs` handles signals, reloads and the periodic tick.
+
+mod clients;
+mod control;
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use nix::sys::signalfd::SignalFd;
+use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::event::{EventfdFlags, eventfd};
+use rustix::io::Errno;
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+
+use crate::audit::Audit;
+use crate::conns::ConnTable;
+use crate::limits::Limits;
+use crate::notify;
+use crate::policy_store::PolicyStore;
+
+const LISTENER: u64 = 0;
+const SIGNALS: u64 = 1;
+const SHUTDOWN: u64 = 2;
+const TICK: u64 = 3;
+/// Connection tokens start here, above the fixed sources.
+const FIRST_CONN: u64 = 16;
+
+/// How often idle connections are swept and paused accepts resumed.
+const TICK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Ticks between status lines to the service manager (5 s).
+const STATUS_EVERY_TICKS: u64 = 20;
+
+/// Stack for a worker thread: buffers live on the heap, so this is plenty.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// The shared state of the workers.
+struct Server<'a> {
+    epoll: OwnedFd,
+    listener: &'a OwnedFd,
+    signals: &'a SignalFd,
+    /// An eventfd, written once at shutdown and never read: level-triggered, so it wakes
+    /// every worker.
+    shutdown: OwnedFd,
+    tick: OwnedFd,
+    store: &'a PolicyStore,
+    shadow: Option<&'a PolicyStore>,
+    limits: &'a Limits,
+    audit: &'a Audit,
+    conns: ConnTable,
+    started: Instant,
+    /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
+    accept_paused: AtomicBool,
+    /// Ticks so far, to send the service manager a status line every few seconds.
+    ticks: AtomicU64,
+    /// Asks the reloader thread for a reload (a full channel means one is already due);
+    /// taken and dropped at shutdown, which ends the reloader.
+    reload: Mutex<Option<SyncSender<()>>>,
+}
+
+/// Serves until SIGTERM or SIGINT; requests being served then are answered before it
+/// returns.
+pub fn run(
+    listener: &OwnedFd,
+    signals: &SignalFd,
+    (store, shadow): (&PolicyStore, Option<&PolicyStore>),
+    limits: &Limits,
+    audit: &Audit,
+) -> io::Result<()> {
+    let (reload, reloads) = sync_channel(1);
+    let server = Server {
+        epoll: epoll::create(CreateFlags::CLOEXEC)?,
+        listener,
+        signals,
+        shutdown: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        tick: timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+        )?,
+        store,
+        shadow,
+        limits,
+        audit,
+        conns: ConnTable::default(),
+        started: Instant::now(),
+        accept_paused: AtomicBool::new(false),
+        ticks: AtomicU64::new(0),
+        reload: Mutex::new(Some(reload)),
+    };
+    let period = Timespec {
+        tv_sec: 0,
+        tv_nsec: TICK_INTERVAL.as_nanos() as i64,
+    };
+    timerfd_settime(
+        &server.tick,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: period,
+            it_value: period,
+        },
+    )?;
+    let once = EventFlags::IN | EventFlags::ONESHOT;
+    epoll::add(&server.epoll, listener, EventData::new_u64(LISTENER), once)?;
+    epoll::add(&server.epoll, signals, EventData::new_u64(SIGNALS), once)?;
+    epoll::add(&server.epoll, &server.tick, EventData::new_u64(TICK), once)?;
+    epoll::add(
+        &server.epoll,
+        &server.shutdown,
+        EventData::new_u64(SHUTDOWN),
+        EventFlags::IN,
+    )?;
+
+    let server = &server;
+    std::thread::scope(|scope| {
+        for i in 0..server.limits.workers.max(1) {
+            let worker = std::thread::Builder::new()
+                .name(format!("fdbroker-w{i}"))
+                .stack_size(WORKER_STACK);
+            worker.spawn_scoped(scope, move || server.work())?;
+        }
+        let reloader = std::thread::Builder::new().name("fdbroker-reload".into());
+        reloader.spawn_scoped(scope, move || server.reloads(&reloads))?;
+        notify::ready(&server.status_line());
+        Ok(())
+    })
+}
+
+impl Server<'_> {
+    fn work(&self) {
+        let mut buf = vec![0u8; fdbroker_wire::MAX_REQUEST];
+        let mut events = [MaybeUninit::uninit(); 1];
+        loop {
+            let (ready, _) = match epoll::wait(&self.epoll, &mut events, None) {
+                Ok(ready) => ready,
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    log::error!("epoll_wait failed, stopping this worker: {e}");
+                    return;
+                }
+            };
+            for event in ready.iter() {
+                let flags = event.flags;
+                match event.data.u64() {
+                    SHUTDOWN => return,
+                    SIGNALS => self.on_signals(),
+                    LISTENER => self.accept_all(),
+                    TICK => self.on_tick(),
+                    token => self.serve(token, flags, &mut buf),
+                }
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn rearm(&self, fd: impl AsFd, token: u64) -> io::Result<()> {
+        let flags = EventFlags::IN | EventFlags::ONESHOT;
+        Ok(epoll::modify(
+            &self.epoll,
+            fd,
+            EventData::new_u64(token),
+            flags,
+        )?)
+    }
+}
