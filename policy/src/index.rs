@@ -130,13 +130,7 @@ impl Trie {
 
 #[cfg(test)]
 mod tests {
-    use std::hint::black_box;
-    use std::time::{Duration, Instant};
-
-    use super::*;
-    use crate::synthetic::{large_policy, last_tenant};
-    use crate::testing::{Names, policy};
-    use crate::{Access, Policy};
+    use crate::testing::policy;
 
     /// The candidates of `path` in `text`'s policy, as `RULE.PATTERN`, sorted.
     fn candidates(text: &str, path: &str) -> Vec<String> {
@@ -185,63 +179,5 @@ mod tests {
             "filed by its longer, trailing end"
         );
         assert_eq!(candidates(&text, "/srv/core"), with(&["0.1", "1.0"]));
-    }
-
-    /// The median of `samples` runs of `f`, each repeated `reps` times, per repetition.
-    fn median(samples: usize, reps: u32, mut f: impl FnMut()) -> Duration {
-        let mut times: Vec<Duration> = (0..samples)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..reps {
-                    f();
-                }
-                start.elapsed() / reps
-            })
-            .collect();
-        times.sort();
-        times[samples / 2]
-    }
-
-    /// Prints load and decision times on [`large_policy`]s of 10, 1,000 and 10,000 rules: the
-    /// median time to parse the text into a `Policy`, and the median time of a decision on a
-    /// path that the last upload rule allows (`late`) and on one that no rule matches
-    /// (`none`), compiled and by the reference scan. Prints, asserts nothing: run it in
-    /// release mode, `cargo test -p fdbroker-policy --release -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "prints timings; run in release mode"]
-    fn print_timings() {
-        println!("rules  load_ms  late_ns  none_ns  scan_late_ns  scan_none_ns");
-        for n in [10, 1_000, 10_000] {
-            let text = large_policy(n);
-            let load = median(11, 1, || {
-                black_box(Policy::parse(black_box(&text), &Names).expect("valid"));
-            });
-            let p = policy(&text);
-            let (t, owner) = last_tenant(n);
-            let late = format!("/srv/tenant{t}/uploads/2024/q3/report.pdf");
-            let none = format!("/srv/tenant{n}/uploads/2024/q3/report.pdf");
-            let decision = p.decide(&owner, late.as_bytes(), Access::READ);
-            assert_eq!(decision.rule.map(Rule::name), Some(&*format!("rule-{t}")));
-            // Each sample runs about as long whatever `n`: the scan is linear in it.
-            let time = |decide: &dyn Fn(&[u8]) -> bool, path: &str, reps: usize| {
-                let reps = u32::try_from(reps).expect("few repetitions");
-                let run = || {
-                    black_box(decide(black_box(path.as_bytes())));
-                };
-                median(101, reps, run).as_nanos()
-            };
-            let compiled = |path: &[u8]| p.decide(&owner, path, Access::READ).allowed;
-            let scan =
-                |path: &[u8]| crate::reference::decide(&p, &owner, path, Access::READ).allowed;
-            let scan_reps = 100_000 / n;
-            println!(
-                "{n:>5}  {:>7.2}  {:>7}  {:>7}  {:>12}  {:>12}",
-                load.as_secs_f64() * 1e3,
-                time(&compiled, &late, 10_000),
-                time(&compiled, &none, 10_000),
-                time(&scan, &late, scan_reps),
-                time(&scan, &none, scan_reps),
-            );
-        }
     }
 }
