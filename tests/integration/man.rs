@@ -347,16 +347,3 @@ fn the_policy_page_covers_the_reference_and_its_example_is_valid() {
         .run();
     out.code_is(0);
 }
-
-/// The page-assembly module is one file kept in two crates; they must not drift apart.
-#[test]
-fn both_copies_of_the_page_module_are_the_same() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let broker = std::fs::read_to_string(root.join("broker/src/man/page.rs")).expect("read");
-    let agent =
-        std::fs::read_to_string(root.join("agent/src/bin/fdagent/man/page.rs")).expect("read");
-    assert!(
-        broker == agent,
-        "broker/src/man/page.rs and agent/src/bin/fdagent/man/page.rs differ: copy one to the other"
-    );
-}

@@ -4,32 +4,20 @@
 use std::io;
 
 use clap::CommandFactory;
-use clap_mangen::Man;
+use fdbroker_manpage::{command_page, paragraph, tagged};
 use roff::Roff;
 
-use super::page::{NO_DATE, Page, paragraph, tagged};
 use crate::cli::Cli;
 
 /// The page's text.
 pub fn render() -> io::Result<String> {
-    // No `help` subcommand: the page documents `--help` once, as an option.
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
-    let man = Man::new(cmd.clone())
-        .title("FDBROKER")
-        .section("8")
-        .date(NO_DATE)
-        .manual("System Administration");
-    let mut page = Page::default();
-    page.clap(|w| man.render_title(w))?;
-    page.clap(|w| man.render_name_section(w))?;
-    page.clap(|w| man.render_synopsis_section(w))?;
-    page.clap(|w| man.render_description_section(w))?;
-    page.clap(|w| man.render_options_section(w))?;
-    page.commands("COMMANDS", &cmd)?;
-    page.roff(&reference());
-    page.clap(|w| man.render_version_section(w))?;
-    page.finish()
+    command_page(
+        Cli::command(),
+        "FDBROKER",
+        "8",
+        "System Administration",
+        &reference(),
+    )
 }
 
 /// FILES, ENVIRONMENT and SEE ALSO.

@@ -4,7 +4,6 @@
 //! crate's documentation. Packagers run it once per build (see `[package.metadata.deb]`).
 
 mod cli_page;
-mod page;
 mod policy_page;
 
 use std::io;
@@ -13,16 +12,6 @@ use std::path::Path;
 /// Writes `fdbroker.8` and `fdbroker-policy.5` into `dir` (created if missing), and prints
 /// each path written.
 pub fn write_pages(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-    for (name, text) in [
-        ("fdbroker.8", cli_page::render()?),
-        ("fdbroker-policy.5", policy_page::render()?),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        println!("{}", path.display());
-    }
-    Ok(())
+    fdbroker_manpage::write(dir, "fdbroker.8", &cli_page::render()?)?;
+    fdbroker_manpage::write(dir, "fdbroker-policy.5", &policy_page::render()?)
 }

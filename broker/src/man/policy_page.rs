@@ -6,7 +6,7 @@ use std::io;
 
 use roff::{Roff, roman};
 
-use super::page::{NO_DATE, Page, inline, literal, paragraph, tagged};
+use fdbroker_manpage::{NO_DATE, Page, inline, literal, paragraph, tagged};
 
 /// The example policy of the EXAMPLES section.
 pub const EXAMPLE: &str = r#"version = 1

@@ -1,4 +1,4 @@
-//! Assembling a man page from pieces rendered by `clap_mangen` and `roff`.
+//! fdbroker's manual pages: assembling a man page from pieces rendered by `clap_mangen` and `roff`.
 //!
 //! Both render through `roff::Roff`, which starts every piece with a two-line preamble
 //! defining the `Aq` string (for apostrophes). A page needs it once, and after its `.TH`
@@ -10,9 +10,10 @@
 //! bodies of clap_mangen's own sections for it, without their `.SH` lines
 //! ([`Page::commands`]).
 //!
-//! This file is shared word for word by `broker/src/man/page.rs` and
-//! `agent/src/bin/fdagent/man/page.rs` (two crates with no common crate for it); a test
-//! (`tests/integration/man.rs`) fails if the copies differ.
+//! The broker (`fdbroker.8`, `fdbroker-policy.5`) and the agent (`fdagent.1`) both build
+//! their pages with it; [`command_page`] is the page of a whole command line.
+
+#![forbid(unsafe_code)]
 
 use std::io::{self, Write};
 
@@ -178,6 +179,47 @@ fn split_preamble(rendered: &str) -> (&str, &str) {
         .map(str::len)
         .sum();
     rendered.split_at(end)
+}
+
+/// The page of a whole command line, `title(section)`: name, synopsis, description,
+/// options, one block per subcommand (with their options), then `reference` (what
+/// `--help` has no room for: files, environment, exit status, see also) and the version.
+pub fn command_page(
+    cmd: clap::Command,
+    title: &str,
+    section: &str,
+    manual: &str,
+    reference: &Roff,
+) -> io::Result<String> {
+    // No `help` subcommand: the page documents `--help` once, as an option.
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let man = Man::new(cmd.clone())
+        .title(title.to_owned())
+        .section(section.to_owned())
+        .date(NO_DATE)
+        .manual(manual.to_owned());
+    let mut page = Page::default();
+    page.clap(|w| man.render_title(w))?;
+    page.clap(|w| man.render_name_section(w))?;
+    page.clap(|w| man.render_synopsis_section(w))?;
+    page.clap(|w| man.render_description_section(w))?;
+    page.clap(|w| man.render_options_section(w))?;
+    page.commands("COMMANDS", &cmd)?;
+    page.roff(reference);
+    page.clap(|w| man.render_version_section(w))?;
+    page.finish()
+}
+
+/// Writes `text` as `dir/name` (creating `dir`) and prints the path written.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    let path = dir.join(name);
+    std::fs::write(&path, text)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    println!("{}", path.display());
+    Ok(())
 }
 
 #[cfg(test)]
