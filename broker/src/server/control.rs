@@ -42,6 +42,16 @@ impl Server<'_> {
         }
     }
 
+    /// Stops the server: ends the reloader (its channel closes) and wakes every worker,
+    /// each of which returns once its current request is answered.
+    pub(super) fn shut_down(&self) {
+        notify::stopping();
+        drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
+            log::error!("cannot signal shutdown to the workers: {e}");
+        }
+    }
+
     pub(super) fn on_signals(&self) {
         loop {
             match self.signals.read_signal() {
@@ -57,12 +67,7 @@ impl Server<'_> {
                         log::info!(
                             "{sig} received, finishing requests in progress and shutting down"
                         );
-                        notify::stopping();
-                        drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
-                        // Wakes every worker; each returns once its current request is answered.
-                        if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
-                            log::error!("cannot signal shutdown to the workers: {e}");
-                        }
+                        self.shut_down();
                         return;
                     }
                     Err(_) => {}

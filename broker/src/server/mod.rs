@@ -152,7 +152,10 @@ impl Server<'_> {
                 Ok(ready) => ready,
                 Err(Errno::INTR) => continue,
                 Err(e) => {
-                    log::error!("epoll_wait failed, stopping this worker: {e}");
+                    // Cannot happen with a valid epoll fd; if it does, stop cleanly rather
+                    // than limp on with fewer workers.
+                    log::error!("epoll_wait failed, shutting down: {e}");
+                    self.shut_down();
                     return;
                 }
             };
