@@ -106,6 +106,7 @@
 mod access;
 mod batch;
 mod codec;
+mod escape;
 mod message;
 mod path;
 mod transport;
@@ -116,6 +117,7 @@ pub use codec::{
     DecodeError, EncodeError, clip_message_text, decode_request, decode_response, encode_request,
     encode_response,
 };
+pub use escape::Escaped;
 pub use message::{ErrorKind, FileKind, Outcome, Request, Response, RuleStatus, Status};
 pub use path::{PathError, check_path};
 pub use transport::{Received, recv, send};

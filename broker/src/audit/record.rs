@@ -8,7 +8,9 @@ use serde::Serialize;
 use fdbroker_wire::Access;
 
 use super::Outcome;
-use super::path::{EscapedPath, QuotedPath};
+use fdbroker_wire::Escaped;
+
+use super::path::QuotedPath;
 use crate::peer::PeerCreds;
 
 /// What is recorded about one decision.
@@ -98,7 +100,7 @@ impl Record<'_> {
             pid: self.peer.pid,
             op: "open",
             access: self.access.to_string(),
-            path: EscapedPath(self.path).to_string(),
+            path: Escaped(self.path).to_string(),
             rule: self.rule,
             errno: failure.as_ref().map(|(e, _)| e.clone()),
             reason: failure.map(|(_, r)| r),

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use fdbroker_agent::{Access, Client};
 use rustix::fs::{AtFlags, Dir, FileType, statat};
 
-use crate::escape::Escaped;
 use crate::exit;
+use fdbroker_wire::Escaped;
 
 /// One directory entry.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]

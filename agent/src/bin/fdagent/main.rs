@@ -2,7 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-mod escape;
 mod exit;
 mod help;
 mod ls;
