@@ -3,13 +3,12 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use fdbroker_wire::{
     Access, Batch, ErrorKind, MAX_BATCH, MAX_FDS, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome,
-    Request, Response, decode_response,
+    Request, Response,
 };
 use rustix::io::Errno;
 
@@ -125,40 +124,19 @@ impl Client {
             ));
         };
         let mut buf = [0u8; MAX_RESPONSE];
-        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, MAX_FDS)?;
-        if received.len == 0 && received.fds.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the broker closed the connection",
-            ));
-        }
-        if received.control_truncated {
-            return Err(malformed(
-                "the broker's reply carried too many file descriptors",
-            ));
-        }
-        let bytes = received
-            .bytes(&buf)
-            .ok_or_else(|| malformed("the broker's reply is too large"))?;
-        let results = match decode_response(bytes)
-            .map_err(|e| malformed(&format!("bad reply from the broker: {e}")))?
-        {
-            Response::OpenedMany { results } => results.0,
-            Response::Error {
-                kind,
-                errno,
-                message,
-            } => return Err(BrokerError::new(kind, errno, message).into_io()),
-            _ => return Err(malformed("the broker answered a different request")),
+        let (response, fds) = self.receive(&mut buf, MAX_FDS)?;
+        let Response::OpenedMany { results } = response else {
+            return Err(malformed("the broker answered a different request"));
         };
+        let results = results.0;
         let opened = results
             .iter()
             .filter(|r| matches!(r, Outcome::Opened { .. }))
             .count();
-        if results.len() != count || received.fds.len() != opened {
+        if results.len() != count || fds.len() != opened {
             return Err(malformed("the broker's reply does not match the batch"));
         }
-        let mut fds = received.fds.into_iter();
+        let mut fds = fds.into_iter();
         Ok(results
             .into_iter()
             .map(|outcome| match outcome {

@@ -167,7 +167,21 @@ impl Client {
         }
         self.send(request)?;
         let mut buf = [0u8; MAX_RESPONSE];
-        let received = fdbroker_wire::recv(self.sock.as_fd(), &mut buf, 1)?;
+        let (response, fds) = self.receive(&mut buf, 1)?;
+        let value =
+            expect(response).ok_or_else(|| malformed("the broker answered a different request"))?;
+        Ok((value, fds.into_iter().next()))
+    }
+
+    /// Receives one reply into `buf`, with at most `max_fds` fds. End of file, an
+    /// over-long, truncated or undecodable reply are errors, and an error reply becomes a
+    /// [`BrokerError`]; otherwise the reply and its fds.
+    pub(crate) fn receive<'b>(
+        &self,
+        buf: &'b mut [u8],
+        max_fds: usize,
+    ) -> io::Result<(Response<'b>, Vec<OwnedFd>)> {
+        let received = fdbroker_wire::recv(self.sock.as_fd(), buf, max_fds)?;
         if received.len == 0 && received.fds.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -180,11 +194,10 @@ impl Client {
             ));
         }
         let bytes = received
-            .bytes(&buf)
+            .bytes(buf)
             .ok_or_else(|| malformed("the broker's reply is too large"))?;
         let response = decode_response(bytes)
             .map_err(|e| malformed(&format!("bad reply from the broker: {e}")))?;
-        let fd = received.fds.into_iter().next();
         if let Response::Error {
             kind,
             errno,
@@ -193,9 +206,7 @@ impl Client {
         {
             return Err(BrokerError::new(kind, errno, message).into_io());
         }
-        let value =
-            expect(response).ok_or_else(|| malformed("the broker answered a different request"))?;
-        Ok((value, fd))
+        Ok((response, received.fds))
     }
 
     pub(crate) fn send(&mut self, request: &Request<'_>) -> io::Result<()> {
