@@ -82,7 +82,8 @@ impl fmt::Display for Access {
         let mut sep = "";
         for (word, bit) in WORDS {
             if self.contains(bit) {
-                write!(f, "{sep}{word}")?;
+                f.write_str(sep)?;
+                f.write_str(word)?;
                 sep = ",";
             }
         }

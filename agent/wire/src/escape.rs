@@ -10,15 +10,20 @@ use std::fmt;
 #[derive(Debug, Clone, Copy)]
 pub struct Escaped<'a>(pub &'a [u8]);
 
+impl Escaped<'_> {
+    /// True for the bytes shown as they are: exactly those `escape_debug` leaves alone
+    /// that are ASCII, less `'` (so a run of them can be copied out whole).
+    pub fn is_plain(b: u8) -> bool {
+        (b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\')) || b == b' '
+    }
+}
+
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();
-            // Most names need no escape at all: write them whole. These are exactly the
-            // bytes `escape_debug` leaves alone, so the output is the same either way.
-            let plain =
-                |b: u8| (b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\')) || b == b' ';
-            if valid.bytes().all(plain) {
+            // Most names need no escape at all: write them whole.
+            if valid.bytes().all(Escaped::is_plain) {
                 f.write_str(valid)?;
             } else {
                 for c in valid.chars() {

@@ -23,7 +23,7 @@ mod path;
 mod record;
 mod time;
 
-use std::fmt::Write as _;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +34,7 @@ use fdbroker_wire::Access;
 
 pub use path::QuotedPath;
 use record::Record;
+use time::Stamp;
 
 use crate::peer::PeerCreds;
 
@@ -108,9 +109,11 @@ impl Audit {
 
     /// An empty set of records for one request; [`Pending::flush`] writes them.
     pub fn pending(&self) -> Pending<'_> {
+        let mut buf = BUFFER.take();
+        buf.clear();
         Pending {
             audit: self,
-            buf: String::new(),
+            buf,
             time: None,
         }
     }
@@ -124,7 +127,25 @@ pub struct Pending<'a> {
     audit: &'a Audit,
     buf: String,
     /// The records' timestamp: taken once per request.
-    time: Option<String>,
+    time: Option<Stamp>,
+}
+
+thread_local! {
+    /// Each worker's record buffer, handed back by [`Pending`] when it is done, so the
+    /// records of a request cost no allocation once the buffer has grown.
+    static BUFFER: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// The largest buffer kept for reuse: a full batch's records fit.
+const KEPT_BUFFER: usize = 64 * 1024;
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() <= KEPT_BUFFER {
+            BUFFER.set(buf);
+        }
+    }
 }
 
 impl Pending<'_> {
@@ -144,14 +165,17 @@ impl Pending<'_> {
             rule,
             outcome,
         };
-        let time = self.time.get_or_insert_with(time::now_rfc3339);
+        let time = self.time.get_or_insert_with(Stamp::now).as_str();
         match (&self.audit.file, self.audit.format) {
             (None, Format::Text) => {
-                let _ = write!(self.buf, "[{time} INFO  audit] ");
+                self.buf.push('[');
+                self.buf.push_str(time);
+                self.buf.push_str(" INFO  audit] ");
                 record.write_text(&mut self.buf);
             }
             (Some(_), Format::Text) => {
-                let _ = write!(self.buf, "{time} ");
+                self.buf.push_str(time);
+                self.buf.push(' ');
                 record.write_text(&mut self.buf);
             }
             (_, Format::Json) => record.write_json(&mut self.buf, time),
