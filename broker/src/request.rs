@@ -2,12 +2,12 @@
 //! in this file.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use std::path::Path;
 use std::time::{Instant, UNIX_EPOCH};
 
-use fdbroker_policy::Peer;
+use fdbroker_policy::{Peer, Rule};
 use fdbroker_wire::Outcome as BatchOutcome;
 use fdbroker_wire::{
     Access, Batch, ErrorKind, MAX_BATCH, MAX_RESPONSE, MAX_RULE_NAME, PathError, Received, Request,
@@ -90,7 +90,9 @@ pub fn handle(
             access,
             create_mode,
         } => {
-            let opened = open_one(peer, ctx, &mut records, path, access, create_mode);
+            let verdict = judge(peer, ctx, path, access);
+            let opened = open_allowed(peer, verdict, path, access, create_mode);
+            record(peer, ctx, &mut records, path, access, verdict, &opened);
             records.flush();
             match opened {
                 Ok(Opened { fd, kind, size }) => {
@@ -119,108 +121,160 @@ pub fn handle(
             access,
             create_mode,
         } => {
-            let mut fds: Vec<OwnedFd> = Vec::with_capacity(paths.0.len());
-            let mut results = Vec::with_capacity(paths.0.len());
-            for path in paths.0 {
-                let outcome = match check_path(path) {
-                    Ok(()) => open_one(peer, ctx, &mut records, path, access, create_mode),
-                    Err(e) => Err(bad_path(peer, ctx, path, e)),
-                };
+            // In three passes: every decision, then every open back to back, then every
+            // record. Alternating policy code and the kernel's open path per file costs
+            // the opens their warm caches; separated, a batch opens measurably faster.
+            let paths = paths.0;
+            let verdicts: Vec<Verdict<'_>> = paths
+                .iter()
+                .map(|path| match check_path(path) {
+                    Ok(()) => judge(peer, ctx, path, access),
+                    Err(e) => Verdict::BadPath(e),
+                })
+                .collect();
+            let opened: Vec<Result<Opened, OpenFailure>> = paths
+                .iter()
+                .zip(&verdicts)
+                .map(|(path, verdict)| open_allowed(peer, *verdict, path, access, create_mode))
+                .collect();
+            let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(paths.len());
+            let mut results = Vec::with_capacity(paths.len());
+            for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
+                record(peer, ctx, &mut records, path, access, verdict, outcome);
                 results.push(match outcome {
                     Ok(Opened { fd, kind, size }) => {
-                        fds.push(fd);
-                        BatchOutcome::Opened { kind, size }
+                        fds.push(fd.as_fd());
+                        BatchOutcome::Opened {
+                            kind: *kind,
+                            size: *size,
+                        }
                     }
                     Err(OpenFailure { kind, errno, .. }) => BatchOutcome::Failed {
-                        kind,
+                        kind: *kind,
                         errno: errno.raw_os_error(),
                     },
                 });
             }
             records.flush();
-            let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
             reply(
                 sock,
                 &Response::OpenedMany {
                     results: Batch(results),
                 },
-                &borrowed,
+                &fds,
             )
         }
     }
 }
 
-/// One path of a batch that breaks the path rule: logged and counted, never decided.
-fn bad_path(peer: &PeerCreds, ctx: &Context<'_>, path: &[u8], e: PathError) -> OpenFailure {
-    ctx.live.counts.error();
-    log::info!(
-        "refused path from uid={} pid={}: {}: {e}",
-        peer.uid,
-        peer.pid,
-        QuotedPath(path)
-    );
-    OpenFailure {
-        kind: ErrorKind::InvalidRequest,
-        errno: Errno::INVAL,
-        reason: "bad path",
-    }
+/// What the policy says of one path, before anything is opened.
+#[derive(Debug, Clone, Copy)]
+enum Verdict<'p> {
+    /// The path breaks the path rule (in a batch; a single `Open` is checked when decoded):
+    /// never decided.
+    BadPath(PathError),
+    /// Refused, by this deny rule or by default.
+    Denied(Option<&'p Rule>),
+    /// Allowed by this rule.
+    Allowed(&'p Rule),
 }
 
-/// Decides and opens one path, counts it, and adds its audit record to `records`.
+/// Asks the policy about one path, and the shadow policy too if there is one.
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
-/// nothing about the path, not even whether it exists. The caller writes the records
-/// before it sends the reply, so no fd is ever handed out without its record.
-fn open_one(
-    peer: &PeerCreds,
-    ctx: &Context<'_>,
-    records: &mut Pending<'_>,
-    path: &[u8],
-    access: Access,
-    create_mode: u32,
-) -> Result<Opened, OpenFailure> {
-    let live = ctx.live;
+/// nothing about the path, not even whether it exists.
+fn judge<'p>(peer: &PeerCreds, ctx: &Context<'p>, path: &[u8], access: Access) -> Verdict<'p> {
     let who = Peer {
         uid: peer.uid,
         gid: peer.gid,
         groups: &peer.groups,
     };
-    let decision = live.policy.decide(&who, path, access);
+    let decision = ctx.live.policy.decide(&who, path, access);
     if let Some(shadow) = ctx.shadow {
         compare_shadow(peer, shadow, &who, path, access, decision.allowed);
     }
-    let rule = match decision.rule {
-        Some(rule) if decision.allowed => rule,
-        rule => {
-            live.counts.denied(rule.map(|r| r.index()));
-            records.open(peer, access, path, rule.map(|r| r.name()), Outcome::Deny);
+    match decision.rule {
+        Some(rule) if decision.allowed => Verdict::Allowed(rule),
+        rule => Verdict::Denied(rule),
+    }
+}
+
+/// Opens one path if its verdict allows it.
+fn open_allowed(
+    peer: &PeerCreds,
+    verdict: Verdict<'_>,
+    path: &[u8],
+    access: Access,
+    create_mode: u32,
+) -> Result<Opened, OpenFailure> {
+    let rule = match verdict {
+        Verdict::Allowed(rule) => rule,
+        Verdict::Denied(_) => {
             return Err(OpenFailure {
                 kind: ErrorKind::Denied,
                 errno: Errno::ACCESS,
                 reason: "permission denied by the fdbroker policy",
             });
         }
+        Verdict::BadPath(_) => {
+            return Err(OpenFailure {
+                kind: ErrorKind::InvalidRequest,
+                errno: Errno::INVAL,
+                reason: "bad path",
+            });
+        }
     };
-    live.counts.allowed(rule.index());
     // A created file belongs to the client, with a mode bounded by 0666 and the rule.
     let create = access.contains(Access::CREATE).then(|| NewFile {
         uid: peer.uid,
         gid: peer.gid,
         mode: create_mode & 0o666 & rule.create_mode(),
     });
-    let opened = open::open(path, access, create);
-    let outcome = match &opened {
-        Ok(_) => Outcome::Allow,
-        Err(f) => {
-            live.counts.error();
-            Outcome::Fail {
+    open::open(path, access, create)
+}
+
+/// Counts one path's outcome against its rule and adds its audit record to `records`;
+/// a path that broke the path rule is logged and counted as an error instead (nothing
+/// was asked of the policy). The caller writes the records before it sends the reply,
+/// so no fd is ever handed out without its record.
+fn record(
+    peer: &PeerCreds,
+    ctx: &Context<'_>,
+    records: &mut Pending<'_>,
+    path: &[u8],
+    access: Access,
+    verdict: Verdict<'_>,
+    opened: &Result<Opened, OpenFailure>,
+) {
+    let counts = &ctx.live.counts;
+    match (verdict, opened) {
+        (Verdict::BadPath(e), _) => {
+            counts.error();
+            log::info!(
+                "refused path from uid={} pid={}: {}: {e}",
+                peer.uid,
+                peer.pid,
+                QuotedPath(path)
+            );
+        }
+        (Verdict::Denied(rule), _) => {
+            counts.denied(rule.map(Rule::index));
+            records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
+        }
+        (Verdict::Allowed(rule), Ok(_)) => {
+            counts.allowed(rule.index());
+            records.open(peer, access, path, Some(rule.name()), Outcome::Allow);
+        }
+        (Verdict::Allowed(rule), Err(f)) => {
+            counts.allowed(rule.index());
+            counts.error();
+            let outcome = Outcome::Fail {
                 errno: f.errno.raw_os_error(),
                 reason: f.reason,
-            }
+            };
+            records.open(peer, access, path, Some(rule.name()), outcome);
         }
-    };
-    records.open(peer, access, path, Some(rule.name()), outcome);
-    opened
+    }
 }
 
 /// Logs the request if the shadow policy decides it differently from the live one. The

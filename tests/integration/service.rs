@@ -15,7 +15,7 @@ use rustix::net::{
 };
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, require_root, wait_until, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Tree, built_bin, require_root, wait_until, write_policy};
 
 fn policy(tree: &Tree) -> String {
     format!(
@@ -87,7 +87,7 @@ fn socket_activation_uses_the_inherited_socket() {
     let mut command = Command::new("/bin/sh");
     command
         .args(["-c", "export LISTEN_PID=$$; exec \"$@\"", "sh"])
-        .arg(tree.bin("fdbroker"))
+        .arg(built_bin("fdbroker"))
         .args([
             "serve",
             "--policy",
@@ -158,7 +158,7 @@ fn readiness_reload_and_stop_are_notified() {
         .expect("timeout");
     let log = tree.path("run/notify.log");
     let daemon = Daemon(
-        Command::new(tree.bin("fdbroker"))
+        Command::new(built_bin("fdbroker"))
             .args([
                 "serve",
                 "--policy",

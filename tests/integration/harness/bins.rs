@@ -13,7 +13,10 @@ fn profile_dir() -> PathBuf {
     deps.parent().expect("deps/ has a parent").to_path_buf()
 }
 
-/// A workspace binary (`fdbroker`, `fdagent`). Panics with what to run if it is missing.
+/// A workspace binary (`fdbroker`, `fdagent`) where cargo built it. Panics with what to
+/// run if it is missing. For daemons run as root: clients run [`super::Tree::bin`]'s copies,
+/// which any uid can execute, but a copy just made can fail to exec with `ETXTBSY` while a
+/// child another test forks still holds its write fd.
 pub fn bin(name: &str) -> PathBuf {
     existing(profile_dir().join(name))
 }

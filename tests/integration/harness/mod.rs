@@ -12,6 +12,7 @@ mod tree;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+pub use bins::bin as built_bin;
 pub use broker::{Broker, write_policy};
 pub use raw::{RawConn, encode};
 pub use run::{Output, User};
