@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::Limits;
@@ -29,6 +29,9 @@ pub struct Conn {
     /// Unread reply bytes above which the connection waits: a quarter of its send
     /// buffer, where the kernel reports it writable again.
     pub unread_limit: usize,
+    /// Requests begun since the connection opened, to check its unread replies only
+    /// every [`crate::unread::CHECK_EVERY`]-th time.
+    requests: AtomicU32,
 }
 
 impl Conn {
@@ -42,6 +45,14 @@ impl Conn {
     /// Marks the connection to be closed once its replies are read.
     pub fn retire(&self) {
         self.retiring.store(true, Ordering::Release);
+    }
+
+    /// Whether this request should first check the connection's unread replies: the first
+    /// one, then every [`crate::unread::CHECK_EVERY`]-th (see there why that is enough).
+    pub fn unread_check_due(&self) -> bool {
+        self.requests
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(crate::unread::CHECK_EVERY)
     }
 
     /// True once [`Conn::retire`] was called.
@@ -125,6 +136,7 @@ impl ConnTable {
             busy: AtomicBool::new(false),
             retiring: AtomicBool::new(false),
             unread_limit: sndbuf / 4,
+            requests: AtomicU32::new(0),
         });
         conns.insert(token, conn.clone());
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;

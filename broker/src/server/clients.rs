@@ -107,7 +107,7 @@ impl Server<'_> {
         let uid = conn.peer.uid;
         for _ in 0..ROUNDS {
             conn.set_busy(true, self.now_ms());
-            if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
+            if conn.unread_check_due() && unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
                 let wait = EventFlags::OUT | EventFlags::ONESHOT;
                 if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait).is_err() {
                     self.close(token);
