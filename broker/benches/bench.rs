@@ -21,9 +21,6 @@
 //!
 //! Internally the same executable is also the floor server (`__floor SOCKET`) and every
 //! client (`__client TASK ...`, usually behind `setpriv` as uid 2001): see [`client`].
-//!
-//! For experiments, `FDBROKER_BENCH_RUST_LOG=warn` runs the broker without its audit
-//! lines (the table then says so); the figures to quote are those of the default.
 
 use std::io;
 use std::process::ExitCode;
@@ -187,13 +184,6 @@ fn run(opts: &Options) -> io::Result<usize> {
             return Err(e);
         }
         eprintln!("   ({name}: {:.0} s)", t.elapsed().as_secs_f64());
-    }
-    if std::env::var_os(daemon::LOG_ENV).is_some() {
-        cx.table.note(format!(
-            "EXPERIMENT: the broker ran with RUST_LOG={} ({} is set), not its default `info`",
-            daemon::log_level(),
-            daemon::LOG_ENV
-        ));
     }
     cx.table.note(format!(
         "load average at start {load_start}, at end {}",

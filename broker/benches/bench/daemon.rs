@@ -34,16 +34,6 @@ pub fn fdagent_exe() -> io::Result<PathBuf> {
     }
 }
 
-/// Overrides the broker's `RUST_LOG` (default `info`, the broker's default, which writes
-/// an audit line per file): for experiments only, e.g. `warn` to see what auditing costs.
-/// The table notes it when set.
-pub const LOG_ENV: &str = "FDBROKER_BENCH_RUST_LOG";
-
-/// The broker's `RUST_LOG`.
-pub fn log_level() -> String {
-    std::env::var(LOG_ENV).unwrap_or_else(|_| "info".to_owned())
-}
-
 /// A running `fdbroker serve`.
 #[derive(Debug)]
 pub struct Broker {
@@ -75,7 +65,7 @@ impl Broker {
             .arg("--socket")
             .arg(&socket)
             .args(extra)
-            .env("RUST_LOG", log_level())
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
@@ -127,6 +117,40 @@ impl Broker {
         Ok(rustix::process::kill_process(pid, signal)?)
     }
 
+    /// The Landlock rules this broker confined itself with, as `PATH=RIGHT,RIGHT`, read
+    /// from `serve --print-privileges` on the same policy and socket: what
+    /// [`Floor::start_confined`] applies to give the floor the same confinement.
+    pub fn landlock_rules(&self) -> io::Result<Vec<String>> {
+        let out = Command::new(fdbroker_exe())
+            .arg("serve")
+            .arg("--policy")
+            .arg(&self.policy)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--print-privileges")
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rules: Vec<String> = text
+            .lines()
+            .skip_while(|line| !line.starts_with("landlock:"))
+            .skip(1)
+            .map_while(|line| {
+                // `  PATH [Right,Right] (why)`
+                let line = line.strip_prefix("  ")?;
+                let (path, rest) = line.split_once(" [")?;
+                let (rights, _) = rest.split_once(']')?;
+                Some(format!("{path}={rights}"))
+            })
+            .collect();
+        if !out.status.success() || rules.is_empty() {
+            return Err(io::Error::other(format!(
+                "no Landlock rules in `fdbroker serve --print-privileges`:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(rules)
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
@@ -157,11 +181,19 @@ pub struct Floor {
 impl Floor {
     /// Starts the floor on `NAME.sock`, as root (it opens the root-only files).
     pub fn start(tree: &Tree, name: &str) -> io::Result<Floor> {
+        Floor::start_confined(tree, name, &[])
+    }
+
+    /// Starts the floor confined by Landlock with `rules` (see [`Broker::landlock_rules`]),
+    /// none for no confinement.
+    pub fn start_confined(tree: &Tree, name: &str, rules: &[String]) -> io::Result<Floor> {
         let socket = tree.path(&format!("{name}.sock"));
         let mut cmd = Command::new(&tree.bench_exe);
-        cmd.arg("__floor")
-            .arg(&socket)
-            .stdin(Stdio::null())
+        cmd.arg("__floor").arg(&socket);
+        if !rules.is_empty() {
+            cmd.arg("--landlock").args(rules);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut proc = Reaped::spawn("floor server", &mut cmd)?;

@@ -45,11 +45,16 @@ const BACKLOG: i32 = 256;
 /// The epoll key of the listener (connections use their slot index).
 const LISTENER: u64 = u64::MAX;
 
-/// `__floor SOCKET`: binds `SOCKET` (mode 0666, so any uid can connect), prints `ready`
-/// and serves until killed.
+/// `__floor SOCKET [--landlock PATH=RIGHT,RIGHT...]`: binds `SOCKET` (mode 0666, so any
+/// uid can connect), confines itself with Landlock if asked (the broker's own rules, to
+/// measure what that confinement costs every open), prints `ready` and serves until
+/// killed.
 pub fn server_main(args: &[String]) -> io::Result<()> {
-    let [socket] = args else {
-        return Err(io::Error::other("usage: __floor SOCKET"));
+    let usage = || io::Error::other("usage: __floor SOCKET [--landlock PATH=RIGHTS...]");
+    let (socket, rules) = match args {
+        [socket] => (socket, &[][..]),
+        [socket, flag, rules @ ..] if flag == "--landlock" && !rules.is_empty() => (socket, rules),
+        _ => return Err(usage()),
     };
     // As the broker does: room for connections and for fds in flight.
     crate::sys::soft_nofile_to_hard()?;
@@ -63,11 +68,47 @@ pub fn server_main(args: &[String]) -> io::Result<()> {
     bind(&listener, &SocketAddrUnix::new(Path::new(socket))?)?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
     listen(&listener, BACKLOG)?;
+    if !rules.is_empty() {
+        confine(rules)?;
+    }
     let mut out = io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
     serve(listener)
+}
+
+/// Restricts this process as the broker restricts itself: every file-system right of
+/// the Landlock ABI the broker handles denied, except `rules` (`PATH=RIGHT,RIGHT`, the
+/// names `--print-privileges` prints).
+fn confine(rules: &[String]) -> io::Result<()> {
+    use landlock::{
+        ABI, Access, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
+        RulesetCreatedAttr, RulesetStatus,
+    };
+    let bad = |what: &str| io::Error::other(format!("--landlock: {what}"));
+    let mut ruleset = Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI::V7))
+        .and_then(Ruleset::create)
+        .map_err(io::Error::other)?;
+    for rule in rules {
+        let (path, names) = rule.split_once('=').ok_or_else(|| bad(rule))?;
+        let mut rights = BitFlags::<AccessFs>::empty();
+        for name in names.split(',') {
+            rights |= AccessFs::from_all(ABI::V7)
+                .iter()
+                .find(|right| format!("{right:?}") == name)
+                .ok_or_else(|| bad(&format!("unknown right {name:?}")))?;
+        }
+        let fd = PathFd::new(path).map_err(io::Error::other)?;
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rights))
+            .map_err(io::Error::other)?;
+    }
+    match ruleset.restrict_self().map_err(io::Error::other)?.ruleset {
+        RulesetStatus::FullyEnforced => Ok(()),
+        status => Err(bad(&format!("not enforced by this kernel ({status:?})"))),
+    }
 }
 
 /// The epoll loop: accept, or answer one request on a readable connection.

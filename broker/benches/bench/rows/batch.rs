@@ -5,7 +5,10 @@
 //! per-batch samples divided by B.
 //!
 //! Targets: B = 64 ≤ 1.3× direct (both placements) and ≤ 1.1× the batched floor; the
-//! largest batch (`MAX_BATCH`, 253) ≤ 1.2× direct.
+//! largest batch (`MAX_BATCH`, 253) ≤ 1.2× direct. Beside them, the floor confined by
+//! Landlock as fdbroker confines itself (`floor+LL`), which is not a target's baseline:
+//! it shows how much of the distance is the kernel checking each open against the
+//! ruleset.
 
 use std::io;
 use std::path::Path;
@@ -26,6 +29,8 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     let files = cx.pick(60_000, 6_000) / ROUNDS;
     let mut floor = crate::daemon::Floor::start(&cx.tree, "floor-batch")?;
     let mut broker = cx.broker("batch")?;
+    let rules = broker.landlock_rules()?;
+    let mut confined = crate::daemon::Floor::start_confined(&cx.tree, "floor-ll-batch", &rules)?;
     for placement in cx.placements() {
         let mut direct = Vec::new();
         for _ in 0..ROUNDS {
@@ -41,8 +46,19 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         );
         for b in SIZES {
             for mode in ["lockstep", "pipelined"] {
-                let (mut fl, mut fb) = (Vec::new(), Vec::new());
+                let (mut fl, mut fc, mut fb) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..ROUNDS {
+                    let confined_socket = confined.socket.clone();
+                    fc.extend(batch_samples(
+                        cx,
+                        "floor",
+                        &confined_socket,
+                        placement,
+                        b,
+                        mode,
+                        files,
+                        &mut || confined.place(placement),
+                    )?);
                     let floor_socket = floor.socket.clone();
                     fl.extend(batch_samples(
                         cx,
@@ -67,7 +83,11 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                     )?);
                 }
                 broker.check_running()?;
-                let (f, k) = (per_file(&mut fl, b), per_file(&mut fb, b));
+                let (f, c, k) = (
+                    per_file(&mut fl, b),
+                    per_file(&mut fc, b),
+                    per_file(&mut fb, b),
+                );
                 cx.table.push(
                     Row::new(SECTION, format!("floor batch {b}, {mode}"))
                         .placement(placement)
@@ -75,12 +95,28 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                         .p99(fmt_ns(f.p99))
                         .vs(format!("{} direct", fmt_ratio(f.median / d.median))),
                 );
+                cx.table.push(
+                    Row::new(SECTION, format!("floor+LL batch {b}, {mode}"))
+                        .placement(placement)
+                        .median(fmt_ns(c.median))
+                        .p99(fmt_ns(c.p99))
+                        .vs(format!(
+                            "{} direct, {} floor",
+                            fmt_ratio(c.median / d.median),
+                            fmt_ratio(c.median / f.median)
+                        )),
+                );
                 let (rd, rf) = (k.median / d.median, k.median / f.median);
                 let row = Row::new(SECTION, format!("fdbroker batch {b}, {mode}"))
                     .placement(placement)
                     .median(fmt_ns(k.median))
                     .p99(fmt_ns(k.p99))
-                    .vs(format!("{} direct, {} floor", fmt_ratio(rd), fmt_ratio(rf)));
+                    .vs(format!(
+                        "{} direct, {} floor, {} floor+LL",
+                        fmt_ratio(rd),
+                        fmt_ratio(rf),
+                        fmt_ratio(k.median / c.median)
+                    ));
                 cx.table.push(match b {
                     64 => row.target("≤1.3× direct, ≤1.1× floor", rd <= 1.3 && rf <= 1.1),
                     MAX_BATCH => row.target("≤1.2× direct", rd <= 1.2),
