@@ -142,3 +142,34 @@ fn text_records_in_a_file_carry_a_timestamp() {
     );
     assert!(rest.ends_with(r#"rule="alice-reads""#), "{text}");
 }
+
+/// The audit trail does not follow the log level: an administrator who quiets the log
+/// (`RUST_LOG=error`) still gets every record, on stderr as in a file.
+#[test]
+fn records_are_written_whatever_the_log_level() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let broker = Broker::start_logging(&tree, &policy(&tree), &[], "error");
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(0);
+    broker
+        .fdagent(BOB)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(77);
+    let log = wait_until(Duration::from_secs(5), || {
+        let log = broker.log();
+        (log.lines().filter(|l| l.contains(" audit] ")).count() >= 2).then_some(log)
+    })
+    .unwrap_or_else(|| panic!("two audit records on stderr:\n{}", broker.log()));
+    assert!(log.contains("allow op=open uid=2001"), "{log}");
+    assert!(log.contains("deny op=open uid=2002"), "{log}");
+    assert!(
+        !log.contains(" INFO  fdbroker"),
+        "the broker's own info lines are quiet at RUST_LOG=error:\n{log}"
+    );
+}

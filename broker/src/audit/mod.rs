@@ -1,5 +1,6 @@
 //! The audit trail: one record per decision, as a text line (default) or a JSON object,
-//! written to the log on stderr (`audit` target, info level) or to its own file.
+//! written to stderr among the log's lines (looking like `audit` lines at info level, but written
+//! whatever `RUST_LOG` says) or to its own file.
 //!
 //! Text:
 //! ```text

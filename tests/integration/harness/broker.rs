@@ -36,7 +36,17 @@ impl<'t> Broker<'t> {
 
     /// Like `start`, with extra `serve` arguments.
     pub fn start_with(tree: &'t Tree, policy: &str, extra: &[&str]) -> Broker<'t> {
-        let mut broker = Self::spawn(tree, policy, extra);
+        Self::start_logging(tree, policy, extra, "info")
+    }
+
+    /// Like `start_with`, logging at `rust_log` (`RUST_LOG`) instead of `info`.
+    pub fn start_logging(
+        tree: &'t Tree,
+        policy: &str,
+        extra: &[&str],
+        rust_log: &str,
+    ) -> Broker<'t> {
+        let mut broker = Self::spawn(tree, policy, extra, rust_log);
         broker.wait_ready();
         broker.settle();
         broker
@@ -57,7 +67,7 @@ impl<'t> Broker<'t> {
     }
 
     /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
-    fn spawn(tree: &'t Tree, policy: &str, extra: &[&str]) -> Broker<'t> {
+    fn spawn(tree: &'t Tree, policy: &str, extra: &[&str], rust_log: &str) -> Broker<'t> {
         let policy_path = tree.path("policy.toml");
         write_policy(&policy_path, policy);
         let socket = tree.path("fdbroker.sock");
@@ -70,7 +80,7 @@ impl<'t> Broker<'t> {
             .arg("--socket")
             .arg(&socket)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log file"))
             .stderr(log_file)
