@@ -137,7 +137,8 @@ pub struct LimitArgs {
     /// Close a connection that sends nothing for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub idle_timeout: u64,
-    /// Worker threads: a request stalled in the file system holds one.
+    /// Worker threads in all: as many as there are CPUs wait for requests, the others
+    /// stand by for requests stalled in the file system, each of which holds one.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: u16,
 }

@@ -88,23 +88,43 @@ impl Server<'_> {
     ///
     /// It waits instead when its client has too many replies unread (re-armed for
     /// `EPOLLOUT`, which the kernel reports once the client has read enough), or when the
-    /// uid is at its limit of requests in flight (parked until one of them ends). A
-    /// connection to close with replies unread is retired instead: watched only for its
-    /// client hanging up, and closed by the tick once its replies are read.
-    pub(super) fn serve(&self, token: u64, flags: EventFlags, buf: &mut [u8]) {
-        let Some(conn) = self.conns.get(token) else {
-            return;
-        };
+    /// uid is at its limit of requests in flight (parked until one of them ends). When a
+    /// request ends while another connection of the same uid is parked, that connection's
+    /// turn has come: this worker re-arms its own and serves the parked one next, handing
+    /// over the freed slot without a trip through epoll. A connection to close with
+    /// replies unread is retired instead: watched only for its client hanging up, and
+    /// closed by the tick once its replies are read.
+    pub(super) fn serve(&self, worker: usize, token: u64, flags: EventFlags, buf: &mut [u8]) {
+        let mut next = Some((token, flags));
+        while let Some((token, flags)) = next {
+            next = self
+                .serve_conn(worker, token, flags, buf)
+                .map(|parked| (parked, EventFlags::IN));
+        }
+    }
+
+    /// Serves connection `token` as [`Server::serve`] describes; returns the parked
+    /// connection whose turn came meanwhile, for this worker to serve next.
+    fn serve_conn(
+        &self,
+        worker: usize,
+        token: u64,
+        flags: EventFlags,
+        buf: &mut [u8],
+    ) -> Option<u64> {
+        let conn = self.conns.get(token)?;
         if conn.retiring() {
             // A hang-up frees the client's queue; whatever else, close on it, since a
             // hang-up is reported again at once and re-arming would spin.
             if flags.intersects(EventFlags::HUP | EventFlags::ERR) {
                 self.close(token);
-                return;
+            } else {
+                self.retire(token, &conn);
             }
-            return self.retire(token, &conn);
+            return None;
         }
         let uid = conn.peer.uid;
+        let mut turn = None;
         for _ in 0..ROUNDS {
             conn.set_busy(true, self.now_ms());
             if conn.unread_check_due() && unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
@@ -112,37 +132,39 @@ impl Server<'_> {
                 if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait).is_err() {
                     self.close(token);
                 }
-                return;
+                return None;
             }
             if !self.conns.begin_request(uid, token, self.limits) {
-                return;
+                return None;
             }
             let answered = self.answer(&conn, flags, buf);
-            self.unpark(uid);
+            self.gate.step(worker);
+            turn = self.conns.end_request(uid);
             conn.set_busy(false, self.now_ms());
             match answered {
-                Answered::Served => {}
-                Answered::Nothing => break,
-                Answered::Close => return self.retire(token, &conn),
+                Answered::Served if turn.is_none() => {}
+                Answered::Served | Answered::Nothing => break,
+                Answered::Close => {
+                    self.retire(token, &conn);
+                    return self.still_open(turn, uid);
+                }
             }
         }
         if self.rearm(&conn.fd, token).is_err() {
             self.retire(token, &conn);
         }
+        self.still_open(turn, uid)
     }
 
-    /// Ends a request of `uid`, re-arming the connection of `uid` parked longest, if any.
-    fn unpark(&self, uid: u32) {
-        let mut parked = self.conns.end_request(uid);
-        while let Some(next) = parked {
-            match self.conns.get(next) {
-                Some(waiting) if self.rearm(&waiting.fd, next).is_ok() => break,
-                _ => {
-                    self.close(next);
-                    parked = self.conns.next_parked(uid);
-                }
+    /// `parked`, or if it has been closed meanwhile, the next parked connection of `uid`.
+    fn still_open(&self, mut parked: Option<u64>, uid: u32) -> Option<u64> {
+        while let Some(token) = parked {
+            if self.conns.get(token).is_some() {
+                return Some(token);
             }
+            parked = self.conns.next_parked(uid);
         }
+        None
     }
 
     /// Closes the connection now if its client has read every reply (or is gone), else

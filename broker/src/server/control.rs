@@ -47,6 +47,7 @@ impl Server<'_> {
     pub(super) fn shut_down(&self) {
         notify::stopping();
         drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.gate.close();
         if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
             log::error!("cannot signal shutdown to the workers: {e}");
         }

@@ -1,17 +1,19 @@
 //! The serving loop: a few worker threads that all wait on one epoll set.
 //!
 //! Every source is registered `EPOLLONESHOT`, so an event wakes exactly one worker, and the
-//! worker that wakes is the one that serves: no hand-off between threads, one wake-up per
-//! request. A connection is re-armed after each request, so a client that pipelines gets
+//! worker that wakes is the one that serves: no hand-off between threads. Only as many
+//! workers as there are CPUs wait for events; the others stand by for requests stuck in
+//! the file system (`gate.rs`). A connection is re-armed after each request, so a client that pipelines gets
 //! one request served at a time, fairly with everyone else; an idle connection costs a
 //! table entry, not a thread. A request that stalls in the file system holds one worker;
 //! the others keep serving, and `max_requests_per_uid` keeps one uid from holding them all.
 //!
 //! This file sets the loop up and dispatches events; `clients.rs` serves connections,
-//! `control.rs` handles signals, reloads and the periodic tick.
+//! `control.rs` handles signals, reloads and the periodic tick, `gate.rs` admits workers.
 
 mod clients;
 mod control;
+mod gate;
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -30,6 +32,7 @@ use rustix::time::{
     timerfd_settime,
 };
 
+use self::gate::Gate;
 use crate::audit::Audit;
 use crate::conns::ConnTable;
 use crate::limits::Limits;
@@ -74,6 +77,8 @@ struct Server<'a> {
     /// Asks the reloader thread for a reload (a full channel means one is already due);
     /// taken and dropped at shutdown, which ends the reloader.
     reload: Mutex<Option<SyncSender<()>>>,
+    /// Which workers wait for events.
+    gate: Gate,
 }
 
 /// Serves until SIGTERM or SIGINT; requests being served then are answered before it
@@ -104,6 +109,7 @@ pub fn run(
         accept_paused: AtomicBool::new(false),
         ticks: AtomicU64::new(0),
         reload: Mutex::new(Some(reload)),
+        gate: Gate::new(limits.workers.max(1), cpus()),
     };
     let period = Timespec {
         tv_sec: 0,
@@ -134,7 +140,7 @@ pub fn run(
             let worker = std::thread::Builder::new()
                 .name(format!("fdbroker-w{i}"))
                 .stack_size(WORKER_STACK);
-            worker.spawn_scoped(scope, move || server.work())?;
+            worker.spawn_scoped(scope, move || server.work(i))?;
         }
         let reloader = std::thread::Builder::new().name("fdbroker-reload".into());
         reloader.spawn_scoped(scope, move || server.reloads(&reloads))?;
@@ -143,11 +149,23 @@ pub fn run(
     })
 }
 
+/// The CPUs this process may run on (its affinity and cgroup quota allowing), which is
+/// how many workers wait for events while none is stuck.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 impl Server<'_> {
-    fn work(&self) {
+    fn work(&self, worker: usize) {
         let mut buf = vec![0u8; fdbroker_wire::MAX_REQUEST];
         let mut events = [MaybeUninit::uninit(); 1];
         loop {
+            if !self.gate.admits(worker) {
+                if !self.gate.wait(worker) {
+                    return;
+                }
+                continue;
+            }
             let (ready, _) = match epoll::wait(&self.epoll, &mut events, None) {
                 Ok(ready) => ready,
                 Err(Errno::INTR) => continue,
@@ -161,13 +179,15 @@ impl Server<'_> {
             };
             for event in ready.iter() {
                 let flags = event.flags;
+                self.gate.begin(worker);
                 match event.data.u64() {
                     SHUTDOWN => return,
                     SIGNALS => self.on_signals(),
                     LISTENER => self.accept_all(),
                     TICK => self.on_tick(),
-                    token => self.serve(token, flags, &mut buf),
+                    token => self.serve(worker, token, flags, &mut buf),
                 }
+                self.gate.end(worker);
             }
         }
     }
