@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use fdbroker_policy::Policy;
 
@@ -87,7 +87,7 @@ impl PolicyStore {
         &self.file
     }
 
-    /// The policy in force now.
+    /// The policy in force now. Hold it only for a request: see [`free_here`].
     pub fn current(&self) -> Arc<Live> {
         self.current
             .read()
@@ -123,7 +123,33 @@ impl PolicyStore {
             }
         }
         let rules = policy.rules().len();
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Live::new(policy));
+        let new = Arc::new(Live::new(policy));
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            new,
+        );
         log::info!("{} reloaded from {file}: {rules} rules", self.label);
+        free_here(old);
+    }
+}
+
+/// How long a reload waits for requests in flight to let go of the policy it replaced.
+const RELEASE_WAIT: Duration = Duration::from_millis(100);
+
+/// Frees a replaced policy on the calling (reloader) thread once requests in flight have
+/// let go of it. Freeing a large policy takes milliseconds; whichever holder dropped it
+/// last would pay that, and if that were a request, its client would wait. A request
+/// stuck longer than [`RELEASE_WAIT`] is left to free it.
+fn free_here(mut old: Arc<Live>) {
+    let deadline = Instant::now() + RELEASE_WAIT;
+    loop {
+        match Arc::try_unwrap(old) {
+            Ok(live) => return drop(live),
+            Err(held) if Instant::now() < deadline => {
+                old = held;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(_) => return,
+        }
     }
 }
