@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use fdbroker_agent::Client;
 use rustix::process::Signal;
 
+use crate::floor::Duties;
 use crate::sys::{self, Placement, Reaped};
 use crate::tree::Tree;
 
@@ -119,7 +120,7 @@ impl Broker {
 
     /// The Landlock rules this broker confined itself with, as `PATH=RIGHT,RIGHT`, read
     /// from `serve --print-privileges` on the same policy and socket: what
-    /// [`Floor::start_confined`] applies to give the floor the same confinement.
+    /// [`Duties::landlock`] applies to give the floor the same confinement.
     pub fn landlock_rules(&self) -> io::Result<Vec<String>> {
         let out = Command::new(fdbroker_exe())
             .arg("serve")
@@ -181,18 +182,14 @@ pub struct Floor {
 impl Floor {
     /// Starts the floor on `NAME.sock`, as root (it opens the root-only files).
     pub fn start(tree: &Tree, name: &str) -> io::Result<Floor> {
-        Floor::start_confined(tree, name, &[])
+        Floor::start_with(tree, name, &Duties::default())
     }
 
-    /// Starts the floor confined by Landlock with `rules` (see [`Broker::landlock_rules`]),
-    /// none for no confinement.
-    pub fn start_confined(tree: &Tree, name: &str, rules: &[String]) -> io::Result<Floor> {
+    /// Starts the floor with `duties` (see [`Duties`]).
+    pub fn start_with(tree: &Tree, name: &str, duties: &Duties) -> io::Result<Floor> {
         let socket = tree.path(&format!("{name}.sock"));
         let mut cmd = Command::new(&tree.bench_exe);
-        cmd.arg("__floor").arg(&socket);
-        if !rules.is_empty() {
-            cmd.arg("--landlock").args(rules);
-        }
+        cmd.arg("__floor").arg(&socket).args(duties.args());
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

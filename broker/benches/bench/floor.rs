@@ -45,16 +45,82 @@ const BACKLOG: i32 = 256;
 /// The epoll key of the listener (connections use their slot index).
 const LISTENER: u64 = u64::MAX;
 
-/// `__floor SOCKET [--landlock PATH=RIGHT,RIGHT...]`: binds `SOCKET` (mode 0666, so any
-/// uid can connect), confines itself with Landlock if asked (the broker's own rules, to
-/// measure what that confinement costs every open), prints `ready` and serves until
-/// killed.
+/// What the floor does beyond the bare minimum, to measure what each of fdbroker's duties
+/// costs the kernel: none by default.
+#[derive(Debug, Default)]
+pub struct Duties {
+    /// Confine the server with these Landlock rules (`PATH=RIGHT,RIGHT`, as
+    /// [`crate::daemon::Broker::landlock_rules`] reads them from the broker).
+    pub landlock: Vec<String>,
+    /// Append one audit line per file to this file, a request's lines in one `write`
+    /// before its reply is sent, as fdbroker does.
+    pub audit: Option<std::path::PathBuf>,
+    /// Hand out blocking fds: clear the `O_NONBLOCK` the open needed (one `fcntl` per
+    /// file), as fdbroker does.
+    pub blocking: bool,
+}
+
+impl Duties {
+    /// The server's command-line arguments for these duties.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(audit) = &self.audit {
+            args.extend(["--audit".to_owned(), audit.display().to_string()]);
+        }
+        if self.blocking {
+            args.push("--blocking".to_owned());
+        }
+        if !self.landlock.is_empty() {
+            args.push("--landlock".to_owned());
+            args.extend(self.landlock.iter().cloned());
+        }
+        args
+    }
+
+    fn parse(mut args: &[String]) -> io::Result<Duties> {
+        let mut duties = Duties::default();
+        while let Some((flag, rest)) = args.split_first() {
+            args = rest;
+            match flag.as_str() {
+                "--audit" => {
+                    let (path, rest) = args.split_first().ok_or_else(usage)?;
+                    duties.audit = Some(path.into());
+                    args = rest;
+                }
+                "--blocking" => duties.blocking = true,
+                // The rules are the rest of the line.
+                "--landlock" if !args.is_empty() => {
+                    duties.landlock = args.to_vec();
+                    args = &[];
+                }
+                _ => return Err(usage()),
+            }
+        }
+        Ok(duties)
+    }
+}
+
+fn usage() -> io::Error {
+    io::Error::other(
+        "usage: __floor SOCKET [--audit FILE] [--blocking] [--landlock PATH=RIGHTS...]",
+    )
+}
+
+/// `__floor SOCKET [DUTIES]`: binds `SOCKET` (mode 0666, so any uid can connect), takes on
+/// the [`Duties`] asked for, prints `ready` and serves until killed.
 pub fn server_main(args: &[String]) -> io::Result<()> {
-    let usage = || io::Error::other("usage: __floor SOCKET [--landlock PATH=RIGHTS...]");
-    let (socket, rules) = match args {
-        [socket] => (socket, &[][..]),
-        [socket, flag, rules @ ..] if flag == "--landlock" && !rules.is_empty() => (socket, rules),
-        _ => return Err(usage()),
+    let (socket, duties) = match args.split_first() {
+        Some((socket, rest)) => (socket, Duties::parse(rest)?),
+        None => return Err(usage()),
+    };
+    let audit = match &duties.audit {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)?,
+        ),
+        None => None,
     };
     // As the broker does: room for connections and for fds in flight.
     crate::sys::soft_nofile_to_hard()?;
@@ -68,14 +134,14 @@ pub fn server_main(args: &[String]) -> io::Result<()> {
     bind(&listener, &SocketAddrUnix::new(Path::new(socket))?)?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
     listen(&listener, BACKLOG)?;
-    if !rules.is_empty() {
-        confine(rules)?;
+    if !duties.landlock.is_empty() {
+        confine(&duties.landlock)?;
     }
     let mut out = io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    serve(listener)
+    serve(listener, Server::new(audit, duties.blocking))
 }
 
 /// Restricts this process as the broker restricts itself: every file-system right of
@@ -112,7 +178,7 @@ fn confine(rules: &[String]) -> io::Result<()> {
 }
 
 /// The epoll loop: accept, or answer one request on a readable connection.
-fn serve(listener: OwnedFd) -> io::Result<()> {
+fn serve(listener: OwnedFd, mut server: Server) -> io::Result<()> {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
     epoll::add(
         &ep,
@@ -123,7 +189,6 @@ fn serve(listener: OwnedFd) -> io::Result<()> {
     let mut conns: Vec<Option<OwnedFd>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = Vec::with_capacity(64);
-    let mut server = Server::new();
     loop {
         events.clear();
         match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
@@ -163,22 +228,49 @@ fn serve(listener: OwnedFd) -> io::Result<()> {
     }
 }
 
-/// The server's reusable buffers.
+/// The server's reusable buffers, and its duties.
 struct Server {
     request: Vec<u8>,
     reply: Vec<u8>,
     fds: Vec<OwnedFd>,
     space: Vec<MaybeUninit<u8>>,
+    audit: Option<std::fs::File>,
+    lines: Vec<u8>,
+    blocking: bool,
 }
 
 impl Server {
-    fn new() -> Server {
+    fn new(audit: Option<std::fs::File>, blocking: bool) -> Server {
         Server {
             request: vec![0; MAX_REQUEST],
             reply: Vec::with_capacity(MAX_BATCH * RECORD),
             fds: Vec::with_capacity(MAX_BATCH),
             space: vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_BATCH))],
+            audit,
+            lines: Vec::with_capacity(MAX_BATCH * 160),
+            blocking,
         }
+    }
+
+    /// Adds the audit line of one file: about as long as fdbroker's, stamped with the
+    /// time (seconds and milliseconds since the epoch, formatted by `itoa`).
+    fn audit_line(&mut self, path: &[u8], errno: i32) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut number = itoa::Buffer::new();
+        self.lines
+            .extend_from_slice(number.format(now.as_secs()).as_bytes());
+        self.lines.push(b'.');
+        self.lines
+            .extend_from_slice(number.format(now.subsec_millis()).as_bytes());
+        self.lines.extend_from_slice(if errno == 0 {
+            b" allow op=open uid=2001 gid=2001 pid=1 access=read path=\""
+        } else {
+            b" fail op=open uid=2001 gid=2001 pid=1 access=read path=\""
+        });
+        self.lines.extend_from_slice(path);
+        self.lines.extend_from_slice(b"\" rule=\"bench\"\n");
     }
 
     /// Answers one request on `conn`; false when the connection is done (EOF, error, or a
@@ -198,17 +290,28 @@ impl Server {
             _ => return false,
         };
         self.reply.clear();
-        for path in self.request[..msg.bytes].split(|&b| b == 0) {
-            let (errno, mode, size) = match open_one(path) {
+        self.lines.clear();
+        let request = std::mem::take(&mut self.request);
+        for path in request[..msg.bytes].split(|&b| b == 0) {
+            let (errno, mode, size) = match open_one(path, self.blocking) {
                 Ok((fd, mode, size)) => {
                     self.fds.push(fd);
                     (0, mode, size)
                 }
                 Err(e) => (e.raw_os_error(), 0, 0),
             };
+            if self.audit.is_some() {
+                self.audit_line(path, errno);
+            }
             self.reply.extend_from_slice(&errno.to_le_bytes());
             self.reply.extend_from_slice(&mode.to_le_bytes());
             self.reply.extend_from_slice(&size.to_le_bytes());
+        }
+        self.request = request;
+        if let Some(audit) = &mut self.audit
+            && audit.write_all(&self.lines).is_err()
+        {
+            return false;
         }
         let sent = send_with_fds(conn, &self.reply, &self.fds, &mut self.space);
         self.fds.clear(); // closes the server's copies
@@ -216,8 +319,9 @@ impl Server {
     }
 }
 
-/// `openat2` + `fstat`, refusing anything but a regular file.
-fn open_one(path: &[u8]) -> Result<(OwnedFd, u32, u64), Errno> {
+/// `openat2` + `fstat`, refusing anything but a regular file; then, if `blocking`, the
+/// `fcntl` that clears `O_NONBLOCK`.
+fn open_one(path: &[u8], blocking: bool) -> Result<(OwnedFd, u32, u64), Errno> {
     let fd = openat2(
         CWD,
         path,
@@ -228,6 +332,9 @@ fn open_one(path: &[u8]) -> Result<(OwnedFd, u32, u64), Errno> {
     let st = fstat(&fd)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Errno::NXIO);
+    }
+    if blocking {
+        rustix::fs::fcntl_setfl(&fd, OFlags::empty())?;
     }
     Ok((fd, st.st_mode, st.st_size as u64))
 }

@@ -5,10 +5,10 @@
 //! per-batch samples divided by B.
 //!
 //! Targets: B = 64 ≤ 1.3× direct (both placements) and ≤ 1.1× the batched floor; the
-//! largest batch (`MAX_BATCH`, 253) ≤ 1.2× direct. Beside them, the floor confined by
-//! Landlock as fdbroker confines itself (`floor+LL`), which is not a target's baseline:
-//! it shows how much of the distance is the kernel checking each open against the
-//! ruleset.
+//! largest batch (`MAX_BATCH`, 253) ≤ 1.2× direct. Beside them, the floor with fdbroker's
+//! duties (`floor+duties`: under fdbroker's Landlock rules, an audit line per file written
+//! before the reply, blocking fds; see the latency section), which is not a target's
+//! baseline: it shows how much of the distance those duties are.
 
 use std::io;
 use std::path::Path;
@@ -29,8 +29,12 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     let files = cx.pick(60_000, 6_000) / ROUNDS;
     let mut floor = crate::daemon::Floor::start(&cx.tree, "floor-batch")?;
     let mut broker = cx.broker("batch")?;
-    let rules = broker.landlock_rules()?;
-    let mut confined = crate::daemon::Floor::start_confined(&cx.tree, "floor-ll-batch", &rules)?;
+    let duties = crate::floor::Duties {
+        landlock: broker.landlock_rules()?,
+        audit: Some(cx.tree.path("run/floor-duties-batch.log")),
+        blocking: true,
+    };
+    let mut confined = crate::daemon::Floor::start_with(&cx.tree, "floor-duties-batch", &duties)?;
     for placement in cx.placements() {
         let mut direct = Vec::new();
         for _ in 0..ROUNDS {
@@ -96,7 +100,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                         .vs(format!("{} direct", fmt_ratio(f.median / d.median))),
                 );
                 cx.table.push(
-                    Row::new(SECTION, format!("floor+LL batch {b}, {mode}"))
+                    Row::new(SECTION, format!("floor+duties batch {b}, {mode}"))
                         .placement(placement)
                         .median(fmt_ns(c.median))
                         .p99(fmt_ns(c.p99))
@@ -112,7 +116,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                     .median(fmt_ns(k.median))
                     .p99(fmt_ns(k.p99))
                     .vs(format!(
-                        "{} direct, {} floor, {} floor+LL",
+                        "{} direct, {} floor, {} floor+duties",
                         fmt_ratio(rd),
                         fmt_ratio(rf),
                         fmt_ratio(k.median / c.median)

@@ -1,16 +1,22 @@
-//! One client in lock-step: `direct`, `floor`, the floor confined by Landlock as fdbroker
-//! confines itself, and `fdbroker`, pinned and unpinned.
+//! One client in lock-step: `direct`, the `floor`, the floor with fdbroker's duties, and
+//! `fdbroker`, pinned and unpinned.
 //!
 //! They alternate in [`ROUNDS`] rounds per placement and their samples are pooled, so
 //! drift of the VM cannot favour one of them. Targets: fdbroker's median ≤ 1.25× the
-//! floor's and its p99 ≤ 2× the floor's p99, under the same placement. The confined
-//! floor is not a target's baseline: it shows how much of the distance to the floor is
-//! the kernel checking every open against fdbroker's Landlock ruleset.
+//! floor's and its p99 ≤ 2× the floor's p99, under the same placement.
+//!
+//! The floor does only what any fd broker must. Two more floors take on, in the kernel,
+//! what fdbroker does for every file besides: `floor+LL` confines itself with fdbroker's
+//! own Landlock rules (the kernel checks each open against them), and `floor+duties`
+//! also writes an audit line per reply before sending it and hands out blocking fds
+//! (one `fcntl` per file). Neither is a target's baseline: they show how much of the
+//! distance to the floor those duties are, and how much is fdbroker's own code.
 
 use std::io;
 
 use crate::daemon::Floor;
-use crate::stats::{fmt_ratio, summarize};
+use crate::floor::Duties;
+use crate::stats::{Summary, fmt_ratio, summarize};
 use crate::table::Row;
 
 use super::{Cx, ROUNDS, client_latency, direct_samples, lat_cells};
@@ -19,29 +25,54 @@ const SECTION: &str = "latency";
 
 pub fn run(cx: &mut Cx) -> io::Result<()> {
     let iters = cx.pick(150_000, 15_000) / ROUNDS;
-    let mut floor = Floor::start(&cx.tree, "floor")?;
     let mut broker = cx.broker("latency")?;
-    let mut confined = Floor::start_confined(&cx.tree, "floor-ll", &broker.landlock_rules()?)?;
+    let landlock = broker.landlock_rules()?;
+    let mut floors = [
+        (
+            "floor: minimal SEQPACKET broker",
+            Floor::start(&cx.tree, "floor")?,
+        ),
+        (
+            "floor+LL: the floor under fdbroker's Landlock rules",
+            Floor::start_with(
+                &cx.tree,
+                "floor-ll",
+                &Duties {
+                    landlock: landlock.clone(),
+                    ..Duties::default()
+                },
+            )?,
+        ),
+        (
+            "floor+duties: +LL, audit write, blocking fd",
+            Floor::start_with(
+                &cx.tree,
+                "floor-duties",
+                &Duties {
+                    landlock,
+                    audit: Some(cx.tree.path("run/floor-duties.log")),
+                    blocking: true,
+                },
+            )?,
+        ),
+    ];
     for placement in cx.placements() {
-        let (mut direct, mut fl, mut fc, mut fb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut direct = Vec::new();
+        let mut floor_samples = [Vec::new(), Vec::new(), Vec::new()];
+        let mut fb = Vec::new();
         for _ in 0..ROUNDS {
             direct.extend(direct_samples(&cx.tree, placement, 1, iters, 5000)?);
-            fl.extend(client_latency(
-                cx,
-                "floor",
-                &floor.socket.clone(),
-                placement,
-                iters,
-                &mut || floor.place(placement),
-            )?);
-            fc.extend(client_latency(
-                cx,
-                "floor",
-                &confined.socket.clone(),
-                placement,
-                iters,
-                &mut || confined.place(placement),
-            )?);
+            for ((_, floor), samples) in floors.iter_mut().zip(&mut floor_samples) {
+                let socket = floor.socket.clone();
+                samples.extend(client_latency(
+                    cx,
+                    "floor",
+                    &socket,
+                    placement,
+                    iters,
+                    &mut || floor.place(placement),
+                )?);
+            }
             fb.extend(client_latency(
                 cx,
                 "broker",
@@ -52,12 +83,9 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
             )?);
         }
         broker.check_running()?;
-        let (d, f, c, b) = (
-            summarize(&mut direct),
-            summarize(&mut fl),
-            summarize(&mut fc),
-            summarize(&mut fb),
-        );
+        let d = summarize(&mut direct);
+        let f: Vec<Summary> = floor_samples.iter_mut().map(|s| summarize(s)).collect();
+        let b = summarize(&mut fb);
         let (dm, dp) = lat_cells(&d);
         cx.table.push(
             Row::new(SECTION, "direct: open+fstat+close, 4 KiB, in-process")
@@ -66,38 +94,36 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                 .p99(dp)
                 .vs("1.00× direct"),
         );
-        let (fm, fp) = lat_cells(&f);
-        cx.table.push(
-            Row::new(SECTION, "floor: minimal SEQPACKET broker")
-                .placement(placement)
-                .median(fm)
-                .p99(fp)
-                .vs(format!("{} direct", fmt_ratio(f.median / d.median))),
-        );
-        let (cm, cp) = lat_cells(&c);
-        cx.table.push(
-            Row::new(SECTION, "floor + Landlock: confined as fdbroker is")
-                .placement(placement)
-                .median(cm)
-                .p99(cp)
-                .vs(format!(
+        for (i, ((name, _), s)) in floors.iter().zip(&f).enumerate() {
+            let (m, p) = lat_cells(s);
+            let vs = match i {
+                0 => format!("{} direct", fmt_ratio(s.median / d.median)),
+                _ => format!(
                     "{} floor, {} direct",
-                    fmt_ratio(c.median / f.median),
-                    fmt_ratio(c.median / d.median)
-                )),
-        );
+                    fmt_ratio(s.median / f[0].median),
+                    fmt_ratio(s.median / d.median)
+                ),
+            };
+            cx.table.push(
+                Row::new(SECTION, *name)
+                    .placement(placement)
+                    .median(m)
+                    .p99(p)
+                    .vs(vs),
+            );
+        }
         let (bm, bp) = lat_cells(&b);
-        let (rm, rp) = (b.median / f.median, b.p99 / f.p99);
+        let (rm, rp) = (b.median / f[0].median, b.p99 / f[0].p99);
         cx.table.push(
             Row::new(SECTION, "fdbroker: Client::open, 100 rules, audit log")
                 .placement(placement)
                 .median(bm)
                 .p99(bp)
                 .vs(format!(
-                    "{} floor (p99 {}), {} floor+LL, {} direct",
+                    "{} floor (p99 {}), {} floor+duties, {} direct",
                     fmt_ratio(rm),
                     fmt_ratio(rp),
-                    fmt_ratio(b.median / c.median),
+                    fmt_ratio(b.median / f[2].median),
                     fmt_ratio(b.median / d.median)
                 ))
                 .target(
