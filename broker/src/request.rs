@@ -38,7 +38,8 @@ pub struct Context<'a> {
     pub audit: &'a Audit,
 }
 
-/// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
+/// Answers the request in `received` (whose bytes are in `buf`) on `sock`; returns how
+/// many paths it asked about (for the server's share of work per connection).
 ///
 /// Per-request failures are replies, never errors of the broker; the `Err` returned is a
 /// failed send, after which the connection is no use.
@@ -48,11 +49,11 @@ pub fn handle(
     ctx: &Context<'_>,
     received: Received,
     buf: &[u8],
-) -> io::Result<()> {
+) -> io::Result<usize> {
     // 1. Shape: no fds (dropping `received` closes them), not over-long, decodable.
     let malformed = |kind, errno, message: &str| {
         ctx.live.counts.error();
-        refuse(sock, peer, kind, errno, message)
+        refuse(sock, peer, kind, errno, message).map(|()| 0)
     };
     if !received.fds.is_empty() || received.control_truncated {
         return malformed(
@@ -79,10 +80,15 @@ pub fn handle(
         }
     };
 
-    // 2. Each path: decide, open, record (see `open_one`); the records are written, then
-    //    the one reply is sent.
+    // 2. Each path: decide, open, record; the records are written, then the one reply is
+    //    sent.
+    let paths = match &request {
+        Request::Open { .. } => 1,
+        Request::OpenMany { paths, .. } => paths.0.len(),
+        Request::Ping | Request::Status { .. } => 0,
+    };
     let mut records = ctx.audit.pending();
-    match request {
+    let sent = match request {
         Request::Ping => reply(sock, &Response::Pong, &[]),
         Request::Status { first_rule } => status(sock, peer, ctx, first_rule),
         Request::Open {
@@ -164,7 +170,8 @@ pub fn handle(
                 &fds,
             )
         }
-    }
+    };
+    sent.map(|()| paths)
 }
 
 /// What the policy says of one path, before anything is opened.

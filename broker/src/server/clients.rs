@@ -81,7 +81,7 @@ impl Server<'_> {
 
     /// Serves the requests waiting on connection `token`, then re-arms it.
     ///
-    /// After each reply it reads on without waiting, up to [`ROUNDS`] requests: a client
+    /// After each reply it reads on without waiting, for up to a [`TURN`] of work: a client
     /// that sends its next request while this worker finishes (on one CPU, a woken client
     /// often runs before the worker is back in `epoll_wait`) is served at once, instead
     /// of the re-arm waking a second worker for it, which costs two context switches.
@@ -124,8 +124,8 @@ impl Server<'_> {
             return None;
         }
         let uid = conn.peer.uid;
-        let mut turn = None;
-        for _ in 0..ROUNDS {
+        let (mut turn, mut work) = (None, 0);
+        while work < TURN {
             conn.set_busy(true, self.now_ms());
             if conn.unread_check_due() && unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
                 let wait = EventFlags::OUT | EventFlags::ONESHOT;
@@ -142,8 +142,8 @@ impl Server<'_> {
             turn = self.conns.end_request(uid);
             conn.set_busy(false, self.now_ms());
             match answered {
-                Answered::Served if turn.is_none() => {}
-                Answered::Served | Answered::Nothing => break,
+                Answered::Served(paths) if turn.is_none() => work += paths.max(1),
+                Answered::Served(_) | Answered::Nothing => break,
                 Answered::Close => {
                     self.retire(token, &conn);
                     return self.still_open(turn, uid);
@@ -209,7 +209,7 @@ impl Server<'_> {
                     audit: self.audit,
                 };
                 match request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf) {
-                    Ok(()) => Answered::Served,
+                    Ok(paths) => Answered::Served(paths),
                     Err(e) => {
                         log::debug!("reply to pid={pid} failed, closing: {e}");
                         Answered::Close
@@ -237,14 +237,17 @@ impl Server<'_> {
     }
 }
 
-/// Most requests of one connection served in a row before it goes back to the epoll set,
-/// so one busy client cannot hold a worker for long while others wait.
-const ROUNDS: usize = 16;
+/// How much one connection is served in a row before it goes back to the epoll set, so
+/// one busy client cannot hold a worker for long while others wait: requests, each
+/// weighing the paths it asks about (at least 1). A turn ends with the request that
+/// reaches it: a few milliseconds of opens at most, while sparing a client that streams
+/// batches a trip through epoll (and a second worker's wake-up) between each.
+const TURN: usize = 256;
 
 /// What [`Server::answer`] found on a connection.
 enum Answered {
-    /// A request, answered.
-    Served,
+    /// A request about this many paths, answered.
+    Served(usize),
     /// Nothing to read yet: wait for the next request.
     Nothing,
     /// End of file, or an error receiving or replying: the connection is done.
