@@ -30,3 +30,4 @@ mod read;
 mod reload;
 mod scanner;
 mod service;
+mod stall;

@@ -1,0 +1,148 @@
+//! A request stuck in the file system holds its worker, and only as many workers as the
+//! broker has CPUs wait for requests: a standby worker must join, so that other clients
+//! are still served, and leave once the stall is over.
+//!
+//! The stall is made with ptrace, which is what a hung mount does to a thread: the
+//! broker, confined to one CPU (so one worker serves), is kept busy with batches, and that
+//! worker is stopped mid-request with `PTRACE_INTERRUPT`.
+
+use std::fs;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fdbroker_agent::{Access, Client};
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
+
+use crate::harness::{Broker, Tree, require_root};
+
+const FILES: usize = 64;
+
+/// `epoll_wait` and `epoll_pwait` on x86_64 and aarch64 (`epoll_pwait` only there): a
+/// worker stopped in one of these was idle, not stuck in a request.
+const EPOLL_WAITS: [&str; 2] = ["232", "281"];
+
+#[test]
+fn a_stuck_worker_is_relieved_by_a_standby_one() {
+    require_root!();
+    let tree = Tree::new();
+    for i in 0..FILES {
+        tree.private_file(&format!("data/f{i}"), b"x");
+    }
+    let policy = format!(
+        "version = 1\n\n[[rule]]\nname = \"root-reads\"\nusers = [0]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    );
+    // The broker inherits this thread's CPU affinity: one CPU, so one worker waits.
+    let all = sched_getaffinity(None).expect("affinity");
+    let mut one = CpuSet::new();
+    one.set(
+        (0..CpuSet::MAX_CPU)
+            .find(|&c| all.is_set(c))
+            .expect("a CPU"),
+    );
+    sched_setaffinity(None, &one).expect("pin this thread");
+    let broker = Broker::start_with(&tree, &policy, &["--workers", "4"]);
+    sched_setaffinity(None, &all).expect("unpin this thread");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let paths: Vec<String> = (0..FILES).map(|i| tree.p(&format!("data/f{i}"))).collect();
+    let busy: Vec<JoinHandle<()>> = (0..2)
+        .map(|_| {
+            let (stop, paths, socket) = (stop.clone(), paths.clone(), broker.socket_str());
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&socket).expect("connect");
+                while !stop.load(Ordering::Relaxed) {
+                    let files = client.open_many(&paths, Access::READ).expect("open_many");
+                    assert!(files.iter().all(Result::is_ok));
+                }
+            })
+        })
+        .collect();
+    let worker = thread_named(broker.pid(), "fdbroker-w0");
+
+    let mut relieved = false;
+    for _ in 0..20 {
+        let Some(stopped) = Stopped::interrupt(broker.pid(), worker) else {
+            continue; // caught idle between requests: try again
+        };
+        // The worker is stuck mid-request: a new client must still be served.
+        if ping_within(&broker.socket_str(), Duration::from_secs(3)) {
+            broker.expect_log("admitting another worker");
+            drop(stopped); // the stall ends
+            relieved = true;
+            break;
+        }
+    }
+    assert!(
+        relieved,
+        "no client was served while the only worker was stuck"
+    );
+    broker.expect_log("no request is stuck any more: back to 1 workers");
+    assert!(ping_within(&broker.socket_str(), Duration::from_secs(3)));
+    stop.store(true, Ordering::Relaxed);
+    for client in busy {
+        client.join().expect("busy client");
+    }
+}
+
+/// Whether a new connection gets an answer to a ping within `timeout`.
+fn ping_within(socket: &str, timeout: Duration) -> bool {
+    let (tx, rx) = mpsc::channel();
+    let socket = socket.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(Client::connect(&socket).and_then(|mut c| c.ping()).is_ok());
+    });
+    rx.recv_timeout(timeout).unwrap_or(false)
+}
+
+/// The thread of `pid` called `name`.
+fn thread_named(pid: u32, name: &str) -> i32 {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|e| e.ok())
+        .find(|e| fs::read_to_string(e.path().join("comm")).is_ok_and(|comm| comm.trim() == name))
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no thread {name} in {pid}"))
+}
+
+/// A thread held in a ptrace stop; released when dropped.
+struct Stopped(i32);
+
+impl Stopped {
+    /// Stops thread `tid` of `pid` wherever it is; `None` (and released) if it was
+    /// waiting for events rather than serving.
+    #[allow(unsafe_code)]
+    fn interrupt(pid: u32, tid: i32) -> Option<Stopped> {
+        // SAFETY: plain ptrace and waitpid calls on a thread id, with null addr/data
+        // arguments and a valid pointer to a local status; no memory is shared.
+        unsafe {
+            assert_eq!(
+                libc::ptrace(libc::PTRACE_SEIZE, tid, 0, 0),
+                0,
+                "PTRACE_SEIZE: {}",
+                std::io::Error::last_os_error()
+            );
+            let stopped = Stopped(tid);
+            assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0), 0);
+            let mut status = 0;
+            assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
+            let syscall =
+                fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).unwrap_or_default();
+            let number = syscall.split_whitespace().next().unwrap_or("");
+            (!EPOLL_WAITS.contains(&number)).then_some(stopped)
+        }
+    }
+}
+
+impl Drop for Stopped {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // SAFETY: detaching a thread this process seized; resumes it.
+        unsafe {
+            libc::ptrace(libc::PTRACE_DETACH, self.0, 0, 0);
+        }
+    }
+}
