@@ -3,10 +3,12 @@
 //! Every source is registered `EPOLLONESHOT`, so an event wakes exactly one worker, and the
 //! worker that wakes is the one that serves: no hand-off between threads. Only as many
 //! workers as there are CPUs wait for events; the others stand by for requests stuck in
-//! the file system (`gate.rs`). A connection is re-armed after each request, so a client that pipelines gets
-//! one request served at a time, fairly with everyone else; an idle connection costs a
-//! table entry, not a thread. A request that stalls in the file system holds one worker;
-//! the others keep serving, and `max_requests_per_uid` keeps one uid from holding them all.
+//! the file system (`gate.rs`). A woken worker serves the requests waiting on its
+//! connection for one turn of work (`clients.rs`), then re-arms it, so a client that
+//! pipelines is served in turn with everyone else; an idle connection costs a table
+//! entry, not a thread. A request that stalls in the file system holds one worker while
+//! a standby one takes its place, and `max_requests_per_uid` bounds how many one uid's
+//! stalled requests can hold.
 //!
 //! This file sets the loop up and dispatches events; `clients.rs` serves connections,
 //! `control.rs` handles signals, reloads and the periodic tick, `gate.rs` admits workers.
