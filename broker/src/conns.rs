@@ -196,7 +196,7 @@ impl ConnTable {
     }
 
     /// Ends a request counted by [`ConnTable::begin_request`], and returns the oldest
-    /// connection of `uid` parked waiting for the slot, to be re-armed.
+    /// connection of `uid` parked waiting for the slot, whose turn it now is.
     pub fn end_request(&self, uid: u32) -> Option<u64> {
         let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
         let usage = per_uid.get_mut(&uid)?;
