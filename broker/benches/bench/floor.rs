@@ -252,12 +252,10 @@ impl Server {
         }
     }
 
-    /// Adds the audit line of one file: about as long as fdbroker's, stamped with the
-    /// time (seconds and milliseconds since the epoch, formatted by `itoa`).
-    fn audit_line(&mut self, path: &[u8], errno: i32) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+    /// Adds the audit line of one file: about as long as fdbroker's, stamped with `now`
+    /// (seconds and milliseconds since the epoch, formatted by `itoa`), which fdbroker too
+    /// takes once per request.
+    fn audit_line(&mut self, now: std::time::Duration, path: &[u8], errno: i32) {
         let mut number = itoa::Buffer::new();
         self.lines
             .extend_from_slice(number.format(now.as_secs()).as_bytes());
@@ -291,6 +289,9 @@ impl Server {
         };
         self.reply.clear();
         self.lines.clear();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let request = std::mem::take(&mut self.request);
         for path in request[..msg.bytes].split(|&b| b == 0) {
             let (errno, mode, size) = match open_one(path, self.blocking) {
@@ -301,7 +302,7 @@ impl Server {
                 Err(e) => (e.raw_os_error(), 0, 0),
             };
             if self.audit.is_some() {
-                self.audit_line(path, errno);
+                self.audit_line(now, path, errno);
             }
             self.reply.extend_from_slice(&errno.to_le_bytes());
             self.reply.extend_from_slice(&mode.to_le_bytes());
