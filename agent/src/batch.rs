@@ -7,8 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use fdbroker_wire::{
-    Access, Batch, ErrorKind, MAX_BATCH, MAX_FDS, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome,
-    Request, Response,
+    Access, Batch, ErrorKind, MAX_BATCH, MAX_FDS, MAX_PATH, MAX_REQUEST, Outcome, Request, Response,
 };
 use rustix::io::Errno;
 
@@ -123,29 +122,30 @@ impl Client {
                 "no batch is waiting for a reply",
             ));
         };
-        let mut buf = [0u8; MAX_RESPONSE];
-        let (response, fds) = self.receive(&mut buf, MAX_FDS)?;
-        let Response::OpenedMany { results } = response else {
-            return Err(malformed("the broker answered a different request"));
-        };
-        let results = results.0;
-        let opened = results
-            .iter()
-            .filter(|r| matches!(r, Outcome::Opened { .. }))
-            .count();
-        if results.len() != count || fds.len() != opened {
-            return Err(malformed("the broker's reply does not match the batch"));
-        }
-        let mut fds = fds.into_iter();
-        Ok(results
-            .into_iter()
-            .map(|outcome| match outcome {
-                Outcome::Opened { .. } => Ok(File::from(fds.next().expect("counted above"))),
-                Outcome::Failed { kind, errno } => {
-                    Err(BrokerError::new(kind, errno, kind.as_str()).into_io())
-                }
-            })
-            .collect())
+        self.with_reply_buffer(|client, buf| {
+            let (response, fds) = client.receive(buf, MAX_FDS)?;
+            let Response::OpenedMany { results } = response else {
+                return Err(malformed("the broker answered a different request"));
+            };
+            let results = results.0;
+            let opened = results
+                .iter()
+                .filter(|r| matches!(r, Outcome::Opened { .. }))
+                .count();
+            if results.len() != count || fds.len() != opened {
+                return Err(malformed("the broker's reply does not match the batch"));
+            }
+            let mut fds = fds.into_iter();
+            Ok(results
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Outcome::Opened { .. } => Ok(File::from(fds.next().expect("counted above"))),
+                    Outcome::Failed { kind, errno } => {
+                        Err(BrokerError::new(kind, errno, kind.as_str()).into_io())
+                    }
+                })
+                .collect())
+        })
     }
 }
 

@@ -23,6 +23,12 @@ use rustix::net::{
 /// Sends `msg` as one record, with `fds` (at most [`MAX_FDS`]) attached in `SCM_RIGHTS`.
 /// Uses `MSG_NOSIGNAL`: a peer that has gone away is an `EPIPE` error, never a `SIGPIPE`.
 pub fn send(sock: BorrowedFd<'_>, msg: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    if fds.is_empty() {
+        // Every request, and every reply without fds: `send(2)` is the same record on a
+        // SEQPACKET socket, without a `msghdr` and iovec for the kernel to copy in.
+        let sent = retry_eintr(|| rustix::net::send(sock, msg, SendFlags::NOSIGNAL))?;
+        return whole(sent, msg);
+    }
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     // `push` reports whether the fds fit; without this check the message would go out
@@ -38,6 +44,11 @@ pub fn send(sock: BorrowedFd<'_>, msg: &[u8], fds: &[BorrowedFd<'_>]) -> io::Res
     }
     let iov = [IoSlice::new(msg)];
     let sent = retry_eintr(|| sendmsg(sock, &iov, &mut control, SendFlags::NOSIGNAL))?;
+    whole(sent, msg)
+}
+
+/// A record goes out whole or not at all; anything else is the kernel breaking SEQPACKET.
+fn whole(sent: usize, msg: &[u8]) -> io::Result<()> {
     if sent != msg.len() {
         return Err(io::Error::other(format!(
             "sent {sent} of {} bytes",
@@ -133,6 +144,19 @@ mod tests {
         assert!(!got.control_truncated);
         let fd_flags = rustix::io::fcntl_getfd(&got.fds[0]).unwrap();
         assert!(fd_flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn records_without_fds_keep_their_boundaries() {
+        let (a, b) = pair();
+        send(a.as_fd(), b"one", &[]).unwrap();
+        send(a.as_fd(), b"two!", &[]).unwrap();
+        let mut buf = [0; 16];
+        for expected in [&b"one"[..], b"two!"] {
+            let got = recv(b.as_fd(), &mut buf, 1).unwrap();
+            assert_eq!(got.bytes(&buf), Some(expected));
+            assert!(got.fds.is_empty() && !got.control_truncated);
+        }
     }
 
     #[test]
