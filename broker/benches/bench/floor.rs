@@ -1,7 +1,8 @@
 //! The floor: the shortest possible fd broker, the baseline fdbroker is judged against.
 //!
 //! It is what any SCM_RIGHTS broker must do and nothing else: no policy, no logging, no
-//! encoding beyond a byte string out and fixed-size records back, one process, one thread.
+//! encoding beyond a byte string out and fixed-size records back, one process, one thread
+//! (unless given [`Duties`], which measure what fdbroker's own duties cost the kernel).
 //! It is the Rust twin of the C floor behind `perf.md` (same syscalls: `openat2` with
 //! `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, `fstat`, `sendmsg` with the fds in one
 //! `SCM_RIGHTS`), written with the same crate (rustix) as the broker so that the
@@ -58,6 +59,10 @@ pub struct Duties {
     /// Hand out blocking fds: clear the `O_NONBLOCK` the open needed (one `fcntl` per
     /// file), as fdbroker does.
     pub blocking: bool,
+    /// Run as a threaded process, as a broker with a worker pool is: one more thread,
+    /// idle, sharing the fd table and address space. The kernel then takes a reference
+    /// on each file an fd syscall uses, and a context switch does more bookkeeping.
+    pub threaded: bool,
 }
 
 impl Duties {
@@ -69,6 +74,9 @@ impl Duties {
         }
         if self.blocking {
             args.push("--blocking".to_owned());
+        }
+        if self.threaded {
+            args.push("--threaded".to_owned());
         }
         if !self.landlock.is_empty() {
             args.push("--landlock".to_owned());
@@ -88,6 +96,7 @@ impl Duties {
                     args = rest;
                 }
                 "--blocking" => duties.blocking = true,
+                "--threaded" => duties.threaded = true,
                 // The rules are the rest of the line.
                 "--landlock" if !args.is_empty() => {
                     duties.landlock = args.to_vec();
@@ -102,7 +111,7 @@ impl Duties {
 
 fn usage() -> io::Error {
     io::Error::other(
-        "usage: __floor SOCKET [--audit FILE] [--blocking] [--landlock PATH=RIGHTS...]",
+        "usage: __floor SOCKET [--audit FILE] [--blocking] [--threaded] [--landlock PATH=RIGHTS...]",
     )
 }
 
@@ -136,6 +145,15 @@ pub fn server_main(args: &[String]) -> io::Result<()> {
     listen(&listener, BACKLOG)?;
     if !duties.landlock.is_empty() {
         confine(&duties.landlock)?;
+    }
+    if duties.threaded {
+        std::thread::Builder::new()
+            .name("idle".to_owned())
+            .spawn(|| {
+                loop {
+                    std::thread::park();
+                }
+            })?;
     }
     let mut out = io::stdout().lock();
     writeln!(out, "ready")?;

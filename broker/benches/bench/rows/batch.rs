@@ -33,6 +33,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         landlock: broker.landlock_rules()?,
         audit: Some(cx.tree.path("run/floor-duties-batch.log")),
         blocking: true,
+        threaded: false,
     };
     let mut confined = crate::daemon::Floor::start_with(&cx.tree, "floor-duties-batch", &duties)?;
     for placement in cx.placements() {

@@ -9,8 +9,10 @@
 //! what fdbroker does for every file besides: `floor+LL` confines itself with fdbroker's
 //! own Landlock rules (the kernel checks each open against them), and `floor+duties`
 //! also writes an audit line per reply before sending it and hands out blocking fds
-//! (one `fcntl` per file). Neither is a target's baseline: they show how much of the
-//! distance to the floor those duties are, and how much is fdbroker's own code.
+//! (one `fcntl` per file). A fourth, `floor+duties+thread`, does the same in a threaded
+//! process, as fdbroker with its worker pool is: what the kernel charges a threaded
+//! process for the same syscalls. None is a target's baseline: they show how much of
+//! the distance to the floor those duties are, and how much is fdbroker's own code.
 
 use std::io;
 
@@ -49,16 +51,30 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                 &cx.tree,
                 "floor-duties",
                 &Duties {
-                    landlock,
+                    landlock: landlock.clone(),
                     audit: Some(cx.tree.path("run/floor-duties.log")),
                     blocking: true,
+                    threaded: false,
+                },
+            )?,
+        ),
+        (
+            "floor+duties+thread: the same, threaded",
+            Floor::start_with(
+                &cx.tree,
+                "floor-duties-thread",
+                &Duties {
+                    landlock,
+                    audit: Some(cx.tree.path("run/floor-duties-thread.log")),
+                    blocking: true,
+                    threaded: true,
                 },
             )?,
         ),
     ];
     for placement in cx.placements() {
         let mut direct = Vec::new();
-        let mut floor_samples = [Vec::new(), Vec::new(), Vec::new()];
+        let mut floor_samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
         let mut fb = Vec::new();
         for _ in 0..ROUNDS {
             direct.extend(direct_samples(&cx.tree, placement, 1, iters, 5000)?);
@@ -120,10 +136,11 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                 .median(bm)
                 .p99(bp)
                 .vs(format!(
-                    "{} floor (p99 {}), {} floor+duties, {} direct",
+                    "{} floor (p99 {}), {} floor+duties, {} +thread, {} direct",
                     fmt_ratio(rm),
                     fmt_ratio(rp),
                     fmt_ratio(b.median / f[2].median),
+                    fmt_ratio(b.median / f[3].median),
                     fmt_ratio(b.median / d.median)
                 ))
                 .target(
