@@ -78,6 +78,20 @@ pub fn place_self(placement: Placement) -> io::Result<()> {
     Ok(sched_setaffinity(None, &cpuset(placement))?)
 }
 
+/// Keeps the calling thread off the CPU of a pinned `placement` (when there is another
+/// CPU), so that its own work does not compete with what is measured there; unpinned,
+/// it may run anywhere.
+pub fn place_self_beside(placement: Placement) -> io::Result<()> {
+    let mut set = all_cpus();
+    if let Placement::Pinned(cpu) = placement {
+        set.unset(cpu);
+        if set.count() == 0 {
+            set = all_cpus();
+        }
+    }
+    Ok(sched_setaffinity(None, &set)?)
+}
+
 /// Places every thread of process `pid`. Affinity is per thread, and a server may have
 /// started its worker threads before we get here, so each task in `/proc/PID/task` is set;
 /// threads created later inherit from their creator, which is set too.

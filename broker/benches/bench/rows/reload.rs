@@ -13,10 +13,16 @@
 //! compared with one decision's worth: the in-process `decide` time of the client's own
 //! request under the 10,000-rule policy. A reload that blocks requests (a lock held while
 //! parsing) or starves them of CPU shows up here.
+//!
+//! During that window nothing but the reloads may load the broker: each reload is
+//! known to be done from the broker's log line (written after the swap), not from probe
+//! requests, which would be a second client competing with the measured one; and when
+//! the broker is pinned, this process keeps off its CPU. The probe checks, once the
+//! window is over, that the policy the log says is in force is.
 
 use std::fs;
 use std::hint::black_box;
-use std::io;
+use std::io::{self, Read, Seek};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -113,7 +119,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         );
     }
     let done = reloader.count;
-    let logged = broker.log_text().matches("policy reloaded from").count();
+    let logged = broker.log_text().matches(RELOADED).count();
     if logged < done {
         return Err(io::Error::other(format!(
             "{done} reloads took effect but the log shows {logged}"
@@ -129,7 +135,7 @@ fn window(
     broker: &mut Broker,
     placement: Placement,
     seconds: f64,
-    reloader: Option<&mut Reloader>,
+    mut reloader: Option<&mut Reloader>,
 ) -> io::Result<(Vec<u64>, usize)> {
     let spec = Spec::new("lat")
         .target(&cx.tree, "broker", &broker.socket, placement)
@@ -137,14 +143,20 @@ fn window(
         .arg("warm", 2000);
     let mut running = client::start_all(&cx.tree, &[spec], &mut || broker.place(placement))?;
     let mut reloads = 0;
-    if let Some(reloader) = reloader {
+    if let Some(reloader) = reloader.as_deref_mut() {
+        crate::sys::place_self_beside(placement)?;
+        let mut log = LogTail::open(&broker.log)?;
         let end = Instant::now() + Duration::from_secs_f64(seconds);
         while Instant::now() < end {
-            reloader.flip(broker)?;
+            reloader.flip_quietly(broker, &mut log)?;
             reloads += 1;
         }
+        crate::sys::place_self(Placement::Unpinned)?;
     }
     let samples = running.pop().expect("one client").samples()?;
+    if let Some(reloader) = reloader {
+        reloader.check_in_force()?;
+    }
     Ok((samples, reloads))
 }
 
@@ -217,6 +229,83 @@ impl Reloader {
         self.current = next;
         self.count += 1;
         Ok(elapsed)
+    }
+
+    /// Like [`Reloader::flip`], but waits for the broker's log line instead of probing,
+    /// so that waiting adds no requests.
+    fn flip_quietly(&mut self, broker: &Broker, log: &mut LogTail) -> io::Result<()> {
+        let next = 1 - self.current;
+        install(&self.files[next], &broker.policy)?;
+        broker.signal(Signal::HUP)?;
+        if !log.wait_for(RELOADED, RELOAD_TIMEOUT)? {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no {RELOADED:?} in the log {RELOAD_TIMEOUT:?} after SIGHUP number {}",
+                    self.count + 1
+                ),
+            ));
+        }
+        self.current = next;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Fails unless the probe's answer is that of the policy last installed.
+    fn check_in_force(&mut self) -> io::Result<()> {
+        if self.probe_allowed()? != (self.current == 0) {
+            return Err(io::Error::other(
+                "after the reloads the broker's answer is not that of the policy installed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the broker logs once a reloaded policy is in force.
+const RELOADED: &str = "policy reloaded from";
+
+/// The lines a log file gains from now on.
+struct LogTail {
+    file: fs::File,
+    /// What was read after the last newline: the start of a line still being written.
+    partial: Vec<u8>,
+}
+
+impl LogTail {
+    fn open(path: &Path) -> io::Result<LogTail> {
+        let mut file = fs::File::open(path)?;
+        file.seek(io::SeekFrom::End(0))?;
+        Ok(LogTail {
+            file,
+            partial: Vec::new(),
+        })
+    }
+
+    /// Waits up to `timeout` for a new line containing `needle`; true if one came.
+    fn wait_for(&mut self, needle: &str, timeout: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = vec![0; 1 << 16];
+        loop {
+            let n = self.file.read(&mut chunk)?;
+            if n == 0 {
+                if Instant::now() > deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            self.partial.extend_from_slice(&chunk[..n]);
+            let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+                continue;
+            };
+            // The client's audit lines stream through too: search them whole, fast.
+            let found = String::from_utf8_lossy(&self.partial[..end]).contains(needle);
+            self.partial.drain(..=end);
+            if found {
+                return Ok(true);
+            }
+        }
     }
 }
 
