@@ -7,6 +7,7 @@ use std::sync::mpsc::Receiver;
 
 use nix::sys::signal::Signal;
 
+use super::pacer::Pacer;
 use super::{LISTENER, SIGNALS, STATUS_EVERY_TICKS, Server, TICK};
 use crate::notify;
 use crate::unread::unread;
@@ -23,14 +24,18 @@ impl Server<'_> {
         )
     }
 
-    /// The reloader thread: reloads on request, under `SCHED_IDLE` (see [`idle_priority`]),
-    /// so that parsing even a 10,000-rule policy takes no CPU from requests; they go on
-    /// with the old policy until the new one is swapped in.
+    /// The reloader thread: reloads on request, under `SCHED_IDLE` (see [`idle_priority`])
+    /// and paced (see [`pacer`](super::pacer)), so that parsing even a 10,000-rule policy
+    /// takes CPU from requests only in slices of microseconds; they go on with the old
+    /// policy until the new one is swapped in.
     pub(super) fn reloads(&self, requests: &Receiver<()>) {
         if let Err(e) = idle_priority() {
             log::debug!("cannot lower the reload thread's priority: {e}");
         }
         while requests.recv().is_ok() {
+            let _pacer = Pacer::start()
+                .inspect_err(|e| log::debug!("cannot pace the reload thread: {e}"))
+                .ok();
             notify::reloading();
             self.audit.reopen();
             self.store.reload();

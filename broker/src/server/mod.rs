@@ -16,6 +16,7 @@
 mod clients;
 mod control;
 mod gate;
+mod pacer;
 
 use std::io;
 use std::mem::MaybeUninit;
