@@ -24,14 +24,10 @@ impl Server<'_> {
         )
     }
 
-    /// The reloader thread: reloads on request, under `SCHED_IDLE` (see [`idle_priority`])
-    /// and paced (see [`pacer`](super::pacer)), so that parsing even a 10,000-rule policy
-    /// takes CPU from requests only in slices of microseconds; they go on with the old
-    /// policy until the new one is swapped in.
+    /// The reloader thread: reloads on request, paced (see [`pacer`](super::pacer)) so that
+    /// parsing even a 10,000-rule policy takes a CPU from requests only in slices of
+    /// microseconds; they go on with the old policy until the new one is swapped in.
     pub(super) fn reloads(&self, requests: &Receiver<()>) {
-        if let Err(e) = idle_priority() {
-            log::debug!("cannot lower the reload thread's priority: {e}");
-        }
         while requests.recv().is_ok() {
             let _pacer = Pacer::start()
                 .inspect_err(|e| log::debug!("cannot pace the reload thread: {e}"))
@@ -122,23 +118,4 @@ impl Server<'_> {
             log::error!("cannot re-arm the timer: {e}");
         }
     }
-}
-
-/// Puts the calling thread under `SCHED_IDLE` ([`sched(7)`]): it runs only on CPU time
-/// nothing else wants, and a worker woken by a request preempts it at once. Nice 19 is
-/// not enough: on a CPU shared with a client, the scheduler still gives a nice-19 thread
-/// whole slices of milliseconds, and a request arriving meanwhile waits for them. Any
-/// thread may lower itself to it.
-///
-/// [`sched(7)`]: https://man7.org/linux/man-pages/man7/sched.7.html
-#[allow(unsafe_code)]
-fn idle_priority() -> std::io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is the calling
-    // thread; SCHED_IDLE takes priority 0. The call only changes this thread's policy.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
