@@ -4,11 +4,11 @@
 //!
 //! The stall is made with ptrace, which is what a hung mount does to a thread: the
 //! broker, confined to one CPU (so one worker serves), is kept busy with batches, and that
-//! worker is stopped mid-request with `PTRACE_INTERRUPT`.
+//! worker is stopped with `PTRACE_INTERRUPT` in one of a request's file-system calls.
 
 use std::fs;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,9 +20,16 @@ use crate::harness::{Broker, Tree, require_root};
 
 const FILES: usize = 64;
 
-/// `epoll_wait` and `epoll_pwait` on x86_64 and aarch64 (`epoll_pwait` only there): a
-/// worker stopped in one of these was idle, not stuck in a request.
-const EPOLL_WAITS: [&str; 2] = ["232", "281"];
+/// The system calls of a request in the file system, where a hung mount holds a thread.
+/// A worker stopped anywhere else stands for another stall: idle in `epoll_wait`, or
+/// writing an audit line with the log's lock held, which stops every request that must be
+/// recorded (as it should: no fd goes out without its record).
+const FILE_SYSTEM_CALLS: [libc::c_long; 4] = [
+    libc::SYS_openat2,
+    libc::SYS_fstat,
+    libc::SYS_fcntl,
+    libc::SYS_close,
+];
 
 #[test]
 fn a_stuck_worker_is_relieved_by_a_standby_one() {
@@ -48,38 +55,45 @@ fn a_stuck_worker_is_relieved_by_a_standby_one() {
     sched_setaffinity(None, &all).expect("unpin this thread");
 
     let stop = Arc::new(AtomicBool::new(false));
+    let batches = Arc::new(AtomicUsize::new(0));
     let paths: Vec<String> = (0..FILES).map(|i| tree.p(&format!("data/f{i}"))).collect();
     let busy: Vec<JoinHandle<()>> = (0..2)
         .map(|_| {
-            let (stop, paths, socket) = (stop.clone(), paths.clone(), broker.socket_str());
+            let (stop, batches) = (stop.clone(), batches.clone());
+            let (paths, socket) = (paths.clone(), broker.socket_str());
             std::thread::spawn(move || {
                 let mut client = Client::connect(&socket).expect("connect");
                 while !stop.load(Ordering::Relaxed) {
                     let files = client.open_many(&paths, Access::READ).expect("open_many");
                     assert!(files.iter().all(Result::is_ok));
+                    batches.fetch_add(1, Ordering::Relaxed);
                 }
             })
         })
         .collect();
     let worker = thread_named(broker.pid(), "fdbroker-w0");
-
-    let mut relieved = false;
-    for _ in 0..20 {
-        let Some(stopped) = Stopped::interrupt(broker.pid(), worker) else {
-            continue; // caught idle between requests: try again
-        };
-        // The worker is stuck mid-request: a new client must still be served.
-        if ping_within(&broker.socket_str(), Duration::from_secs(3)) {
-            broker.expect_log("admitting another worker");
-            drop(stopped); // the stall ends
-            relieved = true;
-            break;
-        }
+    // Interrupting before the clients keep the worker busy would only catch it idle.
+    while batches.load(Ordering::Relaxed) < 4 {
+        std::thread::sleep(Duration::from_millis(1));
     }
+
+    let stopped = (0..200)
+        .find_map(|_| {
+            let stopped = Stopped::interrupt(broker.pid(), worker);
+            if stopped.is_none() {
+                // Caught outside the file system: try again a little later.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            stopped
+        })
+        .expect("the worker was never caught in the file system");
+    // The worker is stuck in the file system: a new client must still be served.
     assert!(
-        relieved,
+        ping_within(&broker.socket_str(), Duration::from_secs(3)),
         "no client was served while the only worker was stuck"
     );
+    broker.expect_log("admitting another worker");
+    drop(stopped); // the stall ends
     broker.expect_log("no request is stuck any more: back to 1 workers");
     assert!(ping_within(&broker.socket_str(), Duration::from_secs(3)));
     stop.store(true, Ordering::Relaxed);
@@ -112,8 +126,8 @@ fn thread_named(pid: u32, name: &str) -> i32 {
 struct Stopped(i32);
 
 impl Stopped {
-    /// Stops thread `tid` of `pid` wherever it is; `None` (and released) if it was
-    /// waiting for events rather than serving.
+    /// Stops thread `tid` of `pid`; `None` (and released) unless it was in one of the
+    /// [`FILE_SYSTEM_CALLS`].
     #[allow(unsafe_code)]
     fn interrupt(pid: u32, tid: i32) -> Option<Stopped> {
         // SAFETY: plain ptrace and waitpid calls on a thread id, with null addr/data
@@ -131,8 +145,13 @@ impl Stopped {
             assert_eq!(libc::waitpid(tid, &mut status, libc::__WALL), tid);
             let syscall =
                 fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).unwrap_or_default();
-            let number = syscall.split_whitespace().next().unwrap_or("");
-            (!EPOLL_WAITS.contains(&number)).then_some(stopped)
+            let number = syscall
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok());
+            number
+                .filter(|n| FILE_SYSTEM_CALLS.contains(n))
+                .map(|_| stopped)
         }
     }
 }

@@ -88,6 +88,9 @@ impl Server<'_> {
     pub(super) fn on_tick(&self) {
         let mut expirations = [0u8; 8];
         let _ = rustix::io::read(&self.tick, &mut expirations);
+        for (level, line) in self.gate.news() {
+            log::log!(target: "fdbroker::server::gate", level, "{line}");
+        }
         if self
             .ticks
             .fetch_add(1, Ordering::Relaxed)

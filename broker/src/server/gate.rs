@@ -15,13 +15,23 @@
 //! next worker becomes the watchman); once enough are free again, it sends the last one
 //! back. Each worker counts the requests it begins and ends (odd while it serves one),
 //! so watching costs the workers two stores per request, and no clock.
+//!
+//! The watchman never logs: a worker can be stuck while holding the log's lock (in a
+//! write to a journal that has stopped reading, or stopped while writing an audit line),
+//! and a watchman waiting for that lock admits no one. It leaves its news in the gate, and
+//! the periodic tick logs them ([`Gate::news`]).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How often the watchman looks, and so how long a request must last to count as stuck.
 pub const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+/// News kept for the log at most: a watchman that admits a worker every [`WATCH_EVERY`]
+/// while the log is stuck keeps only the latest.
+const MAX_NEWS: usize = 32;
 
 /// The admission of workers to the serving loop.
 #[derive(Debug)]
@@ -41,6 +51,17 @@ struct Watch {
     closed: bool,
     /// `progress` of each worker when the watchman last looked.
     seen: Vec<u64>,
+    /// What the watchman did, for the log, oldest first.
+    news: VecDeque<(log::Level, String)>,
+}
+
+impl Watch {
+    fn tell(&mut self, level: log::Level, line: String) {
+        if self.news.len() == MAX_NEWS {
+            self.news.pop_front();
+        }
+        self.news.push_back((level, line));
+    }
 }
 
 impl Gate {
@@ -54,6 +75,7 @@ impl Gate {
             state: Mutex::new(Watch {
                 closed: false,
                 seen: vec![0; workers],
+                news: VecDeque::new(),
             }),
             turn: Condvar::new(),
         }
@@ -118,20 +140,32 @@ impl Gate {
         }
         let free = |n: usize| stuck[..n].iter().filter(|s| !**s).count();
         if free(admitted) < self.base && admitted < self.progress.len() {
-            log::warn!(
-                "{} requests have taken over {WATCH_EVERY:?}: admitting another worker",
-                admitted - free(admitted)
-            );
             self.admitted.store(admitted + 1, Ordering::Release);
             self.turn.notify_all();
-        } else if admitted > self.base && free(admitted - 1) >= self.base {
-            log::info!(
-                "no request is stuck any more: back to {} workers",
-                admitted - 1
+            watch.tell(
+                log::Level::Warn,
+                format!(
+                    "{} requests have taken over {WATCH_EVERY:?}: admitting another worker",
+                    admitted - free(admitted)
+                ),
             );
+        } else if admitted > self.base && free(admitted - 1) >= self.base {
             self.admitted.store(admitted - 1, Ordering::Release);
             self.turn.notify_all();
+            watch.tell(
+                log::Level::Info,
+                format!(
+                    "no request is stuck any more: back to {} workers",
+                    admitted - 1
+                ),
+            );
         }
+    }
+
+    /// Takes what the watchman did since the last call, for the caller to log outside
+    /// the gate's lock.
+    pub fn news(&self) -> VecDeque<(log::Level, String)> {
+        std::mem::take(&mut self.lock().news)
     }
 
     /// Lets every waiting worker go: the server is shutting down.
@@ -175,6 +209,10 @@ mod tests {
         assert!(waited >= WATCH_EVERY, "admitted after {waited:?}");
         assert!(waited < 4 * WATCH_EVERY, "admitted only after {waited:?}");
         assert!(gate.admits(2) && !gate.admits(3));
+        let news = gate.news();
+        assert_eq!(news.len(), 1, "{news:?}");
+        assert!(news[0].1.contains("admitting another worker"), "{news:?}");
+        assert!(gate.news().is_empty(), "news are taken once");
 
         // Worker 3 is now the watchman: once worker 0 is done, it sends worker 2 back.
         gate.end(0);
@@ -187,6 +225,11 @@ mod tests {
             std::thread::sleep(WATCH_EVERY / 4);
         }
         assert!(!gate.admits(2), "the spare was not sent back");
+        assert!(
+            gate.news()
+                .iter()
+                .any(|(_, line)| line.contains("back to 2 workers"))
+        );
         gate.close();
         assert!(!watchman.join().unwrap(), "closed, not admitted");
     }
