@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use private_clamd::{PrivateClamd, find_program};
 
-use crate::harness::{ALICE, Broker, Tree, audit_allow, require_root, wait_until};
+use crate::harness::{ALICE, Broker, Tree, audit_allow, require_root, scanner_policy, wait_until};
 
 /// The 68-byte EICAR anti-virus test file.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -87,24 +87,7 @@ fn uploads(tree: &Tree) -> String {
     tree.private_file("uploads/in/mail.eml", &mail);
     tree.private_file("uploads/held/h.txt", b"held back\n");
     tree.private_file("private/denied.txt", b"not for the scanner\n");
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "scanner"
-users = [2001]
-paths = ["{up}/**"]
-access = ["read", "list"]
-
-[[rule]]
-name = "held"
-users = ["*"]
-paths = ["{up}/held/**"]
-access = ["read", "list"]
-effect = "deny"
-"#,
-        up = tree.p("uploads")
-    )
+    scanner_policy(tree)
 }
 
 /// The scanner, unprivileged, walks the root-only uploads through the broker and clamd

@@ -2,7 +2,7 @@
 //! real one): an unprivileged uid scans root-only files through brokered fds; a file it
 //! may not open is an error, never clean.
 
-use crate::harness::{ALICE, Broker, Tree, require_root};
+use crate::harness::{ALICE, Broker, Tree, require_root, scanner_policy};
 
 /// The 68-byte EICAR anti-virus test string.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -69,25 +69,7 @@ fn scanner_walks_a_root_only_tree_through_list_fds() {
     tree.private_file("uploads/deep/er/x.bin", EICAR);
     tree.private_file("uploads/held/h.txt", b"held\n");
     tree.symlink("uploads/link", "/etc/passwd");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "scanner"
-users = [2001]
-paths = ["{up}/**"]
-access = ["read", "list"]
-
-[[rule]]
-name = "held"
-users = ["*"]
-paths = ["{up}/held/**"]
-access = ["read", "list"]
-effect = "deny"
-"#,
-        up = tree.p("uploads")
-    );
-    let broker = Broker::start(&tree, &policy);
+    let broker = Broker::start(&tree, &scanner_policy(&tree));
     let out = broker
         .client(ALICE, "scanner")
         .args(["--socket", &broker.socket_str(), &tree.p("uploads")])

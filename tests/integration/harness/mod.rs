@@ -109,6 +109,29 @@ macro_rules! require_root {
 }
 pub(crate) use require_root;
 
+/// The scanner's policy over `tree/uploads`: uid 2001 ([`ALICE`]) may read and list it,
+/// except the `held` subtree, which is denied to everyone.
+pub fn scanner_policy(tree: &Tree) -> String {
+    format!(
+        r#"version = 1
+
+[[rule]]
+name = "scanner"
+users = [2001]
+paths = ["{up}/**"]
+access = ["read", "list"]
+
+[[rule]]
+name = "held"
+users = ["*"]
+paths = ["{up}/held/**"]
+access = ["read", "list"]
+effect = "deny"
+"#,
+        up = tree.p("uploads")
+    )
+}
+
 /// The exact audit line of an allowed open.
 pub fn audit_allow(user: User, pid: u32, access: &str, path: &str, rule: &str) -> String {
     format!(
