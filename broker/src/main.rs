@@ -22,6 +22,7 @@ mod request;
 mod sandbox;
 mod serve;
 mod server;
+mod siblings;
 mod stats;
 mod unread;
 

@@ -7,7 +7,7 @@
 //! [`openat2(2)`]: https://man7.org/linux/man-pages/man2/openat2.2.html
 //! [`fstat(2)`]: https://man7.org/linux/man-pages/man2/fstat.2.html
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use fdbroker_wire::{Access, ErrorKind, FileKind};
 use rustix::fs::{
@@ -56,18 +56,31 @@ const EAGAIN_RETRIES: usize = 8;
 /// Opens `path` (absolute, normalized, already allowed) with flags derived from `access`.
 /// With `create`, a missing file is created exclusively, given to the client, and given
 /// `create.mode`; an existing one is opened as it is (never re-owned).
-pub fn open(path: &[u8], access: Access, create: Option<NewFile>) -> Result<Opened, OpenFailure> {
+///
+/// With `parent`, the directory `path` is in, opened on the way to it (see
+/// [`crate::siblings`]), only the last component is looked up, in `parent`.
+pub fn open(
+    path: &[u8],
+    parent: Option<BorrowedFd<'_>>,
+    access: Access,
+    create: Option<NewFile>,
+) -> Result<Opened, OpenFailure> {
     let flags = open_flags(access);
+    let (dir, rel) = match parent {
+        Some(dir) => (dir, crate::siblings::name(path)),
+        None => (CWD, path),
+    };
     let fd = match create.filter(|_| access.contains(Access::CREATE)) {
-        Some(new) => match openat2_retry(path, flags | OFlags::CREATE | OFlags::EXCL, new.mode) {
+        Some(new) => match openat2_retry(dir, rel, flags | OFlags::CREATE | OFlags::EXCL, new.mode)
+        {
             Ok(fd) => {
                 give_to(&fd, new)?;
                 Ok(fd)
             }
-            Err(Errno::EXIST) => openat2_retry(path, flags, 0),
+            Err(Errno::EXIST) => openat2_retry(dir, rel, flags, 0),
             Err(e) => Err(e),
         },
-        None => openat2_retry(path, flags, 0),
+        None => openat2_retry(dir, rel, flags, 0),
     };
     let fd = fd.map_err(|e| open_failure(directory_refusal(e, path, access), access))?;
 
@@ -125,11 +138,17 @@ pub fn open_flags(access: Access) -> OFlags {
     flags
 }
 
-fn openat2_retry(path: &[u8], flags: OFlags, mode: u32) -> Result<OwnedFd, Errno> {
+/// `openat2` with the broker's resolve flags: no symlinks, no magic links, anywhere.
+pub fn openat2_retry(
+    dir: BorrowedFd<'_>,
+    path: &[u8],
+    flags: OFlags,
+    mode: u32,
+) -> Result<OwnedFd, Errno> {
     let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     let mut tries = 0;
     loop {
-        match openat2(CWD, path, flags, Mode::from_raw_mode(mode), resolve) {
+        match openat2(dir, path, flags, Mode::from_raw_mode(mode), resolve) {
             Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => tries += 1,
             other => return other,
         }
@@ -262,7 +281,7 @@ mod tests {
     #[test]
     fn a_readable_regular_file_comes_back_blocking() {
         let file = TempFile::new("readable", b"contents");
-        let opened = open(file.bytes(), Access::READ, None).unwrap();
+        let opened = open(file.bytes(), None, Access::READ, None).unwrap();
         assert_eq!((opened.kind, opened.size), (FileKind::Regular, 8));
         let fl = fcntl_getfl(&opened.fd).unwrap();
         assert!(!fl.contains(OFlags::NONBLOCK));
@@ -274,7 +293,7 @@ mod tests {
     #[test]
     fn an_append_fd_keeps_o_append_and_loses_o_nonblock() {
         let file = TempFile::new("append", b"x");
-        let opened = open(file.bytes(), Access::APPEND, None).unwrap();
+        let opened = open(file.bytes(), None, Access::APPEND, None).unwrap();
         let fl = fcntl_getfl(&opened.fd).unwrap();
         assert!(
             fl.contains(OFlags::APPEND) && fl.contains(OFlags::WRONLY),
@@ -286,10 +305,10 @@ mod tests {
     #[test]
     fn symlinks_and_magic_links_are_refused() {
         // /proc/self is a symlink; /proc/PID/root is a magic link.
-        let err = open(b"/proc/self/status", Access::READ, None).unwrap_err();
+        let err = open(b"/proc/self/status", None, Access::READ, None).unwrap_err();
         assert_eq!((err.kind, err.errno), (ErrorKind::Io, Errno::LOOP));
         let magic = format!("/proc/{}/root/proc/version", std::process::id());
-        let err = open(magic.as_bytes(), Access::READ, None).unwrap_err();
+        let err = open(magic.as_bytes(), None, Access::READ, None).unwrap_err();
         assert!(matches!(err.errno, Errno::LOOP | Errno::XDEV), "{err:?}");
     }
 
@@ -301,7 +320,13 @@ mod tests {
             gid: 4242,
             mode: 0o600,
         };
-        let opened = open(file.bytes(), Access::WRITE | Access::CREATE, Some(new)).unwrap();
+        let opened = open(
+            file.bytes(),
+            None,
+            Access::WRITE | Access::CREATE,
+            Some(new),
+        )
+        .unwrap();
         let stat = fstat(&opened.fd).unwrap();
         assert_eq!(stat.st_uid, rustix::process::geteuid().as_raw());
         assert_eq!(opened.size, 3);
@@ -310,15 +335,15 @@ mod tests {
     #[test]
     fn a_directory_needs_list_and_list_needs_a_directory() {
         assert_eq!(
-            open(b"/", Access::READ, None).unwrap_err().kind,
+            open(b"/", None, Access::READ, None).unwrap_err().kind,
             ErrorKind::NotRegular
         );
         assert_eq!(
-            open(b"/", Access::LIST, None).unwrap().kind,
+            open(b"/", None, Access::LIST, None).unwrap().kind,
             FileKind::Directory
         );
         let file = TempFile::new("not-a-dir", b"");
-        let err = open(file.bytes(), Access::LIST, None).unwrap_err();
+        let err = open(file.bytes(), None, Access::LIST, None).unwrap_err();
         assert_eq!(
             (err.kind, err.errno),
             (ErrorKind::NotRegular, Errno::NOTDIR)
@@ -327,7 +352,7 @@ mod tests {
 
     #[test]
     fn character_devices_are_refused() {
-        let err = open(b"/dev/null", Access::READ, None).unwrap_err();
+        let err = open(b"/dev/null", None, Access::READ, None).unwrap_err();
         assert_eq!((err.kind, err.errno), (ErrorKind::NotRegular, Errno::NXIO));
     }
 }

@@ -20,6 +20,7 @@ use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
 use crate::policy_store::Live;
+use crate::siblings::Siblings;
 
 /// What a request is decided and answered with.
 #[derive(Debug)]
@@ -97,7 +98,7 @@ pub fn handle(
             create_mode,
         } => {
             let verdict = judge(peer, ctx, path, access);
-            let opened = open_allowed(peer, verdict, path, access, create_mode);
+            let opened = open_allowed(peer, verdict, path, None, access, create_mode);
             record(peer, ctx, &mut records, path, access, verdict, &opened);
             records.flush();
             match opened {
@@ -130,6 +131,7 @@ pub fn handle(
             // In three passes: every decision, then every open back to back, then every
             // record. Alternating policy code and the kernel's open path per file costs
             // the opens their warm caches; separated, a batch opens measurably faster.
+            // Allowed files that share a directory are opened by name in it.
             let paths = paths.0;
             let verdicts: Vec<Verdict<'_>> = paths
                 .iter()
@@ -138,10 +140,15 @@ pub fn handle(
                     Err(e) => Verdict::BadPath(e),
                 })
                 .collect();
-            let opened: Vec<Result<Opened, OpenFailure>> = paths
-                .iter()
-                .zip(&verdicts)
-                .map(|(path, verdict)| open_allowed(peer, *verdict, path, access, create_mode))
+            let mut siblings = Siblings::default();
+            let opened: Vec<Result<Opened, OpenFailure>> = (0..paths.len())
+                .map(|i| {
+                    let parent = match verdicts[i] {
+                        Verdict::Allowed(_) => siblings.dir_for(&paths, i),
+                        _ => None,
+                    };
+                    open_allowed(peer, verdicts[i], paths[i], parent, access, create_mode)
+                })
                 .collect();
             let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(paths.len());
             let mut results = Vec::with_capacity(paths.len());
@@ -211,6 +218,7 @@ fn open_allowed(
     peer: &PeerCreds,
     verdict: Verdict<'_>,
     path: &[u8],
+    parent: Option<BorrowedFd<'_>>,
     access: Access,
     create_mode: u32,
 ) -> Result<Opened, OpenFailure> {
@@ -237,7 +245,7 @@ fn open_allowed(
         gid: peer.gid,
         mode: create_mode & 0o666 & rule.create_mode(),
     });
-    open::open(path, access, create)
+    open::open(path, parent, access, create)
 }
 
 /// Counts one path's outcome against its rule and adds its audit record to `records`;

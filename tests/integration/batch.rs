@@ -95,6 +95,70 @@ fn each_path_is_answered_on_its_own_in_order() {
     assert!(log.contains("refused path from uid=0"), "{log}");
 }
 
+/// Files that share a directory are opened by name in it (the directory walked to once,
+/// see `broker/src/siblings.rs`): the answers are those of whole-path opens, whatever the
+/// directory turns out to be (a symlink, a file, missing), and with a symlink under a
+/// name in it.
+#[test]
+fn files_of_one_directory_get_the_answers_of_whole_path_opens() {
+    require_root!();
+    let (tree, policy) = setup();
+    tree.private_file("data/sub/c.txt", b"gamma\n");
+    tree.symlink("data/sub/link", tree.path("secret"));
+    tree.symlink("data/up", tree.path("data/sub"));
+    let broker = Broker::start(&tree, &policy);
+    let baseline = broker.fd_count();
+    let twice = |rel: &str| [tree.p(rel), tree.p(rel)];
+    let paths: Vec<String> = [
+        twice("data/sub/c.txt"),
+        twice("data/sub/link"),
+        twice("data/up/c.txt"),
+        twice("data/a.txt/c.txt"),
+        twice("data/gone/c.txt"),
+        twice("data/sub/missing"),
+    ]
+    .concat();
+    let socket = broker.socket().to_owned();
+    let results = within(Duration::from_secs(10), move || {
+        let mut client = Client::connect(&socket).expect("connect");
+        client.open_many(&paths, Access::READ).expect("batch")
+    });
+    let errnos: Vec<Option<i32>> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .err()
+                .map(|e| BrokerError::from_io(e).expect("a broker error").errno())
+        })
+        .collect();
+    let enoent = Some(libc::ENOENT);
+    assert_eq!(
+        errnos,
+        [
+            None,
+            None,
+            Some(libc::ELOOP),
+            Some(libc::ELOOP),
+            Some(libc::ELOOP),
+            Some(libc::ELOOP),
+            Some(libc::ENOTDIR),
+            Some(libc::ENOTDIR),
+            enoent,
+            enoent,
+            enoent,
+            enoent,
+        ]
+    );
+    let mut results = results.into_iter();
+    assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
+    assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
+    drop(results);
+    let settled = wait_until(Duration::from_secs(5), || {
+        (broker.fd_count() <= baseline).then_some(())
+    });
+    assert!(settled.is_some(), "the broker kept a directory's fd");
+}
+
 #[test]
 fn large_batches_are_split_and_pipelined() {
     require_root!();
