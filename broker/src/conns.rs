@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::limits::Limits;
@@ -29,9 +29,12 @@ pub struct Conn {
     /// Unread reply bytes above which the connection waits: a quarter of its send
     /// buffer, where the kernel reports it writable again.
     pub unread_limit: usize,
-    /// Requests begun since the connection opened, to check its unread replies only
-    /// every [`crate::unread::CHECK_EVERY`]-th time.
-    requests: AtomicU32,
+    /// The send buffer left above `unread_limit`, which replies sent without a check
+    /// may take (see [`crate::unread::charge`]).
+    room: usize,
+    /// What the replies sent since the last check of the unread replies may have taken
+    /// of `room`.
+    charged: AtomicUsize,
 }
 
 impl Conn {
@@ -47,12 +50,22 @@ impl Conn {
         self.retiring.store(true, Ordering::Release);
     }
 
-    /// Whether this request should first check the connection's unread replies: the first
-    /// one, then every [`crate::unread::CHECK_EVERY`]-th (see there why that is enough).
+    /// Whether this request should first check the connection's unread replies: when the
+    /// replies sent since the last check may have taken so much of the room that the
+    /// largest reply might not fit (see [`crate::unread`] why that is enough).
     pub fn unread_check_due(&self) -> bool {
-        self.requests
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(crate::unread::CHECK_EVERY)
+        self.charged.load(Ordering::Relaxed) + crate::unread::LARGEST_CHARGE > self.room
+    }
+
+    /// A check found at most `unread_limit` bytes unread: the whole room is free again.
+    pub fn unread_checked(&self) {
+        self.charged.store(0, Ordering::Relaxed);
+    }
+
+    /// Charges a reply sent against the room.
+    pub fn replied(&self, reply: crate::request::Sent) {
+        let charge = crate::unread::charge(reply.bytes, reply.fds);
+        self.charged.fetch_add(charge, Ordering::Relaxed);
     }
 
     /// True once [`Conn::retire`] was called.
@@ -136,7 +149,8 @@ impl ConnTable {
             busy: AtomicBool::new(false),
             retiring: AtomicBool::new(false),
             unread_limit: sndbuf / 4,
-            requests: AtomicU32::new(0),
+            room: sndbuf - sndbuf / 4,
+            charged: AtomicUsize::new(0),
         });
         conns.insert(token, conn.clone());
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;

@@ -39,8 +39,26 @@ pub struct Context<'a> {
     pub audit: &'a Audit,
 }
 
-/// Answers the request in `received` (whose bytes are in `buf`) on `sock`; returns how
-/// many paths it asked about (for the server's share of work per connection).
+/// What answering one request took.
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    /// How many paths the request asked about (for the server's share of work per
+    /// connection).
+    pub paths: usize,
+    /// The reply sent (for the connection's unread replies, see [`crate::unread`]).
+    pub reply: Sent,
+}
+
+/// One reply sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// Its bytes.
+    pub bytes: usize,
+    /// The fds it carried.
+    pub fds: usize,
+}
+
+/// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
 ///
 /// Per-request failures are replies, never errors of the broker; the `Err` returned is a
 /// failed send, after which the connection is no use.
@@ -50,11 +68,12 @@ pub fn handle(
     ctx: &Context<'_>,
     received: Received,
     buf: &[u8],
-) -> io::Result<usize> {
+) -> io::Result<Served> {
     // 1. Shape: no fds (dropping `received` closes them), not over-long, decodable.
     let malformed = |kind, errno, message: &str| {
         ctx.live.counts.error();
-        refuse(sock, peer, kind, errno, message).map(|()| 0)
+        let reply = refuse(sock, peer, kind, errno, message)?;
+        Ok(Served { paths: 0, reply })
     };
     if !received.fds.is_empty() || received.control_truncated {
         return malformed(
@@ -178,7 +197,7 @@ pub fn handle(
             )
         }
     };
-    sent.map(|()| paths)
+    sent.map(|reply| Served { paths, reply })
 }
 
 /// What the policy says of one path, before anything is opened.
@@ -328,7 +347,7 @@ fn status(
     peer: &PeerCreds,
     ctx: &Context<'_>,
     first_rule: u32,
-) -> io::Result<()> {
+) -> io::Result<Sent> {
     let (live, counts) = (ctx.live, &ctx.live.counts);
     if peer.uid != 0
         && !live.policy.names(&Peer {
@@ -413,7 +432,7 @@ fn refuse(
     kind: ErrorKind,
     errno: Errno,
     message: &str,
-) -> io::Result<()> {
+) -> io::Result<Sent> {
     log::info!(
         "refused request from uid={} gid={} pid={}: {}: {message}",
         peer.uid,
@@ -434,7 +453,7 @@ fn refuse(
 }
 
 /// Replies `Busy` to a request over a limit (the caller has logged it).
-pub fn reply_busy(sock: BorrowedFd<'_>, message: &str) -> io::Result<()> {
+pub fn reply_busy(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
     let response = Response::Error {
         kind: ErrorKind::Busy,
         errno: Errno::BUSY.raw_os_error(),
@@ -449,8 +468,16 @@ pub fn refuse_busy(sock: BorrowedFd<'_>, message: &str) {
     let _ = reply_busy(sock, message);
 }
 
-fn reply(sock: BorrowedFd<'_>, response: &Response<'_>, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+fn reply(
+    sock: BorrowedFd<'_>,
+    response: &Response<'_>,
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<Sent> {
     let mut out = [0u8; MAX_RESPONSE];
     let msg = encode_response(response, &mut out).map_err(io::Error::other)?;
-    fdbroker_wire::send(sock, msg, fds)
+    fdbroker_wire::send(sock, msg, fds)?;
+    Ok(Sent {
+        bytes: msg.len(),
+        fds: fds.len(),
+    })
 }

@@ -17,15 +17,30 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// replies, and so the fds, a client can leave in flight on one connection.
 pub const SEND_BUFFER: usize = 32 * 1024;
 
-/// The server asks the kernel ([`unread`], one system call) before every `CHECK_EVERY`-th
-/// request of a connection rather than before each, saving a system call on most
-/// requests. It stays safe: after a check that found at most a quarter of the send buffer
-/// queued, `CHECK_EVERY` more replies of at most [`fdbroker_wire::MAX_RESPONSE`] bytes
-/// (each charged at most 9 KiB of the buffer by the kernel: the data rounded up to a
-/// slab size, plus the buffer's overhead) still fit in the rest, so a reply is never
-/// refused for lack of room, and fds left unread on one connection stay within the
-/// quarter's worth of replies plus `CHECK_EVERY` more.
-pub const CHECK_EVERY: u32 = 4;
+/// The server asks the kernel ([`unread`], one system call) only when the replies sent
+/// since its last check may have filled the send buffer, not before every request. After
+/// a check that found at most a quarter of the buffer unread, the other three quarters
+/// are room: each reply sent is charged against it with [`charge`], which is at least
+/// what the kernel charges the buffer for it, and the next check is due when the largest
+/// reply might no longer fit. So a reply is never refused for lack of room. The fds a
+/// client can leave unread on one connection stay within the quarter's worth of replies
+/// plus about a thousand more ([`FD_CHARGE`]). A client in lock-step, whose replies are
+/// tiny, is checked once in about twenty requests.
+///
+/// What the kernel charges for a reply of `bytes` (its `truesize`: the data and the
+/// buffer's own overhead, rounded up to a slab size) is at most `charge(bytes, 0)`; the
+/// tests check that for every size up to [`fdbroker_wire::MAX_RESPONSE`].
+pub const fn charge(bytes: usize, fds: usize) -> usize {
+    (bytes + 512).next_power_of_two() + 1024 + fds * FD_CHARGE
+}
+
+/// What each fd of a reply is charged besides its bytes: a full room (three quarters of
+/// the kernel's doubled [`SEND_BUFFER`], less the largest reply) holds at most about four
+/// full batches' worth of fds unchecked.
+pub const FD_CHARGE: usize = 40;
+
+/// The charge of the largest reply.
+pub const LARGEST_CHARGE: usize = charge(fdbroker_wire::MAX_RESPONSE, 0);
 
 /// Bytes of replies queued on `sock` and not yet read by the client.
 #[allow(unsafe_code)]
@@ -73,19 +88,51 @@ mod tests {
         assert_eq!(unread(a.as_fd()).unwrap(), 0);
     }
 
-    /// The arithmetic behind [`CHECK_EVERY`], on this kernel, as the server meets it:
-    /// replies of the largest size are sent while a check would pass (at most a quarter
-    /// of the buffer unread), then `CHECK_EVERY` more unchecked ones must all still fit.
+    /// The kernel never charges a reply more than [`charge`] says, whatever its size and
+    /// with or without an fd.
+    #[test]
+    fn the_kernel_charges_no_more_than_charge_says() {
+        let (a, b) = pair();
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let mut buf = vec![0; fdbroker_wire::MAX_RESPONSE];
+        for bytes in 1..=fdbroker_wire::MAX_RESPONSE {
+            for fds in [&[][..], &[file.as_fd()][..]] {
+                fdbroker_wire::send(a.as_fd(), &buf[..bytes], fds).unwrap();
+                let charged = unread(a.as_fd()).unwrap();
+                assert!(charged <= charge(bytes, 0), "{bytes} bytes: {charged}");
+                drop(fdbroker_wire::recv(b.as_fd(), &mut buf, 1).unwrap());
+            }
+        }
+    }
+
+    /// The arithmetic of the room, on this kernel, as the server meets it: replies of the
+    /// largest size are sent while a check would pass (at most a quarter of the buffer
+    /// unread), then more are sent unchecked while the check is not due: they all fit.
     #[test]
     fn unchecked_replies_fit_in_the_send_buffer() {
         let (a, _b) = pair();
-        let limit = rustix::net::sockopt::socket_send_buffer_size(&a).unwrap() / 4;
+        let sndbuf = rustix::net::sockopt::socket_send_buffer_size(&a).unwrap();
+        let (limit, room) = (sndbuf / 4, sndbuf - sndbuf / 4);
         let largest = [0; fdbroker_wire::MAX_RESPONSE];
         while unread(a.as_fd()).unwrap() <= limit {
             fdbroker_wire::send(a.as_fd(), &largest, &[]).unwrap();
         }
-        for _ in 0..CHECK_EVERY {
+        let mut charged = 0;
+        while charged + LARGEST_CHARGE <= room {
             fdbroker_wire::send(a.as_fd(), &largest, &[]).unwrap();
+            charged += charge(largest.len(), 0);
         }
+        assert!(
+            charged >= 3 * LARGEST_CHARGE,
+            "room for {charged} bytes only"
+        );
+    }
+
+    /// Unchecked replies carry at most about four full batches' worth of fds.
+    #[test]
+    fn the_room_bounds_unchecked_fds() {
+        let room = 3 * (2 * SEND_BUFFER) / 4;
+        let most = (room - LARGEST_CHARGE) / FD_CHARGE;
+        assert!(most <= 4 * fdbroker_wire::MAX_BATCH, "{most}");
     }
 }

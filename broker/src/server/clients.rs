@@ -127,12 +127,17 @@ impl Server<'_> {
         let (mut turn, mut work) = (None, 0);
         while work < TURN {
             conn.set_busy(true, self.now_ms());
-            if conn.unread_check_due() && unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
-                let wait = EventFlags::OUT | EventFlags::ONESHOT;
-                if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait).is_err() {
-                    self.close(token);
+            if conn.unread_check_due() {
+                if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
+                    let wait = EventFlags::OUT | EventFlags::ONESHOT;
+                    if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait)
+                        .is_err()
+                    {
+                        self.close(token);
+                    }
+                    return None;
                 }
-                return None;
+                conn.unread_checked();
             }
             if !self.conns.begin_request(uid, token, self.limits) {
                 return None;
@@ -142,7 +147,7 @@ impl Server<'_> {
             turn = self.conns.end_request(uid);
             conn.set_busy(false, self.now_ms());
             match answered {
-                Answered::Served(paths) if turn.is_none() => work += paths.max(1),
+                Answered::Served(served) if turn.is_none() => work += served.paths.max(1),
                 Answered::Served(_) | Answered::Nothing => break,
                 Answered::Close => {
                     self.retire(token, &conn);
@@ -209,7 +214,10 @@ impl Server<'_> {
                     audit: self.audit,
                 };
                 match request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf) {
-                    Ok(paths) => Answered::Served(paths),
+                    Ok(served) => {
+                        conn.replied(served.reply);
+                        Answered::Served(served)
+                    }
                     Err(e) => {
                         log::debug!("reply to pid={pid} failed, closing: {e}");
                         Answered::Close
@@ -246,8 +254,8 @@ const TURN: usize = 256;
 
 /// What [`Server::answer`] found on a connection.
 enum Answered {
-    /// A request about this many paths, answered.
-    Served(usize),
+    /// A request, answered.
+    Served(request::Served),
     /// Nothing to read yet: wait for the next request.
     Nothing,
     /// End of file, or an error receiving or replying: the connection is done.
