@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::index::Candidate;
-use crate::path::components;
+use crate::path::with_components;
 use crate::rule::Rule;
 use crate::{Access, Effect, Peer, Policy};
 
@@ -45,14 +45,16 @@ impl Policy {
         if access.is_empty() {
             return default;
         }
-        let Some(path) = components(path) else {
-            return default;
-        };
+        with_components(path, |path| self.decide_parts(peer, path, access)).unwrap_or(default)
+    }
+
+    /// [`Policy::decide`] for a path given as its components.
+    fn decide_parts(&self, peer: &Peer<'_>, path: &[&[u8]], access: Access) -> Decision<'_> {
         // Candidates come in no particular order: keep the earliest qualifying rule of each
         // effect. An allow rule no longer matters once any deny rule qualifies.
         let (mut deny, mut allow) = (None, None);
         self.index
-            .candidates(&path, |Candidate { rule: i, pattern }| {
+            .candidates(path, |Candidate { rule: i, pattern }| {
                 let rule = &self.rules()[i];
                 let earlier = |best: Option<usize>| best.is_none_or(|b| i < b);
                 let (best, relevant) = match rule.effect() {
@@ -63,7 +65,7 @@ impl Policy {
                 if relevant
                     && earlier(*best)
                     && rule.subjects.apply_to(peer)
-                    && rule.paths[pattern].matches(&path)
+                    && rule.paths[pattern].matches(path)
                 {
                     *best = Some(i);
                 }
@@ -77,7 +79,10 @@ impl Policy {
                 allowed: true,
                 rule: Some(&self.rules()[i]),
             },
-            (None, None) => default,
+            (None, None) => Decision {
+                allowed: false,
+                rule: None,
+            },
         }
     }
 }

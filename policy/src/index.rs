@@ -135,10 +135,12 @@ mod tests {
     /// The candidates of `path` in `text`'s policy, as `RULE.PATTERN`, sorted.
     fn candidates(text: &str, path: &str) -> Vec<String> {
         let p = policy(text);
-        let parts = crate::path::components(path.as_bytes()).expect("normalized");
         let mut found = Vec::new();
-        p.index
-            .candidates(&parts, |c| found.push(format!("{}.{}", c.rule, c.pattern)));
+        crate::path::with_components(path.as_bytes(), |parts| {
+            p.index
+                .candidates(parts, |c| found.push(format!("{}.{}", c.rule, c.pattern)));
+        })
+        .expect("normalized");
         found.sort();
         found
     }

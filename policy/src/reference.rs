@@ -2,7 +2,7 @@
 //! order. [`Policy::decide`] must always agree with it; the tests here check that on generated
 //! policies and requests.
 
-use crate::path::components;
+use crate::path::with_components;
 use crate::{Access, Decision, Effect, Peer, Policy};
 
 /// Decides like [`Policy::decide`], without the index: the first deny rule in file order that
@@ -18,7 +18,7 @@ pub(crate) fn decide<'p>(
         allowed: false,
         rule: None,
     };
-    let Some(path) = components(path) else {
+    let Some(path) = with_components(path, <[&[u8]]>::to_vec) else {
         return default;
     };
     if access.is_empty() {
