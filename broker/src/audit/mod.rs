@@ -34,7 +34,7 @@ use clap::ValueEnum;
 use fdbroker_wire::Access;
 
 pub use path::QuotedPath;
-use record::Record;
+use record::{Record, Subject};
 use time::Stamp;
 
 use crate::peer::PeerCreds;
@@ -110,11 +110,11 @@ impl Audit {
 
     /// An empty set of records for one request; [`Pending::flush`] writes them.
     pub fn pending(&self) -> Pending<'_> {
-        let mut buf = BUFFER.take();
-        buf.clear();
+        let mut scratch = SCRATCH.take();
+        scratch.buf.clear();
         Pending {
             audit: self,
-            buf,
+            scratch,
             time: None,
         }
     }
@@ -126,15 +126,28 @@ impl Audit {
 #[derive(Debug)]
 pub struct Pending<'a> {
     audit: &'a Audit,
-    buf: String,
+    scratch: Scratch,
     /// The records' timestamp: taken once per request.
     time: Option<Stamp>,
 }
 
+/// What a worker keeps from one request's records to the next.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The records, so that they cost no allocation once the buffer has grown.
+    buf: String,
+    /// The last client's subject, formatted.
+    subject: Subject,
+}
+
 thread_local! {
-    /// Each worker's record buffer, handed back by [`Pending`] when it is done, so the
-    /// records of a request cost no allocation once the buffer has grown.
-    static BUFFER: Cell<String> = const { Cell::new(String::new()) };
+    /// Each worker's scratch, handed back by [`Pending`] when it is done.
+    static SCRATCH: Cell<Scratch> = const {
+        Cell::new(Scratch {
+            buf: String::new(),
+            subject: Subject::new(),
+        })
+    };
 }
 
 /// The largest buffer kept for reuse: a full batch's records fit.
@@ -142,10 +155,11 @@ const KEPT_BUFFER: usize = 64 * 1024;
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
-        if buf.capacity() <= KEPT_BUFFER {
-            BUFFER.set(buf);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if scratch.buf.capacity() > KEPT_BUFFER {
+            scratch.buf = String::new();
         }
+        SCRATCH.set(scratch);
     }
 }
 
@@ -167,26 +181,28 @@ impl Pending<'_> {
             outcome,
         };
         let time = self.time.get_or_insert_with(Stamp::now).as_str();
+        let Scratch { buf, subject } = &mut self.scratch;
         match (&self.audit.file, self.audit.format) {
             (None, Format::Text) => {
-                self.buf.push('[');
-                self.buf.push_str(time);
-                self.buf.push_str(" INFO  audit] ");
-                record.write_text(&mut self.buf);
+                buf.push('[');
+                buf.push_str(time);
+                buf.push_str(" INFO  audit] ");
+                record.write_text(subject.of(peer, access), buf);
             }
             (Some(_), Format::Text) => {
-                self.buf.push_str(time);
-                self.buf.push(' ');
-                record.write_text(&mut self.buf);
+                buf.push_str(time);
+                buf.push(' ');
+                record.write_text(subject.of(peer, access), buf);
             }
-            (_, Format::Json) => record.write_json(&mut self.buf, time),
+            (_, Format::Json) => record.write_json(buf, time),
         }
-        self.buf.push('\n');
+        buf.push('\n');
     }
 
     /// Writes the records, if any, in one `write`.
     pub fn flush(self) {
-        if self.buf.is_empty() {
+        let buf = &self.scratch.buf;
+        if buf.is_empty() {
             return;
         }
         let written = match &self.audit.file {
@@ -194,8 +210,8 @@ impl Pending<'_> {
                 .out
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .write_all(self.buf.as_bytes()),
-            None => io::stderr().lock().write_all(self.buf.as_bytes()),
+                .write_all(buf.as_bytes()),
+            None => io::stderr().lock().write_all(buf.as_bytes()),
         };
         if let Err(e) = written {
             log::error!("cannot write audit records: {e}");

@@ -22,6 +22,46 @@ pub struct Record<'a> {
     pub outcome: Outcome<'a>,
 }
 
+/// ` op=open uid=U gid=G pid=P access=A`, the part of a text record between the decision
+/// and the path: the same in every record of one client asking for the same access, so
+/// it is kept formatted (one per worker) and formatted again only when they change.
+#[derive(Debug, Default)]
+pub struct Subject {
+    /// Whom and what `text` is for.
+    key: Option<(u32, u32, i32, Access)>,
+    text: String,
+}
+
+impl Subject {
+    /// None yet.
+    pub const fn new() -> Subject {
+        Subject {
+            key: None,
+            text: String::new(),
+        }
+    }
+
+    /// The text for `peer` asking for `access`.
+    pub fn of(&mut self, peer: &PeerCreds, access: Access) -> &str {
+        let key = (peer.uid, peer.gid, peer.pid, access);
+        if self.key != Some(key) {
+            let mut number = itoa::Buffer::new();
+            let text = &mut self.text;
+            text.clear();
+            text.push_str(" op=open uid=");
+            text.push_str(number.format(peer.uid));
+            text.push_str(" gid=");
+            text.push_str(number.format(peer.gid));
+            text.push_str(" pid=");
+            text.push_str(number.format(peer.pid));
+            text.push_str(" access=");
+            let _ = write!(text, "{access}");
+            self.key = Some(key);
+        }
+        &self.text
+    }
+}
+
 /// The JSON object; field names are a stable interface (see the module docs).
 #[derive(Serialize)]
 struct Json<'a> {
@@ -66,20 +106,12 @@ impl Record<'_> {
         }
     }
 
-    /// Appends the text line (without a timestamp: the sink adds one). Plain appends, not
-    /// `write!`: a batch formats up to 253 of these per reply.
-    pub fn write_text(&self, out: &mut String) {
-        let p = self.peer;
-        let mut number = itoa::Buffer::new();
+    /// Appends the text line (without a timestamp: the sink adds one), with `subject`, what
+    /// [`Subject::of`] says of this record's peer and access. Plain appends, not `write!`:
+    /// a batch formats up to 253 of these per reply.
+    pub fn write_text(&self, subject: &str, out: &mut String) {
         out.push_str(self.decision());
-        out.push_str(" op=open uid=");
-        out.push_str(number.format(p.uid));
-        out.push_str(" gid=");
-        out.push_str(number.format(p.gid));
-        out.push_str(" pid=");
-        out.push_str(number.format(p.pid));
-        out.push_str(" access=");
-        let _ = write!(out, "{}", self.access);
+        out.push_str(subject);
         out.push_str(" path=");
         push_quoted(out, self.path);
         out.push_str(" rule=");
@@ -132,7 +164,7 @@ mod tests {
 
     fn text(r: &Record<'_>) -> String {
         let mut out = String::new();
-        r.write_text(&mut out);
+        r.write_text(Subject::default().of(r.peer, r.access), &mut out);
         out
     }
 
@@ -175,6 +207,33 @@ mod tests {
             text(&r),
             r#"deny op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule=- errno=EACCES reason="default deny""#
         );
+    }
+
+    /// A kept subject never speaks for another client, process or access.
+    #[test]
+    fn a_subject_follows_its_peer_and_access() {
+        let mut subject = Subject::new();
+        let p = peer();
+        let line = " op=open uid=2001 gid=2002 pid=77 access=read";
+        assert_eq!(subject.of(&p, Access::READ), line);
+        assert_eq!(subject.of(&p, Access::READ), line);
+        assert_eq!(
+            subject.of(&p, Access::READ | Access::WRITE),
+            " op=open uid=2001 gid=2002 pid=77 access=read,write"
+        );
+        for (field, change) in [
+            (
+                "uid=9",
+                (|p: &mut PeerCreds| p.uid = 9) as fn(&mut PeerCreds),
+            ),
+            ("gid=9", |p| p.gid = 9),
+            ("pid=9", |p| p.pid = 9),
+        ] {
+            let mut other = peer();
+            change(&mut other);
+            assert!(subject.of(&other, Access::READ).contains(field), "{field}");
+        }
+        assert_eq!(subject.of(&p, Access::READ), line, "and back");
     }
 
     #[test]
