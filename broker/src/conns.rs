@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::id_hash::BuildIdHasher;
 use crate::limits::Limits;
 use crate::peer::PeerCreds;
 
@@ -77,8 +78,8 @@ impl Conn {
 /// Open connections and counts per uid.
 #[derive(Debug, Default)]
 pub struct ConnTable {
-    conns: RwLock<HashMap<u64, Arc<Conn>>>,
-    per_uid: Mutex<HashMap<u32, UidUse>>,
+    conns: RwLock<HashMap<u64, Arc<Conn>, BuildIdHasher>>,
+    per_uid: Mutex<HashMap<u32, UidUse, BuildIdHasher>>,
     next_token: AtomicU64,
     /// Connections open now, and the most at once: kept apart from the table so a status
     /// reply never takes its lock.

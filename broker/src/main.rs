@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod cli;
 mod conns;
+mod id_hash;
 mod limits;
 mod listener;
 mod man;
