@@ -29,6 +29,34 @@ pub fn summarize(samples: &mut [u64]) -> Summary {
     }
 }
 
+/// The samples of one row gathered over several rounds (the contenders of a comparison
+/// take turns round by round). Its median is the median of the rounds' medians: a burst of
+/// noise from another VM during one round moves that round's median, not the figure. The
+/// p99 and the maximum are those of all the samples pooled.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    medians: Vec<f64>,
+    all: Vec<u64>,
+}
+
+impl Rounds {
+    /// Adds one round's samples.
+    pub fn add(&mut self, mut round: Vec<u64>) {
+        let s = summarize(&mut round);
+        self.medians.push(s.median);
+        self.all.extend(round);
+    }
+
+    /// The row's figures. Panics without samples, as [`summarize`] does.
+    pub fn summary(&mut self) -> Summary {
+        let pooled = summarize(&mut self.all);
+        Summary {
+            median: median_f64(&self.medians),
+            ..pooled
+        }
+    }
+}
+
 /// The median of already sorted samples (the mean of the two middle ones for an even count).
 fn median_sorted(sorted: &[u64]) -> f64 {
     let n = sorted.len();

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::client::{self, Spec};
 use crate::floor::MAX_BATCH;
-use crate::stats::{Summary, fmt_ns, fmt_ratio, summarize};
+use crate::stats::{Rounds, Summary, fmt_ns, fmt_ratio};
 use crate::sys::Placement;
 use crate::table::Row;
 use crate::tree::FILES;
@@ -38,11 +38,11 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     };
     let mut confined = crate::daemon::Floor::start_with(&cx.tree, "floor-duties-batch", &duties)?;
     for placement in cx.placements() {
-        let mut direct = Vec::new();
+        let mut direct = Rounds::default();
         for _ in 0..ROUNDS {
-            direct.extend(direct_samples(&cx.tree, placement, FILES, files, 5000)?);
+            direct.add(direct_samples(&cx.tree, placement, FILES, files, 5000)?);
         }
-        let d = summarize(&mut direct);
+        let d = direct.summary();
         cx.table.push(
             Row::new(SECTION, "direct: open+fstat+close, 256 files round-robin")
                 .placement(placement)
@@ -52,10 +52,11 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         );
         for b in SIZES {
             for mode in ["lockstep", "pipelined"] {
-                let (mut fl, mut fc, mut fb) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut fl, mut fc, mut fb) =
+                    (Rounds::default(), Rounds::default(), Rounds::default());
                 for _ in 0..ROUNDS {
                     let confined_socket = confined.socket.clone();
-                    fc.extend(batch_samples(
+                    fc.add(batch_samples(
                         cx,
                         "floor",
                         &confined_socket,
@@ -66,7 +67,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                         &mut || confined.place(placement),
                     )?);
                     let floor_socket = floor.socket.clone();
-                    fl.extend(batch_samples(
+                    fl.add(batch_samples(
                         cx,
                         "floor",
                         &floor_socket,
@@ -77,7 +78,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                         &mut || floor.place(placement),
                     )?);
                     let broker_socket = broker.socket.clone();
-                    fb.extend(batch_samples(
+                    fb.add(batch_samples(
                         cx,
                         "broker",
                         &broker_socket,
@@ -156,8 +157,8 @@ fn batch_samples(
 }
 
 /// The distribution of per-batch samples, divided by the batch size.
-fn per_file(samples: &mut [u64], b: usize) -> Summary {
-    let s = summarize(samples);
+fn per_file(samples: &mut Rounds, b: usize) -> Summary {
+    let s = samples.summary();
     Summary {
         median: s.median / b as f64,
         p99: s.p99 / b as f64,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use fdbroker_agent::Client;
 
 use crate::daemon::Broker;
-use crate::stats::{fmt_bytes, fmt_ratio, median_f64, summarize};
+use crate::stats::{Rounds, fmt_bytes, fmt_ratio, median_f64};
 use crate::table::Row;
 
 use super::{Cx, client_latency, lat_cells};
@@ -57,12 +57,12 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     let iters = cx.pick(60_000, 10_000) / ROUNDS as u64;
     let placements = cx.placements();
     // [placement][idle?] samples; RSS before and with the idle connections.
-    let mut lat: [[Vec<u64>; 2]; 2] = Default::default();
+    let mut lat: [[Rounds; 2]; 2] = Default::default();
     let (mut rss0, mut rss1) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         for (p, &placement) in placements.iter().enumerate() {
             let socket = broker.socket.clone();
-            lat[p][0].extend(client_latency(
+            lat[p][0].add(client_latency(
                 cx,
                 "broker",
                 &socket,
@@ -77,7 +77,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         rss1.push(settled_rss(&broker)? as f64);
         for (p, &placement) in placements.iter().enumerate() {
             let socket = broker.socket.clone();
-            lat[p][1].extend(client_latency(
+            lat[p][1].add(client_latency(
                 cx,
                 "broker",
                 &socket,
@@ -104,7 +104,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     );
     for (p, placement) in placements.into_iter().enumerate() {
         let [none, many] = &mut lat[p];
-        let (s0, s1) = (summarize(none), summarize(many));
+        let (s0, s1) = (none.summary(), many.summary());
         let (m0, p0) = lat_cells(&s0);
         cx.table.push(
             Row::new(SECTION, "fdbroker open, 0 idle connections")

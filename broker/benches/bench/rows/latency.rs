@@ -1,8 +1,9 @@
 //! One client in lock-step: `direct`, the `floor`, the floor with fdbroker's duties, and
 //! `fdbroker`, pinned and unpinned.
 //!
-//! They alternate in [`ROUNDS`] rounds per placement and their samples are pooled, so
-//! drift of the VM cannot favour one of them. Targets: fdbroker's median ≤ 1.25× the
+//! They alternate in [`ROUNDS`] rounds per placement, so drift of the VM cannot favour
+//! one of them, and each median is the median of the rounds' medians, so a burst of
+//! noise during one round of one of them does not decide a row. Targets: fdbroker's median ≤ 1.25× the
 //! floor's and its p99 ≤ 2× the floor's p99, under the same placement.
 //!
 //! The floor does only what any fd broker must. Two more floors take on, in the kernel,
@@ -18,7 +19,7 @@ use std::io;
 
 use crate::daemon::Floor;
 use crate::floor::Duties;
-use crate::stats::{Summary, fmt_ratio, summarize};
+use crate::stats::{Rounds, Summary, fmt_ratio};
 use crate::table::Row;
 
 use super::{Cx, ROUNDS, client_latency, direct_samples, lat_cells};
@@ -73,14 +74,14 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
         ),
     ];
     for placement in cx.placements() {
-        let mut direct = Vec::new();
-        let mut floor_samples = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
-        let mut fb = Vec::new();
+        let mut direct = Rounds::default();
+        let mut floor_samples: [Rounds; 4] = Default::default();
+        let mut fb = Rounds::default();
         for _ in 0..ROUNDS {
-            direct.extend(direct_samples(&cx.tree, placement, 1, iters, 5000)?);
+            direct.add(direct_samples(&cx.tree, placement, 1, iters, 5000)?);
             for ((_, floor), samples) in floors.iter_mut().zip(&mut floor_samples) {
                 let socket = floor.socket.clone();
-                samples.extend(client_latency(
+                samples.add(client_latency(
                     cx,
                     "floor",
                     &socket,
@@ -89,7 +90,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                     &mut || floor.place(placement),
                 )?);
             }
-            fb.extend(client_latency(
+            fb.add(client_latency(
                 cx,
                 "broker",
                 &broker.socket.clone(),
@@ -99,9 +100,9 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
             )?);
         }
         broker.check_running()?;
-        let d = summarize(&mut direct);
-        let f: Vec<Summary> = floor_samples.iter_mut().map(|s| summarize(s)).collect();
-        let b = summarize(&mut fb);
+        let d = direct.summary();
+        let f: Vec<Summary> = floor_samples.iter_mut().map(Rounds::summary).collect();
+        let b = fb.summary();
         let (dm, dp) = lat_cells(&d);
         cx.table.push(
             Row::new(SECTION, "direct: open+fstat+close, 4 KiB, in-process")

@@ -80,8 +80,10 @@ impl Cx {
 }
 
 /// Rounds each latency comparison is split into: the contenders alternate round by
-/// round, so a slow drift of the machine (another VM waking up) hits all of them alike.
-pub const ROUNDS: u64 = 3;
+/// round, so a slow drift of the machine (another VM waking up) hits all of them alike,
+/// and each figure is the median of the rounds' medians ([`crate::stats::Rounds`]), so
+/// a burst that hits one round of one contender does not move it.
+pub const ROUNDS: u64 = 5;
 
 /// `direct`: open + fstat + close of data file `first`, `first + 1`, ... (round-robin over
 /// `files` of them) in this process under `placement`; one sample per file. The result

@@ -10,7 +10,7 @@
 use std::io;
 
 use crate::client::{self, Spec};
-use crate::stats::{fmt_ratio, summarize};
+use crate::stats::{Rounds, fmt_ratio, summarize};
 use crate::sys::Placement;
 use crate::table::Row;
 
@@ -23,7 +23,8 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
     let mut broker = cx.broker("process")?;
     let socket = broker.socket.clone();
     for placement in cx.placements() {
-        let (mut cat, mut agent, mut spawn) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cat, mut agent, mut spawn) =
+            (Rounds::default(), Rounds::default(), Rounds::default());
         for _ in 0..ROUNDS {
             let base = |spec: Spec| {
                 spec.target(&cx.tree, "broker", &socket, placement)
@@ -41,16 +42,12 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                 .arg("prog", "cat")
                 .arg("out", "null");
             let mut place = || broker.place(placement);
-            cat.extend(client::run_samples(&cx.tree, &cat_spec, &mut place)?);
-            agent.extend(client::run_samples(&cx.tree, &agent_spec, &mut place)?);
-            spawn.extend(client::run_samples(&cx.tree, &spawn_spec, &mut place)?);
+            cat.add(client::run_samples(&cx.tree, &cat_spec, &mut place)?);
+            agent.add(client::run_samples(&cx.tree, &agent_spec, &mut place)?);
+            spawn.add(client::run_samples(&cx.tree, &spawn_spec, &mut place)?);
         }
         broker.check_running()?;
-        let (c, a, s) = (
-            summarize(&mut cat),
-            summarize(&mut agent),
-            summarize(&mut spawn),
-        );
+        let (c, a, s) = (cat.summary(), agent.summary(), spawn.summary());
         let (cm, cp) = lat_cells(&c);
         cx.table.push(
             Row::new(SECTION, "cat FILE (root), output captured")
