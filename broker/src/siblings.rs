@@ -53,15 +53,20 @@ impl<'p> Siblings<'p> {
 
 /// The directory an absolute, normalized `path` is in (`/` is in none).
 fn parent(path: &[u8]) -> Option<&[u8]> {
-    let slash = path.iter().rposition(|&b| b == b'/')?;
-    (path.len() > 1).then(|| &path[..slash.max(1)])
+    split(path).map(|(dir, _)| dir)
 }
 
 /// The last component of an absolute, normalized `path` other than `/`: its name in
 /// its [`parent`].
 pub fn name(path: &[u8]) -> &[u8] {
-    let slash = path.iter().rposition(|&b| b == b'/').map_or(0, |s| s + 1);
-    &path[slash..]
+    split(path).map_or(path, |(_, name)| name)
+}
+
+/// `path` as its directory and its last component (`/a` is `/` and `a`; `/` has none).
+fn split(path: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = path.iter().rposition(|&b| b == b'/')?;
+    let name = &path[slash + 1..];
+    (!name.is_empty()).then(|| (&path[..slash.max(1)], name))
 }
 
 #[cfg(test)]
