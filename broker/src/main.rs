@@ -7,6 +7,7 @@ mod activation;
 mod admin;
 mod audit;
 mod cli;
+mod close_runs;
 mod conns;
 mod id_hash;
 mod limits;

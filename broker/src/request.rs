@@ -16,6 +16,7 @@ use fdbroker_wire::{
 use rustix::io::Errno;
 
 use crate::audit::{Audit, Outcome, Pending, QuotedPath};
+use crate::close_runs::close_all;
 use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
@@ -188,13 +189,16 @@ pub fn handle(
                 });
             }
             records.flush();
-            reply(
+            let sent = reply(
                 sock,
                 &Response::OpenedMany {
                     results: Batch(results),
                 },
                 &fds,
-            )
+            );
+            drop(fds);
+            close_all(opened.into_iter().filter_map(Result::ok).map(|o| o.fd));
+            sent
         }
     };
     sent.map(|reply| Served { paths, reply })
