@@ -14,6 +14,12 @@
 //! request under the 10,000-rule policy. A reload that blocks requests (a lock held while
 //! parsing) or starves them of CPU shows up here.
 //!
+//! On one CPU that the client keeps busy, that target is out of physical reach: the
+//! reloader needs CPU, which it can only take from requests, and a request that arrives
+//! while the reloader holds the CPU waits for its slice and a context switch at least. The
+//! broker's reloader yields after every 50 µs of work, so the pinned row also carries a
+//! reset bar of two such slices, [`PINNED_RESET_NS`].
+//!
 //! During that window nothing but the reloads may load the broker: each reload is
 //! known to be done from the broker's log line (written after the swap), not from probe
 //! requests, which would be a second client competing with the measured one; and when
@@ -41,6 +47,8 @@ use super::Cx;
 
 const SECTION: &str = "reload";
 const RULES: usize = 10_000;
+/// The reset bar of the pinned worst-latency row: two of the reloader's 50 µs slices.
+const PINNED_RESET_NS: f64 = 100_000.0;
 /// How long one reload may take before the bench gives up.
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pause between probe requests while waiting for a reload.
@@ -102,21 +110,23 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
                 .vs(format!("median {}", fmt_ns(q.median))),
         );
         let excess = b.max - q.max;
-        cx.table.push(
-            Row::new(
-                SECTION,
-                format!("fdbroker open, {reloads} reloads in a loop: worst"),
-            )
-            .placement(placement)
-            .median(fmt_ns(b.max))
-            .p99(fmt_ns(b.p99))
-            .vs(format!(
-                "+{} over quiet worst; decision {}",
-                fmt_ns(excess.max(0.0)),
-                fmt_ns(decision)
-            ))
-            .target("excess ≤ one decision", excess <= decision),
-        );
+        let row = Row::new(
+            SECTION,
+            format!("fdbroker open, {reloads} reloads in a loop: worst"),
+        )
+        .placement(placement)
+        .median(fmt_ns(b.max))
+        .p99(fmt_ns(b.p99))
+        .vs(format!(
+            "+{} over quiet worst; decision {}",
+            fmt_ns(excess.max(0.0)),
+            fmt_ns(decision)
+        ))
+        .target("excess ≤ one decision", excess <= decision);
+        cx.table.push(match placement {
+            Placement::Pinned(_) => row.reset("excess ≤ 0.1 ms", excess <= PINNED_RESET_NS),
+            Placement::Unpinned => row,
+        });
     }
     let done = reloader.count;
     let logged = broker.log_text().matches(RELOADED).count();
