@@ -4,6 +4,8 @@
 //! errors and recover instead of crashing, hanging or spinning.
 
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, Outcome, Request, Response};
@@ -470,4 +472,79 @@ fn unread_fd_replies_do_not_starve_other_clients() {
     }
     drop((attacker, victim));
     broker.assert_fds_back_to(baseline);
+}
+
+/// As many clients as the broker has serving workers stream full batches, each keeping
+/// three in flight, so that a worker always finds its client's next request waiting. A
+/// worker goes on with the same client only while nobody else waits: another client's
+/// single opens, sent meanwhile, are each answered within a fraction of a second, not
+/// once the streams end.
+#[test]
+fn clients_streaming_batches_do_not_hold_the_workers() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let policy = format!(
+        "version = 1\n\n[[rule]]\nname = \"everyone-reads\"\nusers = [\"*\"]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    );
+    let broker = Broker::start(&tree, &policy);
+    let path = tree.p("data/a.txt");
+    let batch = encode(&Request::OpenMany {
+        paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
+        access: Access::READ,
+        create_mode: 0,
+    });
+    // One stream per worker the broker serves with while none is stuck: one per CPU.
+    const IN_FLIGHT: usize = 3;
+    let streams = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let stop = Arc::new(AtomicBool::new(false));
+    let streamers: Vec<_> = (0..streams)
+        .map(|i| {
+            // Distinct uids, so that no per-uid limit paces the streams.
+            let conn = RawConn::connect_as(broker.socket(), plain_user(3100 + i as u32))
+                .expect("connect a streamer");
+            let (batch, stop) = (batch.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut answered = 0usize;
+                for _ in 1..IN_FLIGHT {
+                    conn.send(&batch).expect("send a batch");
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    conn.send(&batch).expect("send a batch");
+                    drop(conn.recv()); // closes its fds
+                    answered += 1;
+                }
+                for _ in 1..IN_FLIGHT {
+                    drop(conn.recv());
+                }
+                answered + IN_FLIGHT - 1
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let prober = RawConn::connect(broker.socket()).expect("connect the prober");
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let asked = Instant::now();
+        assert_eq!(prober.request(&read(&path)).file_contents(), b"alpha\n");
+        worst = worst.max(asked.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let batches: Vec<usize> = streamers
+        .into_iter()
+        .map(|s| s.join().expect("a streamer panicked"))
+        .collect();
+    println!(
+        "{streams} streams answered {batches:?} batches; a single open waited {worst:?} at worst"
+    );
+    assert!(
+        batches.iter().all(|&n| n >= 2),
+        "every stream was served throughout: {batches:?}"
+    );
+    assert!(
+        worst < Duration::from_millis(500),
+        "a single open waited {worst:?} behind the streams"
+    );
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use rustix::event::epoll::{self, EventData, EventFlags};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{SocketFlags, accept_with};
 
@@ -125,7 +126,13 @@ impl Server<'_> {
         }
         let uid = conn.peer.uid;
         let (mut turn, mut work) = (None, 0);
-        while work < TURN {
+        loop {
+            if work >= TURN {
+                if self.others_ready() {
+                    break;
+                }
+                work = 0;
+            }
             conn.set_busy(true, self.now_ms());
             if conn.unread_check_due() {
                 if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
@@ -159,6 +166,21 @@ impl Server<'_> {
             self.retire(token, &conn);
         }
         self.still_open(turn, uid)
+    }
+
+    /// Whether anything else waits for a worker: an event in the epoll set's ready list
+    /// (`poll` on the epoll fd reports it without taking it). At the end of a turn, a
+    /// worker with nobody else to serve goes on with the same connection: handing it
+    /// back through the epoll set would only wake another worker to carry on with it, at
+    /// the cost of a context switch or two.
+    fn others_ready(&self) -> bool {
+        let mut fds = [PollFd::new(&self.epoll, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // An error says nothing: yield, as a turn's end always did.
+        poll(&mut fds, Some(&now)).map_or(true, |ready| ready > 0)
     }
 
     /// `parked`, or if it has been closed meanwhile, the next parked connection of `uid`.
@@ -245,11 +267,12 @@ impl Server<'_> {
     }
 }
 
-/// How much one connection is served in a row before it goes back to the epoll set, so
-/// one busy client cannot hold a worker for long while others wait: requests, each
-/// weighing the paths it asks about (at least 1). A turn ends with the request that
-/// reaches it: a few milliseconds of opens at most, while sparing a client that streams
-/// batches a trip through epoll (and a second worker's wake-up) between each.
+/// How much one connection is served in a row before it goes back to the epoll set if
+/// others wait, so one busy client cannot hold a worker for long while others wait:
+/// requests, each weighing the paths it asks about (at least 1). A turn ends with the
+/// request that reaches it: a few milliseconds of opens at most, while sparing a client
+/// that streams batches a trip through epoll (and a second worker's wake-up) between
+/// each.
 const TURN: usize = 256;
 
 /// What [`Server::answer`] found on a connection.
