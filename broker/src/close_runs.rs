@@ -27,9 +27,17 @@ fn close_run(run: &[RawFd]) {
         (Some(first), Some(last)) => (first, last),
         _ => return,
     };
+    // The raw system call, not glibc's wrapper, which only glibc 2.34 and later have.
     // SAFETY: `first..=last` are exactly the numbers in `run`, each taken from an
     // `OwnedFd` by `into_raw_fd`, so nothing else owns or closes them.
-    let closed = unsafe { libc::close_range(first as libc::c_uint, last as libc::c_uint, 0) };
+    let closed = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0 as libc::c_uint,
+        )
+    };
     if closed != 0 {
         // Only a kernel without close_range (before 5.9) fails here: close them one by one.
         for &fd in run {
