@@ -49,35 +49,80 @@ impl Policy {
     }
 
     /// [`Policy::decide`] for a path given as its components.
-    fn decide_parts(&self, peer: &Peer<'_>, path: &[&[u8]], access: Access) -> Decision<'_> {
-        // Candidates come in no particular order: keep the earliest qualifying rule of each
-        // effect. An allow rule no longer matters once any deny rule qualifies.
-        let (mut deny, mut allow) = (None, None);
-        self.index
-            .candidates(path, |Candidate { rule: i, pattern }| {
-                let rule = &self.rules()[i];
-                let earlier = |best: Option<usize>| best.is_none_or(|b| i < b);
-                let (best, relevant) = match rule.effect() {
-                    Effect::Deny => (&mut deny, rule.access().intersects(access)),
-                    Effect::Allow => (&mut allow, deny.is_none() && rule.access().contains(access)),
-                };
-                // Cheapest tests first: the pattern match is the expensive one.
-                if relevant
-                    && earlier(*best)
-                    && rule.subjects.apply_to(peer)
-                    && rule.paths[pattern].matches(path)
-                {
-                    *best = Some(i);
-                }
-            });
-        match (deny, allow) {
+    pub(crate) fn decide_parts(
+        &self,
+        peer: &Peer<'_>,
+        path: &[&[u8]],
+        access: Access,
+    ) -> Decision<'_> {
+        let mut choice = Choice::new(self, peer, path, access);
+        self.index.candidates(path, |c| choice.offer(c));
+        choice.decision()
+    }
+}
+
+/// The decision among the patterns offered, which must include every pattern that can
+/// match the path: the earliest qualifying rule of each effect.
+pub(crate) struct Choice<'p, 'r> {
+    policy: &'p Policy,
+    peer: &'r Peer<'r>,
+    path: &'r [&'r [u8]],
+    access: Access,
+    deny: Option<usize>,
+    allow: Option<usize>,
+}
+
+impl<'p, 'r> Choice<'p, 'r> {
+    pub(crate) fn new(
+        policy: &'p Policy,
+        peer: &'r Peer<'r>,
+        path: &'r [&'r [u8]],
+        access: Access,
+    ) -> Self {
+        Choice {
+            policy,
+            peer,
+            path,
+            access,
+            deny: None,
+            allow: None,
+        }
+    }
+
+    /// Considers one candidate pattern. Candidates come in no particular order (and may
+    /// repeat): keep the earliest qualifying rule of each effect. An allow rule no longer
+    /// matters once any deny rule qualifies.
+    pub(crate) fn offer(&mut self, Candidate { rule: i, pattern }: Candidate) {
+        let rule = &self.policy.rules()[i];
+        let earlier = |best: Option<usize>| best.is_none_or(|b| i < b);
+        let (best, relevant) = match rule.effect() {
+            Effect::Deny => (&mut self.deny, rule.access().intersects(self.access)),
+            Effect::Allow => (
+                &mut self.allow,
+                self.deny.is_none() && rule.access().contains(self.access),
+            ),
+        };
+        // Cheapest tests first: the pattern match is the expensive one.
+        if relevant
+            && earlier(*best)
+            && rule.subjects.apply_to(self.peer)
+            && rule.paths[pattern].matches(self.path)
+        {
+            *best = Some(i);
+        }
+    }
+
+    /// The decision among the candidates offered.
+    pub(crate) fn decision(self) -> Decision<'p> {
+        let rules = self.policy.rules();
+        match (self.deny, self.allow) {
             (Some(i), _) => Decision {
                 allowed: false,
-                rule: Some(&self.rules()[i]),
+                rule: Some(&rules[i]),
             },
             (None, Some(i)) => Decision {
                 allowed: true,
-                rule: Some(&self.rules()[i]),
+                rule: Some(&rules[i]),
             },
             (None, None) => Decision {
                 allowed: false,

@@ -59,10 +59,48 @@ impl Index {
     /// its literal end; in no particular order. Allocates nothing; costs at most one hash
     /// lookup per path component in each trie, plus one call per candidate.
     pub(crate) fn candidates(&self, path: &[&[u8]], mut found: impl FnMut(Candidate)) {
-        self.leading.walk(path.iter().copied(), &mut found);
-        self.trailing.walk(path.iter().rev().copied(), &mut found);
+        self.leading.walk(0, path.iter().copied(), &mut found);
+        self.trailing
+            .walk(0, path.iter().rev().copied(), &mut found);
+    }
+
+    /// The first part of [`Index::candidates`] for every path in the directory `dir`
+    /// (given as its components): the patterns filed on the leading walk of `dir`, passed
+    /// to `found`. Returns where that walk ended, for [`Index::candidates_in`].
+    pub(crate) fn dir_candidates(&self, dir: &[&[u8]], found: impl FnMut(Candidate)) -> DirWalk {
+        let mut found = found;
+        DirWalk(self.leading.walk(0, dir.iter().copied(), &mut found))
+    }
+
+    /// The rest of [`Index::candidates`] for `path` (given as its components), a path in
+    /// the directory whose walk is `dir`: the candidates of `dir`'s leading walk were
+    /// reported by [`Index::dir_candidates`].
+    pub(crate) fn candidates_in(
+        &self,
+        dir: DirWalk,
+        path: &[&[u8]],
+        mut found: impl FnMut(Candidate),
+    ) {
+        // One step further than the directory's walk: its node's own candidates are
+        // reported already.
+        if let (Some(node), Some(name)) = (dir.0, path.last())
+            && let Some(&child) = self.leading.nodes[node].children.get(*name)
+        {
+            self.leading.nodes[child]
+                .candidates
+                .iter()
+                .copied()
+                .for_each(&mut found);
+        }
+        self.trailing
+            .walk(0, path.iter().rev().copied(), &mut found);
     }
 }
+
+/// Where the leading walk of a directory ended: at its node, or `None` if the walk
+/// stopped before the directory's last component (then no path in it goes further).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DirWalk(Option<usize>);
 
 impl fmt::Debug for Index {
     /// The size only: the index is derived from the rules and would only repeat them.
@@ -110,19 +148,22 @@ impl Trie {
         self.nodes[at].candidates.push(candidate);
     }
 
-    /// Reports the candidates of every node on the walk of `path` from the root, which stops
-    /// at the first component without a child.
+    /// Reports the candidates of every node on the walk of `path` from `from` (0 is the
+    /// root), which stops at the first component without a child. Returns the node where
+    /// `path` ran out, or `None` if the walk stopped before.
     fn walk<'p>(
         &self,
+        from: usize,
         mut path: impl Iterator<Item = &'p [u8]>,
         found: &mut impl FnMut(Candidate),
-    ) {
-        let mut node = &self.nodes[0];
+    ) -> Option<usize> {
+        let mut at = from;
         loop {
+            let node = &self.nodes[at];
             node.candidates.iter().copied().for_each(&mut *found);
-            match path.next().and_then(|c| node.children.get(c)) {
-                Some(&child) => node = &self.nodes[child],
-                None => return,
+            match path.next() {
+                None => return Some(at),
+                Some(c) => at = *node.children.get(c)?,
             }
         }
     }

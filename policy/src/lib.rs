@@ -122,6 +122,7 @@
 #![forbid(unsafe_code)]
 
 mod decide;
+mod decider;
 mod diagnostic;
 mod hash;
 mod index;
@@ -144,6 +145,7 @@ mod walk;
 mod testing;
 
 pub use decide::Decision;
+pub use decider::Decider;
 pub use diagnostic::{Diagnostic, FileErrors, LoadError};
 pub use fdbroker_wire::Access;
 use fdbroker_wire::UnknownAccessWord;

@@ -166,6 +166,35 @@ proptest! {
         }
     }
 
+    /// Protects against a batch's decisions differing from single ones: a directory's walk
+    /// reused for a path in another directory, or a candidate of the last step lost. The
+    /// requests are decided for the first one's peer and access, as drawn and then sorted
+    /// (so that paths of one directory follow each other).
+    #[test]
+    fn a_decider_agrees_with_decide(model in policy(), reqs in requests()) {
+        let text = model.to_toml();
+        let parsed = match Policy::parse(&text, &Names) {
+            Ok(p) => p,
+            Err(e) => return Err(TestCaseError::fail(format!("valid policy refused: {e:?}\n{text}"))),
+        };
+        let first = &reqs[0];
+        let peer = Peer { uid: first.uid, gid: first.gid, groups: &first.groups };
+        let access = Access::from_bits(first.access).expect("known bits");
+        let mut paths: Vec<&[u8]> = reqs.iter().map(|r| r.path.as_slice()).collect();
+        let mut sorted = paths.clone();
+        sorted.sort();
+        paths.extend(sorted);
+        let mut decider = parsed.decider(peer, access);
+        for path in paths {
+            let (got, want) = (decider.decide(path), parsed.decide(&peer, path, access));
+            prop_assert_eq!(
+                (got.allowed, got.rule.map(|r| r.name())),
+                (want.allowed, want.rule.map(|r| r.name())),
+                "{:?}\n{}", String::from_utf8_lossy(path), text
+            );
+        }
+    }
+
     /// Protects against a panic or a nonsensical error position on any text, valid,
     /// damaged or random: an administrator's typo must give a diagnostic, not a crash.
     #[test]
