@@ -15,6 +15,14 @@ pub struct Decision<'p> {
     pub rule: Option<&'p Rule>,
 }
 
+impl Decision<'_> {
+    /// Denied by no rule: what a request gets when no rule decides it.
+    pub(crate) const BY_DEFAULT: Self = Decision {
+        allowed: false,
+        rule: None,
+    };
+}
+
 impl fmt::Display for Decision<'_> {
     /// `allow (rule "NAME")`, `deny (rule "NAME")` or `deny (no rule matched: default deny)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -38,14 +46,11 @@ impl Policy {
     /// (every pattern that can match it is among them), so the cost depends on the path and
     /// on how many patterns share its literal ends, not on the number of rules.
     pub fn decide(&self, peer: &Peer<'_>, path: &[u8], access: Access) -> Decision<'_> {
-        let default = Decision {
-            allowed: false,
-            rule: None,
-        };
         if access.is_empty() {
-            return default;
+            return Decision::BY_DEFAULT;
         }
-        with_components(path, |path| self.decide_parts(peer, path, access)).unwrap_or(default)
+        with_components(path, |path| self.decide_parts(peer, path, access))
+            .unwrap_or(Decision::BY_DEFAULT)
     }
 
     /// [`Policy::decide`] for a path given as its components.
@@ -124,10 +129,7 @@ impl<'p, 'r> Choice<'p, 'r> {
                 allowed: true,
                 rule: Some(&rules[i]),
             },
-            (None, None) => Decision {
-                allowed: false,
-                rule: None,
-            },
+            (None, None) => Decision::BY_DEFAULT,
         }
     }
 }

@@ -44,12 +44,8 @@ impl Policy {
 impl<'p> Decider<'p, '_> {
     /// What [`Policy::decide`] answers for `path`.
     pub fn decide(&mut self, path: &[u8]) -> Decision<'p> {
-        let default = Decision {
-            allowed: false,
-            rule: None,
-        };
         if self.access.is_empty() {
-            return default;
+            return Decision::BY_DEFAULT;
         }
         let Self {
             policy,
@@ -81,7 +77,7 @@ impl<'p> Decider<'p, '_> {
             policy.index.candidates_in(walk, parts, |c| choice.offer(c));
             choice.decision()
         })
-        .unwrap_or(default)
+        .unwrap_or(Decision::BY_DEFAULT)
     }
 }
 

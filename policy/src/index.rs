@@ -59,17 +59,19 @@ impl Index {
     /// its literal end; in no particular order. Allocates nothing; costs at most one hash
     /// lookup per path component in each trie, plus one call per candidate.
     pub(crate) fn candidates(&self, path: &[&[u8]], mut found: impl FnMut(Candidate)) {
-        self.leading.walk(0, path.iter().copied(), &mut found);
-        self.trailing
-            .walk(0, path.iter().rev().copied(), &mut found);
+        self.leading.walk(path.iter().copied(), &mut found);
+        self.trailing.walk(path.iter().rev().copied(), &mut found);
     }
 
     /// The first part of [`Index::candidates`] for every path in the directory `dir`
     /// (given as its components): the patterns filed on the leading walk of `dir`, passed
     /// to `found`. Returns where that walk ended, for [`Index::candidates_in`].
-    pub(crate) fn dir_candidates(&self, dir: &[&[u8]], found: impl FnMut(Candidate)) -> DirWalk {
-        let mut found = found;
-        DirWalk(self.leading.walk(0, dir.iter().copied(), &mut found))
+    pub(crate) fn dir_candidates(
+        &self,
+        dir: &[&[u8]],
+        mut found: impl FnMut(Candidate),
+    ) -> DirWalk {
+        DirWalk(self.leading.walk(dir.iter().copied(), &mut found))
     }
 
     /// The rest of [`Index::candidates`] for `path` (given as its components), a path in
@@ -92,8 +94,7 @@ impl Index {
                 .copied()
                 .for_each(&mut found);
         }
-        self.trailing
-            .walk(0, path.iter().rev().copied(), &mut found);
+        self.trailing.walk(path.iter().rev().copied(), &mut found);
     }
 }
 
@@ -148,16 +149,15 @@ impl Trie {
         self.nodes[at].candidates.push(candidate);
     }
 
-    /// Reports the candidates of every node on the walk of `path` from `from` (0 is the
-    /// root), which stops at the first component without a child. Returns the node where
-    /// `path` ran out, or `None` if the walk stopped before.
+    /// Reports the candidates of every node on the walk of `path` from the root, which stops
+    /// at the first component without a child. Returns the node where `path` ran out, or
+    /// `None` if the walk stopped before.
     fn walk<'p>(
         &self,
-        from: usize,
         mut path: impl Iterator<Item = &'p [u8]>,
         found: &mut impl FnMut(Candidate),
     ) -> Option<usize> {
-        let mut at = from;
+        let mut at = 0;
         loop {
             let node = &self.nodes[at];
             node.candidates.iter().copied().for_each(&mut *found);
