@@ -15,8 +15,9 @@ use crate::client::malformed;
 use crate::{BrokerError, Client};
 
 /// How many batches [`Client::open_many`] keeps in flight: two is enough for the broker to
-/// open the next batch while this process takes in the last.
-const PIPELINE_DEPTH: usize = 2;
+/// open the next batch while this process takes in the last. (Public so that a caller
+/// pipelining with [`Client::submit_many`] itself, like the benchmark, can do the same.)
+pub const PIPELINE_DEPTH: usize = 2;
 
 /// Bytes of an `OpenMany` message besides its paths (version, tag, counts, access, mode),
 /// and per path besides its bytes (its length varint), with headroom.

@@ -23,7 +23,7 @@ mod client;
 mod error;
 mod status;
 
-pub use batch::batch_len;
+pub use batch::{PIPELINE_DEPTH, batch_len};
 pub use client::{Client, Opened, SOCKET_ENV, default_socket};
 pub use error::BrokerError;
 pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH};

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fdbroker_agent::{Access, Client, FileKind};
+use fdbroker_agent::{Access, Client, FileKind, PIPELINE_DEPTH};
 
 use crate::floor::FloorConn;
 use crate::stats::ns;
@@ -247,9 +247,9 @@ fn tput(a: &Args) -> io::Result<()> {
     Ok(())
 }
 
-/// `batch`: B files per message (`b=`), `mode=lockstep` or `mode=pipelined` (the next
-/// batch is sent before this one's fds are closed), over all data files round-robin; one
-/// sample per batch. `files=` files in all after `warm=` files of warm-up.
+/// `batch`: B files per message (`b=`), `mode=lockstep` or `mode=pipelined` (as
+/// `open_many` does: [`PIPELINE_DEPTH`] batches in flight, the next one sent before this
+/// one's fds are closed), over all data files round-robin; one sample per batch. `files=` files in all after `warm=` files of warm-up.
 fn batch(a: &Args) -> io::Result<()> {
     let b = a.num("b")? as usize;
     if b == 0 || b > crate::floor::MAX_BATCH {
@@ -289,7 +289,10 @@ fn batch(a: &Args) -> io::Result<()> {
         r
     };
     let mut samples = Vec::with_capacity(batches as usize);
-    if pipelined {
+    // Pipelined, as many batches are in flight as `open_many` keeps, so the server has the
+    // next one queued when it sends a reply (with one, it would wait for each).
+    let ahead = if pipelined { PIPELINE_DEPTH } else { 0 };
+    for _ in 0..ahead {
         submit(&mut *server, &mut sent)?;
     }
     for i in 0..warm + batches {
@@ -317,7 +320,7 @@ fn batch(a: &Args) -> io::Result<()> {
             samples.push(ns(timed + t.elapsed()));
         }
     }
-    if pipelined {
+    for _ in 0..ahead {
         server.receive(b)?;
         server.close_all();
     }

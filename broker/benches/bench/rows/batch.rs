@@ -1,6 +1,7 @@
 //! Per-file cost of `OpenMany`: B paths in one message, B fds back in one `SCM_RIGHTS`,
 //! lock-step (`submit_many` then `receive_many`, i.e. what `open_many` does with one
-//! batch) and pipelined (the next batch is submitted before this one's fds are closed),
+//! batch) and pipelined (as `open_many` does: two batches in flight, the next submitted
+//! before this one's fds are closed, so the server has one queued when it replies),
 //! beside `direct` and beside the floor answering the same batches. Per-file figures are
 //! per-batch samples divided by B.
 //!
