@@ -6,7 +6,9 @@
 //! It is the Rust twin of the C floor behind `perf.md` (same syscalls: `openat2` with
 //! `RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS`, `fstat`, `sendmsg` with the fds in one
 //! `SCM_RIGHTS`), written with the same crate (rustix) as the broker so that the
-//! difference between the two is the broker's own work.
+//! difference between the two is the broker's own work. Where the broker found a cheaper
+//! way to ask the kernel for the same work (closing a batch's fds with `close_range`), the
+//! floor does it the same way: a floor slower than it need be would flatter the broker.
 //!
 //! Shape: a single-threaded level-triggered epoll loop over the listener and every
 //! connection, reading `SO_PEERCRED` once per connection, which is what a broker serving
@@ -336,7 +338,10 @@ impl Server {
             return false;
         }
         let sent = send_with_fds(conn, &self.reply, &self.fds, &mut self.space);
-        self.fds.clear(); // closes the server's copies
+        // The server's copies, closed as fdbroker closes them: one `close_range` per run
+        // of consecutive numbers, which costs a batch about 0.2 µs a file less than a
+        // `close` each. A floor must not be slower at this than the broker it bounds.
+        crate::close_runs::close_all(self.fds.drain(..));
         sent.is_ok()
     }
 }
