@@ -249,7 +249,8 @@ fn tput(a: &Args) -> io::Result<()> {
 
 /// `batch`: B files per message (`b=`), `mode=lockstep` or `mode=pipelined` (as
 /// `open_many` does: [`PIPELINE_DEPTH`] batches in flight, the next one sent before this
-/// one's fds are closed), over all data files round-robin; one sample per batch. `files=` files in all after `warm=` files of warm-up.
+/// one's fds are closed), over all data files round-robin; one sample per batch.
+/// `files=` files in all after `warm=` files of warm-up.
 fn batch(a: &Args) -> io::Result<()> {
     let b = a.num("b")? as usize;
     if b == 0 || b > crate::floor::MAX_BATCH {
