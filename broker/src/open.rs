@@ -59,6 +59,10 @@ const EAGAIN_RETRIES: usize = 8;
 ///
 /// With `parent`, the directory `path` is in, opened on the way to it (see
 /// [`crate::siblings`]), only the last component is looked up, in `parent`.
+///
+/// Inlined into the loop that opens a batch, like [`openat2_retry`]: see
+/// `request::open_allowed` for why.
+#[inline(always)]
 pub fn open(
     path: &[u8],
     parent: Option<BorrowedFd<'_>>,
@@ -139,6 +143,7 @@ pub fn open_flags(access: Access) -> OFlags {
 }
 
 /// `openat2` with the broker's resolve flags: no symlinks, no magic links, anywhere.
+#[inline(always)]
 pub fn openat2_retry(
     dir: BorrowedFd<'_>,
     path: &[u8],
