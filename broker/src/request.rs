@@ -385,13 +385,7 @@ fn status(
     first_rule: u32,
 ) -> io::Result<Sent> {
     let (live, counts) = (ctx.live, &ctx.live.counts);
-    if peer.uid != 0
-        && !live.policy.names(&Peer {
-            uid: peer.uid,
-            gid: peer.gid,
-            groups: &peer.groups,
-        })
-    {
+    if peer.uid != 0 && !live.policy.names(&who(peer)) {
         let message = "status is for root and the clients the policy names";
         return reply(
             sock,
