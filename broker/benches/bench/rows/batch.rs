@@ -45,7 +45,10 @@ fn rounds(placement: Placement) -> u64 {
 }
 
 /// Files opened in one round of batches of `b` (after the warm-up): enough for a round to
-/// last about 150 ms. Batches of 16 and more cost 3–5 µs a file pinned, small ones 7–20.
+/// last 70 ms or more (batches of 16 and more cost 3–5 µs a file pinned, smaller ones
+/// 7–20), so that the scheduler has settled where it places client and server for most
+/// of it. `direct` takes as many as the smallest batches: it runs in this process, and its
+/// rounds are steady.
 fn files_per_round(cx: &Cx, b: usize) -> u64 {
     let files = cx.pick(10_000, 1_000);
     if b >= 16 { 4 * files } else { files }
