@@ -43,7 +43,7 @@ use rustix::process::Signal;
 use crate::client::{self, CLIENT_GID, CLIENT_UID, Spec};
 use crate::daemon::Broker;
 use crate::policies::{NoNames, reload_policy};
-use crate::stats::{fmt_ns, median_f64, ns, summarize};
+use crate::stats::{Summary, fmt_ns, median_f64, ns, summarize};
 use crate::sys::Placement;
 use crate::table::Row;
 
@@ -112,27 +112,27 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
             reloads += n;
         }
         broker.check_running()?;
-        let (q, b) = (quiet.median(), busy.median());
+        let (q, b) = (quiet.summary(), busy.summary());
         cx.table.push(
             Row::new(SECTION, "fdbroker open, no reloads: worst")
                 .placement(placement)
-                .median(fmt_ns(q))
-                .p99(fmt_ns(quiet.p99()))
-                .vs(quiet.describe()),
+                .median(fmt_ns(q.worst))
+                .p99(fmt_ns(q.all.p99))
+                .vs(q.describe()),
         );
-        let excess = b - q;
+        let excess = b.worst - q.worst;
         let row = Row::new(
             SECTION,
             format!("fdbroker open, {reloads} reloads in a loop: worst"),
         )
         .placement(placement)
-        .median(fmt_ns(b))
-        .p99(fmt_ns(busy.p99()))
+        .median(fmt_ns(b.worst))
+        .p99(fmt_ns(b.all.p99))
         .vs(format!(
             "+{} over quiet worst; decision {}; {}",
             fmt_ns(excess.max(0.0)),
             fmt_ns(decision),
-            busy.describe()
+            b.describe()
         ))
         .target("excess ≤ one decision", excess <= decision);
         cx.table.push(match placement {
@@ -163,24 +163,31 @@ impl Worst {
         self.all.extend(samples);
     }
 
-    /// The median of the windows' worst samples.
-    fn median(&self) -> f64 {
-        median_f64(&self.worst)
+    fn summary(&mut self) -> WorstSummary {
+        WorstSummary {
+            worst: median_f64(&self.worst),
+            windows: self.worst.len(),
+            all: summarize(&mut self.all),
+        }
     }
+}
 
-    /// The p99 of all the samples pooled.
-    fn p99(&mut self) -> f64 {
-        summarize(&mut self.all).p99
-    }
+/// What [`Worst`] gathered: the median of the windows' worst samples, and the
+/// distribution of all the samples pooled.
+struct WorstSummary {
+    worst: f64,
+    windows: usize,
+    all: Summary,
+}
 
+impl WorstSummary {
     /// The median sample, and the worst of all windows.
-    fn describe(&mut self) -> String {
-        let all = summarize(&mut self.all);
+    fn describe(&self) -> String {
         format!(
             "median {}; worst of {} windows {}",
-            fmt_ns(all.median),
-            self.worst.len(),
-            fmt_ns(all.max)
+            fmt_ns(self.all.median),
+            self.windows,
+            fmt_ns(self.all.max)
         )
     }
 }
