@@ -26,5 +26,5 @@ mod status;
 pub use batch::{PIPELINE_DEPTH, batch_len};
 pub use client::{Client, Opened, SOCKET_ENV, default_socket};
 pub use error::BrokerError;
-pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH};
-pub use status::{BrokerStatus, RuleCounts};
+pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH, ReloadResult};
+pub use status::{BrokerStatus, ReloadAttempt, RuleCounts, StatusReply};

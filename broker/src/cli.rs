@@ -9,8 +9,9 @@ use fdbroker_wire::Access;
 /// policy and hands them the open file descriptors over a Unix socket.
 ///
 /// Exit status: 0 success (or `explain`: allowed); 1 invalid policy (or `explain`: denied);
-/// 2 bad usage; 3 cannot run (the broker could not start or stopped on an error, or
-/// `explain` could not evaluate the request).
+/// 2 bad usage; 3 cannot run (the broker could not start or stopped on an error,
+/// `explain` could not evaluate the request, or `reload` could not ask the broker);
+/// 4 `reload`: the new policy is valid but needs a restart.
 #[derive(Debug, Parser)]
 #[command(name = "fdbroker", version)]
 pub struct Cli {
@@ -22,7 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the broker in the foreground (logs to stderr; set RUST_LOG, default info).
     ///
-    /// SIGHUP reloads the policy file (an invalid file is logged and the old policy kept);
+    /// SIGHUP reloads the policy file and reopens the audit file (a policy that is invalid,
+    /// or needs a restart, is logged and the old policy kept: `fdbroker reload` says so);
     /// SIGTERM or SIGINT stop the broker and remove the socket.
     #[command(after_help = SERVE_EXAMPLE)]
     Serve {
@@ -102,6 +104,19 @@ pub enum Command {
         /// The absolute path asked for.
         path: PathBuf,
     },
+    /// Have the running broker re-read its policy file now, and say whether the new policy
+    /// is in force (root only; for `systemctl reload`).
+    ///
+    /// Waits until the attempt is over. Exit 0: the new policy is in force. Exit 1: it is
+    /// invalid; exit 4: it is valid but needs a capability or Landlock access the broker
+    /// dropped at start (restart the broker). In both cases the previous policy stays in
+    /// force, and the reason is printed. Exit 3: the broker could not be asked (not
+    /// running, or not root). SIGHUP reloads too, but tells nothing.
+    Reload {
+        /// The broker's socket.
+        #[arg(long, value_name = "PATH", default_value = fdbroker_wire::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Write the manual pages fdbroker.8 and fdbroker-policy.5 into DIR (for packaging).
     #[command(hide = true)]
     Man {
@@ -118,8 +133,8 @@ Example (socket narrowed to one group, audit records in their own file):
   fdbroker serve --policy /etc/fdbroker/policy.toml \\
       --socket /run/fdbroker.sock --socket-mode 0660 --socket-group scanners \\
       --audit-file /var/log/fdbroker/audit.log
-Check a policy first, and apply edits with SIGHUP:
-  fdbroker check /etc/fdbroker/policy.toml && kill -HUP \"$(pidof fdbroker)\"";
+Check a policy first, then apply it and learn whether it is in force:
+  fdbroker check /etc/fdbroker/policy.toml && fdbroker reload --socket /run/fdbroker.sock";
 
 /// Resource limits of `serve`; see the README's "Limits" section.
 #[derive(Debug, clap::Args)]

@@ -20,6 +20,8 @@ mod peer;
 mod policy_file;
 mod policy_store;
 mod privileges;
+mod reload_client;
+mod reloads;
 mod request;
 mod sandbox;
 mod serve;
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Reload { socket } => reload_client::reload(&socket).unwrap_or_else(|e| fail(&e)),
         Command::Man { dir } => match man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),

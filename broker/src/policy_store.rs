@@ -5,10 +5,11 @@
 //! for the time of one `Arc` clone (never during a decision or a file load).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use fdbroker_policy::Policy;
+use fdbroker_wire::{ReloadResult, clip_message_text};
 
 use crate::privileges::Caps;
 use crate::stats::Counts;
@@ -36,6 +37,30 @@ impl Live {
     }
 }
 
+/// One reload attempt: kept, not only logged, so that `Status` and `fdbroker reload` can
+/// tell an administrator that the policy they edited is not the one in force.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// When it ended.
+    pub at: SystemTime,
+    /// What came of it.
+    pub result: ReloadResult,
+    /// The first line of why it was not taken (clipped to fit a reply); empty when the
+    /// new policy is in force.
+    pub error: String,
+}
+
+impl Attempt {
+    fn new(result: ReloadResult, error: &str) -> Attempt {
+        let first_line = error.lines().next().unwrap_or_default();
+        Attempt {
+            at: SystemTime::now(),
+            result,
+            error: clip_message_text(first_line).to_owned(),
+        }
+    }
+}
+
 /// The policy in force, and where it came from.
 #[derive(Debug)]
 pub struct PolicyStore {
@@ -45,6 +70,8 @@ pub struct PolicyStore {
     current: RwLock<Arc<Live>>,
     /// What the broker kept at start; a reload cannot win back more.
     bounds: OnceLock<Bounds>,
+    /// The last reload attempt since start.
+    last_attempt: Mutex<Option<Attempt>>,
 }
 
 /// The privileges fixed at start, which every reloaded policy must fit in.
@@ -74,6 +101,7 @@ impl PolicyStore {
             file,
             current: RwLock::new(Arc::new(Live::new(policy))),
             bounds: OnceLock::new(),
+            last_attempt: Mutex::new(None),
         }
     }
 
@@ -95,31 +123,50 @@ impl PolicyStore {
             .clone()
     }
 
-    /// Re-reads the policy file. A file that does not load, or whose grants would need a
-    /// capability dropped at start, is refused and the old policy stays, with the reason
-    /// logged: refusing is safer than a policy that silently fails some of its grants.
-    pub fn reload(&self) {
+    /// The last reload attempt since start, if there was one.
+    pub fn last_attempt(&self) -> Option<Attempt> {
+        self.last_attempt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Re-reads the policy file, and records and returns what came of it. A file that does
+    /// not load, or whose grants would need a capability dropped at start, is refused and
+    /// the old policy stays, with the reason logged: refusing is safer than a policy that
+    /// silently fails some of its grants.
+    pub fn reload(&self) -> Attempt {
+        let attempt = self.try_reload();
+        *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(attempt.clone());
+        attempt
+    }
+
+    fn try_reload(&self) -> Attempt {
         let file = self.file.display();
         let policy = match policy_file::load(&self.file) {
             Ok(policy) => policy,
             Err(e) => {
                 let label = self.label;
-                return log::error!("{label} reload failed, keeping the previous {label}:\n{e}");
+                log::error!("{label} reload failed, keeping the previous {label}:\n{e}");
+                return Attempt::new(ReloadResult::Invalid, &e);
             }
         };
         if let Some(bounds) = self.bounds.get() {
             let missing = Caps::needed_for(policy.granted()).missing_from(&bounds.caps);
             if !missing.is_empty() {
-                return log::error!(
-                    "policy reload refused, keeping the previous policy: {file} needs {missing}, \
-                     dropped at start; restart the broker to grant it"
+                let why = format!(
+                    "{file} needs {missing}, dropped at start; restart the broker to grant it"
                 );
+                log::error!("policy reload refused, keeping the previous policy: {why}");
+                return Attempt::new(ReloadResult::NeedsRestart, &why);
             }
             if let Some(Err(beyond)) = bounds.reach.as_ref().map(|r| r.covers(&policy.reach())) {
-                return log::error!(
-                    "policy reload refused, keeping the previous policy: {file} grants {beyond}, \
-                     outside the Landlock ruleset set at start; restart the broker to grant it"
+                let why = format!(
+                    "{file} grants {beyond}, outside the Landlock ruleset set at start; \
+                     restart the broker to grant it"
                 );
+                log::error!("policy reload refused, keeping the previous policy: {why}");
+                return Attempt::new(ReloadResult::NeedsRestart, &why);
             }
         }
         let rules = policy.rules().len();
@@ -130,6 +177,7 @@ impl PolicyStore {
         );
         log::info!("{} reloaded from {file}: {rules} rules", self.label);
         free_here(old);
+        Attempt::new(ReloadResult::InForce, "")
     }
 }
 

@@ -4,14 +4,14 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use std::path::Path;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use fdbroker_policy::{Decision, Peer, Rule};
 use fdbroker_wire::Outcome as BatchOutcome;
 use fdbroker_wire::{
-    Access, Batch, ErrorKind, MAX_BATCH, MAX_RESPONSE, MAX_RULE_NAME, PathError, Received, Request,
-    Response, RuleStatus, Status, check_path, clip_message_text, decode_request, encode_response,
+    Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
+    PathError, Received, ReloadAttempt, Request, Response, RuleStatus, Status, check_path,
+    clip_message_text, decode_request, encode_response,
 };
 use rustix::io::Errno;
 
@@ -20,7 +20,8 @@ use crate::close_runs::close_all;
 use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
-use crate::policy_store::Live;
+use crate::policy_store::{Live, PolicyStore};
+use crate::reloads::Reloads;
 use crate::siblings::Siblings;
 
 /// What a request is decided and answered with.
@@ -30,8 +31,10 @@ pub struct Context<'a> {
     pub live: &'a Live,
     /// A shadow policy to compare decisions with (`serve --shadow-policy`).
     pub shadow: Option<&'a Live>,
-    /// The policy file, for `Status`.
-    pub policy_file: &'a Path,
+    /// Where the policy comes from and how its reloads went, for `Status` and `Reload`.
+    pub store: &'a PolicyStore,
+    /// The reloader, for `Reload`.
+    pub reloads: &'a Reloads,
     /// When the broker started, for `Status`.
     pub started: Instant,
     /// The connections, for `Status`.
@@ -106,12 +109,14 @@ pub fn handle(
     let paths = match &request {
         Request::Open { .. } => 1,
         Request::OpenMany { paths, .. } => paths.0.len(),
-        Request::Ping | Request::Status { .. } => 0,
+        Request::Ping | Request::Status { .. } | Request::Reload => 0,
     };
     let mut records = ctx.audit.pending();
     let sent = match request {
         Request::Ping => reply(sock, &Response::Pong, &[]),
-        Request::Status { first_rule } => status(sock, peer, ctx, first_rule),
+        Request::Status { first_rule } if peer.uid == 0 => status(sock, ctx, ctx.live, first_rule),
+        Request::Status { first_rule } => grants(sock, peer, ctx.live, first_rule),
+        Request::Reload => reload(sock, peer, ctx),
         Request::Open {
             path,
             access,
@@ -375,29 +380,19 @@ fn compare_shadow(
     );
 }
 
-/// Answers `Status` with a page of per-rule counts from `first_rule`, as many as fit. Only
-/// root and the clients a rule names may see it: the rule names and counts describe the
-/// policy, which is the administrator's business.
+/// Answers root's `Status` (and `Reload`) with a page of per-rule counts of `live` from
+/// `first_rule`, as many as fit. Only root may see it: the policy file, the rule names and
+/// counts, the connections and the reload errors are the administrator's business, and
+/// the counts tell one client's activity to another.
 fn status(
     sock: BorrowedFd<'_>,
-    peer: &PeerCreds,
     ctx: &Context<'_>,
+    live: &Live,
     first_rule: u32,
 ) -> io::Result<Sent> {
-    let (live, counts) = (ctx.live, &ctx.live.counts);
-    if peer.uid != 0 && !live.policy.names(&who(peer)) {
-        let message = "status is for root and the clients the policy names";
-        return reply(
-            sock,
-            &Response::Error {
-                kind: ErrorKind::Denied,
-                errno: Errno::ACCESS.raw_os_error(),
-                message,
-            },
-            &[],
-        );
-    }
-    let file = ctx.policy_file.to_string_lossy();
+    let counts = &live.counts;
+    let file = ctx.store.file().to_string_lossy();
+    let last = ctx.store.last_attempt();
     let mut budget = MAX_RESPONSE - STATUS_FIXED_BYTES;
     let mut rules = Vec::new();
     for rule in live
@@ -424,10 +419,7 @@ fn status(
     let status = Status {
         uptime_secs: ctx.started.elapsed().as_secs(),
         policy_file: clip(&file, MAX_STATUS_PATH),
-        policy_loaded_at: live
-            .loaded_at
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        policy_loaded_at: unix_secs(live.loaded_at),
         rule_count: live.policy.rules().len() as u32,
         connections: connections as u64,
         peak_connections: peak as u64,
@@ -435,15 +427,113 @@ fn status(
         errors: counts.errors(),
         rules: Batch(rules),
         first_rule,
+        last_reload: last.as_ref().map(|attempt| ReloadAttempt {
+            at: unix_secs(attempt.at),
+            result: attempt.result,
+            error: &attempt.error,
+        }),
     };
     reply(sock, &Response::Status(status), &[])
 }
 
-/// Bytes of a `Status` reply besides its rules: the counters, and a policy file path of at
-/// most [`MAX_STATUS_PATH`] bytes. And per rule besides its name: two counters and lengths.
-const STATUS_FIXED_BYTES: usize = MAX_STATUS_PATH + 96;
+/// Answers another client's `Status` with a page of the names of the allow rules that name
+/// it, from `first_rule` among them; a client no allow rule names is denied. It learns
+/// nothing else: not the deny rules that name it, not other clients' rules, no counts.
+fn grants(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    live: &Live,
+    first_rule: u32,
+) -> io::Result<Sent> {
+    let who = who(peer);
+    let rule_count = live.policy.granting(&who).count();
+    if rule_count == 0 {
+        return deny(sock, "status is for root and the clients the policy grants");
+    }
+    let mut budget = MAX_RESPONSE - GRANTS_FIXED_BYTES;
+    let mut rules = Vec::new();
+    for rule in live
+        .policy
+        .granting(&who)
+        .skip(first_rule as usize)
+        .take(MAX_BATCH)
+    {
+        let name = clip(rule.name(), MAX_RULE_NAME);
+        let cost = name.len() + GRANTS_RULE_BYTES;
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        rules.push(name);
+    }
+    let grants = Grants {
+        rule_count: rule_count as u32,
+        rules: Batch(rules),
+        first_rule,
+    };
+    reply(sock, &Response::Grants(grants), &[])
+}
+
+/// Answers root's `Reload` once an attempt begun after it arrived is over, with the status
+/// of the policy in force then (its `last_reload` says what came of the attempt).
+///
+/// This worker holds the policy it was handed (`ctx.live`) while it waits, so the reloader
+/// waits for it in vain (see `policy_store::free_here`) and leaves the replaced policy to
+/// be freed here: the reply comes that much later, which only root's reload command
+/// waits for.
+fn reload(sock: BorrowedFd<'_>, peer: &PeerCreds, ctx: &Context<'_>) -> io::Result<Sent> {
+    if peer.uid != 0 {
+        log::info!(
+            "refused reload request from uid={} pid={}: not root",
+            peer.uid,
+            peer.pid
+        );
+        return deny(sock, "reload is for root");
+    }
+    log::info!("reload requested by uid=0 pid={}", peer.pid);
+    if !ctx.reloads.ask_and_wait() {
+        let message = "the broker is shutting down";
+        let errno = Errno::SHUTDOWN.raw_os_error();
+        let kind = ErrorKind::Internal;
+        return reply(
+            sock,
+            &Response::Error {
+                kind,
+                errno,
+                message,
+            },
+            &[],
+        );
+    }
+    status(sock, ctx, &ctx.store.current(), 0)
+}
+
+/// Replies `Denied` with `message`.
+fn deny(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
+    let response = Response::Error {
+        kind: ErrorKind::Denied,
+        errno: Errno::ACCESS.raw_os_error(),
+        message,
+    };
+    reply(sock, &response, &[])
+}
+
+/// Seconds since the Unix epoch (0 for an instant before it).
+fn unix_secs(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Bytes of a `Status` reply besides its rules: the counters, a policy file path of at
+/// most [`MAX_STATUS_PATH`] bytes and a reload error of at most [`MAX_MESSAGE_TEXT`]. And
+/// per rule besides its name: two counters and lengths.
+const STATUS_FIXED_BYTES: usize = MAX_STATUS_PATH + MAX_MESSAGE_TEXT + 128;
 const STATUS_RULE_BYTES: usize = 24;
 const MAX_STATUS_PATH: usize = 1024;
+
+/// Bytes of a `Grants` reply besides its names: two counts and a length; and per name
+/// besides its bytes: its length.
+const GRANTS_FIXED_BYTES: usize = 32;
+const GRANTS_RULE_BYTES: usize = 2;
 
 /// `text` cut to at most `max` bytes, on a character boundary.
 fn clip(text: &str, max: usize) -> &str {
@@ -507,7 +597,10 @@ fn reply(
     // in a small buffer, and only the others pay for zeroing one of the largest size.
     let mut small = [0u8; SMALL_RESPONSE];
     let mut large;
-    let mostly_small = !matches!(response, Response::OpenedMany { .. } | Response::Status(_));
+    let mostly_small = !matches!(
+        response,
+        Response::OpenedMany { .. } | Response::Status(_) | Response::Grants(_)
+    );
     let msg = match mostly_small.then(|| encode_response(response, &mut small)) {
         Some(Ok(msg)) => msg,
         _ => {

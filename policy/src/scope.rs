@@ -1,6 +1,6 @@
 //! What a policy says about itself beyond single decisions: where its allow rules can
-//! reach (for the broker's Landlock confinement), and whom it names (for who may see the
-//! broker's status).
+//! reach (for the broker's Landlock confinement), and which rules grant a client (for what
+//! it may see of the broker's status).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -10,10 +10,13 @@ use std::path::PathBuf;
 use crate::{Access, Effect, Peer, Policy, Rule};
 
 impl Policy {
-    /// True if a rule names `peer` by uid or gid (`users = ["*"]` does not count): the
-    /// clients an administrator has put in the policy, who may see the broker's status.
-    pub fn names(&self, peer: &Peer<'_>) -> bool {
-        self.rules().iter().any(|r| r.subjects.name(peer))
+    /// The allow rules that name `peer` by uid or gid (`users = ["*"]` does not count), in
+    /// file order: what a client may learn of the broker's status. Deny rules are left
+    /// out: a client the administrator only refuses learns nothing of the policy.
+    pub fn granting<'p>(&'p self, peer: &Peer<'_>) -> impl Iterator<Item = &'p Rule> {
+        self.rules()
+            .iter()
+            .filter(|r| r.effect() == Effect::Allow && r.subjects.name(peer))
     }
 
     /// For each pattern of each allow rule, its root — the pattern's leading literal
@@ -54,8 +57,8 @@ impl Rule {
 mod tests {
     use std::path::PathBuf;
 
-    use crate::Access;
     use crate::testing::policy;
+    use crate::{Access, Rule};
 
     #[test]
     fn roots_stop_at_the_first_wildcard_and_skip_deny_rules() {
@@ -99,10 +102,14 @@ access = ["read"]
 "#,
         );
         let peer = |uid, gid, groups: &'static [u32]| crate::Peer { uid, gid, groups };
-        assert!(!p.names(&peer(7, 7, &[])), "users = [\"*\"] names nobody");
-        assert!(p.names(&peer(5, 7, &[])));
-        assert!(p.names(&peer(7, 7, &[100])));
-        assert!(p.names(&peer(7, 100, &[])));
+        let granting = |peer| p.granting(&peer).map(Rule::name).collect::<Vec<_>>();
+        assert!(
+            granting(peer(7, 7, &[])).is_empty(),
+            "users = [\"*\"] names nobody"
+        );
+        assert_eq!(granting(peer(5, 7, &[])), ["some"]);
+        assert_eq!(granting(peer(7, 7, &[100])), ["some"]);
+        assert_eq!(granting(peer(7, 100, &[])), ["some"]);
         let some = &p.rules()[1];
         assert_eq!(some.patterns().collect::<Vec<_>>(), ["/b/**", "/c/*.txt"]);
         assert_eq!(some.index(), 1);
@@ -113,5 +120,34 @@ access = ["read"]
             some.subjects()
         );
         assert!(some.subjects().to_string().ends_with(" groups=[100]"));
+    }
+
+    #[test]
+    fn deny_rules_grant_nothing() {
+        let p = policy(
+            r#"version = 1
+[[rule]]
+name = "held"
+users = [5]
+paths = ["/a/**"]
+access = ["read"]
+effect = "deny"
+[[rule]]
+name = "reads"
+users = [6]
+paths = ["/a/**"]
+access = ["read"]
+"#,
+        );
+        let peer = |uid| crate::Peer {
+            uid,
+            gid: uid,
+            groups: &[],
+        };
+        assert_eq!(p.granting(&peer(5)).count(), 0);
+        assert_eq!(
+            p.granting(&peer(6)).map(Rule::name).collect::<Vec<_>>(),
+            ["reads"]
+        );
     }
 }

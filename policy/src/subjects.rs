@@ -51,7 +51,7 @@ impl Subjects {
     }
 
     /// True if the peer's uid or one of its gids is listed by id: unlike [`apply_to`],
-    /// `"*"` does not count. (Who a policy names may see the broker's status.)
+    /// `"*"` does not count. (A client sees the names of the allow rules that name it.)
     ///
     /// [`apply_to`]: Subjects::apply_to
     pub(crate) fn name(&self, peer: &Peer<'_>) -> bool {

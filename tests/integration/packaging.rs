@@ -3,14 +3,15 @@
 //! binaries have and run as written (on a test tree), systemd's own checker accepts them
 //! where it is installed, and `[package.metadata.deb]` names files that exist or that the
 //! documented build produces. Launching `serve` on an inherited socket, as systemd does,
-//! is `service::socket_activation_uses_the_inherited_socket`. None of this needs root.
+//! is `service::socket_activation_uses_the_inherited_socket`. None of this needs root but
+//! running `ExecReload=`'s `fdbroker reload`, which asks a broker as root.
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Tree, write_policy};
+use crate::harness::{Broker, Tree, require_root, write_policy};
 
 /// The repository's root (the root package's directory).
 fn repo() -> &'static Path {
@@ -21,6 +22,7 @@ fn repo() -> &'static Path {
 const SYSTEM_POLICY: &str = "/etc/fdbroker/policy.toml";
 const SYSTEM_LOG_DIR: &str = "/var/log/fdbroker";
 const SYSTEM_FDBROKER: &str = "/usr/sbin/fdbroker";
+const SYSTEM_SOCKET: &str = "/run/fdbroker.sock";
 
 /// One `Key=Value` line of a unit file, with its section.
 #[derive(Debug)]
@@ -80,7 +82,7 @@ fn assert_directive(units: &[Directive], file: &str, section: &str, key: &str, v
 fn the_socket_unit_passes_one_listening_seqpacket_socket() {
     let (text, socket) = unit("fdbroker.socket");
     for (key, value) in [
-        ("ListenSequentialPacket", "/run/fdbroker.sock"),
+        ("ListenSequentialPacket", SYSTEM_SOCKET),
         ("SocketMode", "0666"),
         ("Accept", "no"),
         ("RemoveOnStop", "yes"),
@@ -131,12 +133,11 @@ fn the_service_unit_is_hardened() {
     ] {
         assert_directive(&service, file, "Service", key, value);
     }
-    let reload = values(&service, "Service", "ExecReload");
-    assert!(
-        reload
-            .last()
-            .is_some_and(|r| r.ends_with("kill -HUP $MAINPID")),
-        "ExecReload must end by sending SIGHUP: {reload:?}"
+    // `fdbroker reload` on the socket unit's socket: a reload whose policy is not in force
+    // fails `systemctl reload` (SIGHUP could not).
+    assert_eq!(
+        values(&service, "Service", "ExecReload"),
+        [format!("{SYSTEM_FDBROKER} reload --socket {SYSTEM_SOCKET}")]
     );
     // @system-service lacks Landlock's system calls (systemd 252): without them the broker
     // would find Landlock "not available" and run unconfined.
@@ -227,16 +228,18 @@ fn help_flags(tree: &Tree, subcommand: &str) -> BTreeSet<String> {
 
 /// Every flag in the units' fdbroker command lines exists, and each line runs as written
 /// with the installed paths replaced by a test tree's: `check` accepts the example policy
-/// the package installs, and `serve` accepts its arguments (`--print-privileges` stops it
-/// before it binds or writes anything).
+/// the package installs, `serve` accepts its arguments (`--print-privileges` stops it
+/// before it binds or writes anything), and `reload` reloads a broker serving that policy.
 #[test]
 fn the_units_command_lines_use_real_flags_and_run() {
+    require_root!();
     let tree = Tree::new();
     let policy_text =
         std::fs::read_to_string(repo().join("examples/policy.toml")).expect("read the example");
     tree.dir("etc", 0o755);
     write_policy(&tree.path("etc/policy.toml"), &policy_text);
     tree.dir("log", 0o755);
+    let broker = Broker::start(&tree, &policy_text);
     for words in fdbroker_command_lines() {
         let subcommand = words[1].as_str();
         let known = help_flags(&tree, subcommand);
@@ -251,6 +254,7 @@ fn the_units_command_lines_use_real_flags_and_run() {
             .map(|w| {
                 w.replace(SYSTEM_POLICY, &tree.p("etc/policy.toml"))
                     .replace(SYSTEM_LOG_DIR, &tree.p("log"))
+                    .replace(SYSTEM_SOCKET, &broker.socket_str())
             })
             .collect();
         if subcommand == "serve" {

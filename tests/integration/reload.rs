@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fdbroker_agent::{Access, Client};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, require_root, within};
+use crate::harness::{ALICE, BOB, Broker, Tree, require_root, within, write_policy};
 
 /// A policy with one read rule for `uid` over `data/**`, plus a `list` rule so the
 /// policy has two rules (the reload line's count is then unambiguous).
@@ -224,4 +224,138 @@ fn reload_reaching_beyond_the_landlock_ruleset_is_refused() {
         .run()
         .code_is(0)
         .stdout_is("alpha\n");
+}
+
+/// The line of `fdagent status` (as root) that starts with `prefix`.
+fn status_line(broker: &Broker<'_>, prefix: &str) -> String {
+    let out = broker.fdagent_root().arg("status").run();
+    out.code_is(0);
+    out.stdout_str()
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .unwrap_or_else(|| out.fail(&format!("no line starting {prefix:?}")))
+}
+
+/// `fdbroker reload` (the unit's `ExecReload`) waits for the reload and fails, saying why,
+/// when the new policy does not load; `fdagent status` shows the failed attempt and its
+/// first error while the old policy stays in force. A good reload then exits 0 and shows.
+#[test]
+fn fdbroker_reload_fails_on_an_invalid_policy_and_status_shows_why() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    let path = tree.p("data/a.txt");
+    let file = broker.policy_path().display().to_string();
+    let loaded = status_line(&broker, "policy:");
+    assert!(
+        loaded.contains(" UTC (") && loaded.contains(" ago)"),
+        "a human-readable load time: {loaded}"
+    );
+    assert_eq!(
+        status_line(&broker, "last reload:"),
+        "last reload: none since start"
+    );
+
+    let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
+    let out = broker.reload_sync(syntax);
+    out.code_is(1)
+        .stderr_has("policy invalid, the previous policy stays in force")
+        .stderr_has(&format!("{file}:4:"));
+    let last = status_line(&broker, "last reload:");
+    assert!(
+        last.contains(" UTC (") && last.contains("invalid") && last.contains(&format!("{file}:4:")),
+        "{last}"
+    );
+    // The same load time (what follows it, how long ago, moves on).
+    let load_time = |line: &str| line.rsplit_once(" (").map(|(time, _)| time.to_owned());
+    assert_eq!(
+        load_time(&status_line(&broker, "policy:")),
+        load_time(&loaded),
+        "the old policy stays"
+    );
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+
+    let out = broker.reload_sync(&read_policy(&tree, BOB.uid));
+    out.code_is(0)
+        .stdout_is(format!("policy reloaded from {file}: 2 rules in force\n"));
+    let last = status_line(&broker, "last reload:");
+    assert!(last.ends_with(": in force"), "{last}");
+    broker.fdagent(ALICE).args(["cat", &path]).run().code_is(77);
+    broker.fdagent(BOB).args(["cat", &path]).run().code_is(0);
+}
+
+/// A valid policy that needs a capability dropped at start, or a Landlock root outside
+/// the ruleset set at start, fails `fdbroker reload` with its own exit status and reason,
+/// and status shows it; the old policy stays in force.
+#[test]
+fn fdbroker_reload_fails_on_a_policy_that_needs_a_restart() {
+    require_root!();
+    let tree = setup();
+    tree.private_file("other/b.txt", b"beta\n");
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    broker.expect_log("Landlock confines file access");
+    let writer = format!(
+        "version = 1\n\n[[rule]]\nname = \"writer\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"write\", \"create\"]\n",
+        tree.p("data")
+    );
+    let elsewhere = format!(
+        "version = 1\n\n[[rule]]\nname = \"other\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("other")
+    );
+    for (policy, reason) in [
+        (writer, "CAP_DAC_OVERRIDE"),
+        (elsewhere, "outside the Landlock ruleset"),
+    ] {
+        let out = broker.reload_sync(&policy);
+        out.code_is(4)
+            .stderr_has("refused, the previous policy stays in force")
+            .stderr_has(reason)
+            .stderr_has("restart the broker");
+        let last = status_line(&broker, "last reload:");
+        assert!(
+            last.contains("needs a restart") && last.contains(reason),
+            "{last}"
+        );
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &tree.p("data/a.txt")])
+            .run()
+            .code_is(0)
+            .stdout_is("alpha\n");
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &tree.p("other/b.txt")])
+            .run()
+            .code_is(77);
+    }
+}
+
+/// Reloading is root's: another uid's `fdbroker reload` is denied and reloads nothing.
+#[test]
+fn fdbroker_reload_is_for_root_only() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+    write_policy(broker.policy_path(), &read_policy(&tree, BOB.uid));
+    broker
+        .client(ALICE, "fdbroker")
+        .args(["reload", "--socket", &broker.socket_str()])
+        .run()
+        .code_is(3)
+        .stderr_has("reload is for root");
+    assert_eq!(
+        status_line(&broker, "last reload:"),
+        "last reload: none since start"
+    );
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(0);
 }

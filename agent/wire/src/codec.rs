@@ -10,7 +10,8 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::{
-    Access, ErrorKind, MAX_MESSAGE_TEXT, PathError, Request, Response, VERSION, check_path,
+    Access, ErrorKind, MAX_MESSAGE_TEXT, PathError, ReloadAttempt, Request, Response, Status,
+    VERSION, check_path,
 };
 
 /// Why a message could not be encoded.
@@ -42,7 +43,8 @@ pub enum DecodeError {
     Access(&'static str),
     /// An `Open` `create_mode` above `0o7777`.
     Mode(u32),
-    /// An error response's text is longer than [`MAX_MESSAGE_TEXT`].
+    /// An error response's text, or a reload attempt's error, is longer than
+    /// [`MAX_MESSAGE_TEXT`].
     MessageText(usize),
     /// An `OpenMany` request or its reply with no paths or records.
     EmptyBatch,
@@ -125,7 +127,7 @@ fn encode<'b, T: Serialize>(value: &T, buf: &'b mut [u8]) -> Result<&'b [u8], En
 pub fn decode_request(msg: &[u8]) -> Result<Request<'_>, DecodeError> {
     let request: Request<'_> = decode(msg)?;
     match &request {
-        Request::Ping | Request::Status { .. } => {}
+        Request::Ping | Request::Status { .. } | Request::Reload => {}
         Request::Open {
             path,
             access,
@@ -166,6 +168,10 @@ pub fn decode_response(msg: &[u8]) -> Result<Response<'_>, DecodeError> {
             Err(DecodeError::MessageText(message.len()))
         }
         Response::OpenedMany { results } if results.0.is_empty() => Err(DecodeError::EmptyBatch),
+        Response::Status(Status {
+            last_reload: Some(ReloadAttempt { error, .. }),
+            ..
+        }) if error.len() > MAX_MESSAGE_TEXT => Err(DecodeError::MessageText(error.len())),
         _ => Ok(response),
     }
 }
@@ -198,7 +204,10 @@ pub fn clip_message_text(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Batch, FileKind, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome};
+    use crate::{
+        Batch, FileKind, Grants, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome,
+        ReloadResult,
+    };
 
     fn open(path: &[u8]) -> Request<'_> {
         Request::Open {
@@ -355,6 +364,59 @@ mod tests {
             decode_request(&msg),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    /// The tags the spec's tables give to the messages appended for reloads and status.
+    #[test]
+    fn reload_and_grants_have_their_spec_tags() {
+        let mut buf = [0; MAX_RESPONSE];
+        assert_eq!(
+            encode_request(&Request::Reload, &mut buf).unwrap(),
+            [VERSION, 4]
+        );
+        assert_eq!(decode_request(&[VERSION, 4]), Ok(Request::Reload));
+        let grants = Response::Grants(Grants {
+            rule_count: 1,
+            rules: Batch(vec!["r"]),
+            first_rule: 0,
+        });
+        assert_eq!(
+            encode_response(&grants, &mut buf).unwrap(),
+            [VERSION, 5, 1, 1, 1, b'r', 0]
+        );
+    }
+
+    #[test]
+    fn a_reload_error_over_the_limit_is_refused() {
+        let long = "x".repeat(MAX_MESSAGE_TEXT + 1);
+        let status = |error| {
+            Response::Status(Status {
+                uptime_secs: 1,
+                policy_file: "/etc/fdbroker/policy.toml",
+                policy_loaded_at: 2,
+                rule_count: 0,
+                connections: 1,
+                peak_connections: 1,
+                default_denied: 0,
+                errors: 0,
+                rules: Batch(vec![]),
+                first_rule: 0,
+                last_reload: Some(ReloadAttempt {
+                    at: 3,
+                    result: ReloadResult::Invalid,
+                    error,
+                }),
+            })
+        };
+        let mut buf = [0; MAX_RESPONSE];
+        let fits = status(&long[1..]);
+        let msg = encode_response(&fits, &mut buf).unwrap();
+        assert_eq!(decode_response(msg), Ok(fits.clone()));
+        let msg = encode_response(&status(&long), &mut buf).unwrap();
+        assert_eq!(
+            decode_response(msg),
+            Err(DecodeError::MessageText(MAX_MESSAGE_TEXT + 1))
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@
 //! | [`Request::Ping`] (tag 0) | — | `Pong`, or `Error` |
 //! | [`Request::Open`] (tag 1) | `path: bytes`, `access: u8`, `create_mode: u32` | `Opened` + exactly one fd, or `Error` |
 //! | [`Request::OpenMany`] (tag 2) | `paths: [bytes]`, `access: u8`, `create_mode: u32` | `OpenedMany` + one fd per `Opened` record, or `Error` |
-//! | [`Request::Status`] (tag 3) | `first_rule: u32` | `Status`, or `Error` (`Denied` unless the client is root or named by a rule) |
+//! | [`Request::Status`] (tag 3) | `first_rule: u32` | `Status` to root; `Grants` to a client an allow rule names; otherwise `Error` (`Denied`) |
+//! | [`Request::Reload`] (tag 4) | — | `Status` once the reload attempt is over (root only), or `Error` (`Denied` to anyone else) |
 //!
 //! * `path` is an absolute, normalized path of at most [`MAX_PATH`] bytes, not necessarily
 //!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
@@ -63,11 +64,28 @@
 //! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
 //! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened`, in order |
-//! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts | none |
+//! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts, `last_reload: Option<ReloadAttempt>` | none |
+//! | [`Response::Grants`] (tag 5) | a [`Grants`]: `rule_count: u32`, `rules: [string]`, `first_rule: u32` | none |
 //!
 //! A `Status` page holds the counts of as many rules from `first_rule` on as fit in
 //! [`MAX_RESPONSE`] (names clipped to [`MAX_RULE_NAME`] bytes); a client asks again from
-//! `first_rule + rules.len()` until it has `rule_count` rules.
+//! `first_rule + rules.len()` until it has `rule_count` rules. A `Grants` page is paged the
+//! same way over the client's own rules.
+//!
+//! Who learns what: the policy is the administrator's business. Only a peer of uid 0 gets
+//! `Status` (policy file, rule names and counters, connection counts, reload errors) and
+//! may ask `Reload`. Any other client gets `Grants`, which by its type holds nothing but
+//! the names of the allow rules that name it (by uid, primary or supplementary gid;
+//! `users = ["*"]` names nobody); a client no allow rule names gets `Denied`.
+//!
+//! A [`ReloadAttempt`] is `at: u64` (seconds since the Unix epoch), `result:
+//! ReloadResult`, `error: string` (the first line of the reason, at most
+//! [`MAX_MESSAGE_TEXT`] bytes, empty when in force). [`ReloadResult`] is `InForce` (0),
+//! `Invalid` (1: the file does not load, the previous policy stays) or `NeedsRestart` (2:
+//! valid, but it needs a capability or Landlock access dropped at start; the previous
+//! policy stays). `Reload` is answered once an attempt that began after the request
+//! arrived is over; its `Status` is from rule 0 and its `last_reload` is that attempt or a
+//! later one.
 //!
 //! An [`Outcome`] is `Opened { kind, size }` (tag 0) or `Failed { kind: ErrorKind, errno }`
 //! (tag 1). `OpenedMany` has exactly one outcome per requested path, in request order, and
@@ -118,7 +136,10 @@ pub use codec::{
     encode_response,
 };
 pub use escape::Escaped;
-pub use message::{ErrorKind, FileKind, Outcome, Request, Response, RuleStatus, Status};
+pub use message::{
+    ErrorKind, FileKind, Grants, Outcome, ReloadAttempt, ReloadResult, Request, Response,
+    RuleStatus, Status,
+};
 pub use path::{PathError, check_path};
 pub use transport::{Received, recv, send};
 

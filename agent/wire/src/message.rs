@@ -31,13 +31,19 @@ pub enum Request<'a> {
         /// Mode for files created under `create` access (`<= 0o7777`).
         create_mode: u32,
     },
-    /// The broker's counters, with the per-rule counts from rule `first_rule` on (a page:
-    /// ask again from `Status::next_rule`); answered `Status`, or `Denied` to a client that
-    /// is neither root nor named by a rule.
+    /// What the broker tells this client about itself, a page from `first_rule` on (ask
+    /// again from `first_rule + rules.len()`): to root, `Status` with its counters and
+    /// per-rule counts; to another client, `Grants`; `Denied` to a client that no allow
+    /// rule names.
     Status {
-        /// The index of the first rule wanted.
+        /// The index of the first rule wanted (among the rules the reply lists: every
+        /// rule for root, the client's own grants for anyone else).
         first_rule: u32,
     },
+    /// Root only: re-read the policy file now, as SIGHUP does, and answer once that attempt
+    /// (or a later one) is over, with `Status` from rule 0, whose `last_reload` is its
+    /// outcome. Anyone else gets `Denied`.
+    Reload,
 }
 
 /// The broker's answer to one request.
@@ -68,8 +74,11 @@ pub enum Response<'a> {
         /// The per-path outcomes.
         results: Batch<Outcome>,
     },
-    /// The answer to `Status`.
+    /// The answer to `Status` for root, and to `Reload`.
     Status(#[serde(borrow)] Status<'a>),
+    /// The answer to `Status` for any client but root: the names of the allow rules that
+    /// name it, and nothing else (see [`Grants`]).
+    Grants(#[serde(borrow)] Grants<'a>),
 }
 
 /// The broker's state and counters. Counts are since the policy in force was loaded.
@@ -96,6 +105,60 @@ pub struct Status<'a> {
     #[serde(borrow)]
     pub rules: Batch<RuleStatus<'a>>,
     /// The index of `rules[0]`.
+    pub first_rule: u32,
+    /// The last reload attempt since start, whatever its outcome; `None` if there was none.
+    #[serde(borrow)]
+    pub last_reload: Option<ReloadAttempt<'a>>,
+}
+
+/// One attempt to reload the policy (SIGHUP or `Reload`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadAttempt<'a> {
+    /// When it ended, in seconds since the Unix epoch.
+    pub at: u64,
+    /// What came of it.
+    pub result: ReloadResult,
+    /// The first line of the reason it was not taken (at most
+    /// [`crate::MAX_MESSAGE_TEXT`] bytes); empty when it is in force.
+    pub error: &'a str,
+}
+
+/// What came of a reload attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReloadResult {
+    /// The new policy is in force.
+    InForce,
+    /// The file does not load (unreadable, not TOML, not a valid policy): the previous
+    /// policy stays in force.
+    Invalid,
+    /// The file is valid but would need a capability or Landlock access the broker dropped
+    /// at start: the previous policy stays in force until the broker is restarted.
+    NeedsRestart,
+}
+
+impl ReloadResult {
+    /// A few lower-case words for it, as the CLIs print them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::InForce => "in force",
+            ReloadResult::Invalid => "invalid",
+            ReloadResult::NeedsRestart => "refused, needs a restart",
+        }
+    }
+}
+
+/// What a client other than root may know of the broker: the names of the allow rules
+/// that name it (by uid, primary or supplementary gid; `users = ["*"]` names nobody), in
+/// file order. A type of its own, so that no counter, path or reload error of the
+/// administrator's can be put in it by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grants<'a> {
+    /// How many allow rules name the client.
+    pub rule_count: u32,
+    /// Their names (clipped to [`crate::MAX_RULE_NAME`] bytes), from `first_rule` on.
+    #[serde(borrow)]
+    pub rules: Batch<&'a str>,
+    /// The index of `rules[0]` among them.
     pub first_rule: u32,
 }
 

@@ -58,7 +58,8 @@ fn reference() -> Roff {
         &mut roff,
         "NOTIFY_SOCKET",
         "`serve` tells the service manager READY=1 once it serves, RELOADING=1 and READY=1 \
-         around a SIGHUP reload, and STOPPING=1 at exit (`Type=notify`).",
+         around each reload (SIGHUP or `fdbroker reload`), and STOPPING=1 at exit \
+         (`Type=notify`).",
     );
     roff.control("SH", ["SEE ALSO"]);
     paragraph(

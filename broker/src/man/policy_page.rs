@@ -75,7 +75,7 @@ pub fn render() -> io::Result<String> {
         "fdbroker check --verbose /etc/fdbroker/policy.toml\n\
          fdbroker explain --policy /etc/fdbroker/policy.toml --uid 2001 \\\n    \
          --access read /srv/uploads/a.pdf\n\
-         systemctl reload fdbroker     # or: kill -HUP \"$(pidof fdbroker)\"",
+         systemctl reload fdbroker     # or: fdbroker reload (fails unless it is in force)",
     )]);
     roff.control("SH", ["SEE ALSO"]);
     paragraph(&mut roff, "fdbroker(8), fdagent(1)");

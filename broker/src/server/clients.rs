@@ -230,7 +230,8 @@ impl Server<'_> {
                 let ctx = request::Context {
                     live: &live,
                     shadow: shadow.as_deref(),
-                    policy_file: self.store.file(),
+                    store: self.store,
+                    reloads: &self.reloads,
                     started: self.started,
                     conns: &self.conns,
                     audit: self.audit,

@@ -1,5 +1,6 @@
 //! The server's own housekeeping: signals (reload, shutdown), the reloader thread, the
-//! periodic tick (idle connections, paused accepts, status lines).
+//! periodic tick (idle connections, paused accepts, status lines). The `Reload` request
+//! asks the same reloader (see [`crate::reloads`]).
 
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -27,8 +28,8 @@ impl Server<'_> {
     /// The reloader thread: reloads on request, paced (see [`pacer`](super::pacer)) so that
     /// parsing even a 10,000-rule policy takes a CPU from requests only in slices of
     /// microseconds; they go on with the old policy until the new one is swapped in.
-    pub(super) fn reloads(&self, requests: &Receiver<()>) {
-        while requests.recv().is_ok() {
+    pub(super) fn reloader(&self, requests: &Receiver<()>) {
+        self.reloads.serve(requests, || {
             let _pacer = Pacer::start()
                 .inspect_err(|e| log::debug!("cannot pace the reload thread: {e}"))
                 .ok();
@@ -39,14 +40,14 @@ impl Server<'_> {
                 shadow.reload();
             }
             notify::ready(&self.status_line());
-        }
+        });
     }
 
     /// Stops the server: ends the reloader (its channel closes) and wakes every worker,
     /// each of which returns once its current request is answered.
     pub(super) fn shut_down(&self) {
         notify::stopping();
-        drop(self.reload.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.reloads.close();
         self.gate.close();
         if let Err(e) = rustix::io::write(&self.shutdown, &1u64.to_ne_bytes()) {
             log::error!("cannot signal shutdown to the workers: {e}");
@@ -59,10 +60,7 @@ impl Server<'_> {
                 Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
                     // A reload already due covers this signal too.
                     Ok(Signal::SIGHUP) => {
-                        let reload = self.reload.lock().unwrap_or_else(|e| e.into_inner());
-                        if let Some(reload) = reload.as_ref() {
-                            let _ = reload.try_send(());
-                        }
+                        self.reloads.ask();
                     }
                     Ok(sig) => {
                         log::info!(

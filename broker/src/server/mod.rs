@@ -21,9 +21,7 @@ mod pacer;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use nix::sys::signalfd::SignalFd;
@@ -41,6 +39,7 @@ use crate::conns::ConnTable;
 use crate::limits::Limits;
 use crate::notify;
 use crate::policy_store::PolicyStore;
+use crate::reloads::Reloads;
 
 const LISTENER: u64 = 0;
 const SIGNALS: u64 = 1;
@@ -77,9 +76,9 @@ struct Server<'a> {
     accept_paused: AtomicBool,
     /// Ticks so far, to send the service manager a status line every few seconds.
     ticks: AtomicU64,
-    /// Asks the reloader thread for a reload (a full channel means one is already due);
-    /// taken and dropped at shutdown, which ends the reloader.
-    reload: Mutex<Option<SyncSender<()>>>,
+    /// Asks the reloader thread for reloads (SIGHUP, the `Reload` request); closed at
+    /// shutdown, which ends the reloader.
+    reloads: Reloads,
     /// Which workers wait for events.
     gate: Gate,
 }
@@ -93,7 +92,7 @@ pub fn run(
     limits: &Limits,
     audit: &Audit,
 ) -> io::Result<()> {
-    let (reload, reloads) = sync_channel(1);
+    let (reloads, reload_requests) = Reloads::new();
     let server = Server {
         epoll: epoll::create(CreateFlags::CLOEXEC)?,
         listener,
@@ -111,7 +110,7 @@ pub fn run(
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
         ticks: AtomicU64::new(0),
-        reload: Mutex::new(Some(reload)),
+        reloads,
         gate: Gate::new(limits.workers.max(1), cpus()),
     };
     let period = Timespec {
@@ -146,7 +145,7 @@ pub fn run(
             worker.spawn_scoped(scope, move || server.work(i))?;
         }
         let reloader = std::thread::Builder::new().name("fdbroker-reload".into());
-        reloader.spawn_scoped(scope, move || server.reloads(&reloads))?;
+        reloader.spawn_scoped(scope, move || server.reloader(&reload_requests))?;
         notify::ready(&server.status_line());
         Ok(())
     })

@@ -11,7 +11,7 @@ use fdbroker_wire::{Request, Response};
 use rustix::process::{Pid, Signal};
 
 use super::raw::RawConn;
-use super::run::{Cmd, User};
+use super::run::{Cmd, Output, User};
 use super::{Tree, bins, wait_until};
 
 /// How long the broker may take to start serving, to apply a reload, or to exit.
@@ -250,6 +250,28 @@ impl<'t> Broker<'t> {
             .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
             .trim()
             .to_owned()
+    }
+
+    /// Rewrites the policy file with `policy` and runs `fdbroker reload --socket SOCKET`
+    /// as root, which returns once the broker has tried it: its output says the outcome.
+    pub fn reload_sync(&self, policy: &str) -> Output {
+        write_policy(&self.policy, policy);
+        self.admin("fdbroker")
+            .arg("reload")
+            .arg("--socket")
+            .arg(&self.socket)
+            .run()
+    }
+
+    /// `fdagent --socket SOCKET` run as root, reporting this broker's log on failure.
+    pub fn fdagent_root(&self) -> Cmd {
+        self.admin("fdagent").arg("--socket").arg(&self.socket)
+    }
+
+    /// A copy of the built binary `name` run as root in the tree, reporting this broker's
+    /// log on failure.
+    pub fn admin(&self, name: &str) -> Cmd {
+        self.tree.cmd(&self.tree.bin(name)).broker_log(&self.log)
     }
 
     /// `fdagent --socket SOCKET` run as `user`, reporting this broker's log on failure.

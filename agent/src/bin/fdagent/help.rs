@@ -20,7 +20,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "echo done | fdagent open --access append,create --mode 0640 --write-stdin /srv/reports/a.log",
     ),
     (
-        "Show the broker's state and per-rule counts",
+        "Show what the broker tells you (as root: its state, last reload and counts per rule)",
         "fdagent --socket /run/fdbroker.sock status",
     ),
 ];

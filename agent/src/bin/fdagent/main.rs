@@ -6,6 +6,7 @@ mod exit;
 mod help;
 mod ls;
 mod man;
+mod status;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
 
 use clap::{Parser, Subcommand};
-use fdbroker_agent::{Access, BrokerStatus, Client, MAX_BATCH, default_socket};
+use fdbroker_agent::{Access, Client, MAX_BATCH, default_socket};
 
 /// Get open files from fdbroker: the broker opens each file under its policy and hands
 /// this process the open file descriptor.
@@ -74,8 +75,15 @@ enum Command {
     },
     /// Check that the broker is up and speaks this protocol; prints `pong`.
     Ping,
-    /// Print the broker's state and per-rule counts (for root and clients the policy names).
-    Status,
+    /// Print what the broker tells you: to root, its state, policy, last reload and
+    /// per-rule counts; to another user, only the names of the allow rules that name it
+    /// (a user no allow rule names is denied).
+    #[command(after_help = status::JSON_SHAPE)]
+    Status {
+        /// Print one JSON object instead of text (the shape is below).
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the manual page fdagent.1 into DIR (for packaging).
     #[command(hide = true)]
     Man {
@@ -119,9 +127,9 @@ fn main() -> ExitCode {
             path,
         } => open(&mut client, access, mode, write_stdin, &path),
         Command::Ls { path } => ls::ls(&mut client, &path),
-        Command::Status => match client.status() {
-            Ok(status) => {
-                print_status(&status);
+        Command::Status { json } => match client.status() {
+            Ok(reply) => {
+                status::print(&reply, json);
                 ExitCode::SUCCESS
             }
             Err(e) => exit::report("status", &e, exit::for_request(&e)),
@@ -195,28 +203,6 @@ fn open(
     }
     println!("{} {}", opened.kind.as_str(), opened.size);
     ExitCode::SUCCESS
-}
-
-fn print_status(status: &BrokerStatus) {
-    let loaded = status
-        .policy_loaded_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    println!("uptime: {} s", status.uptime.as_secs());
-    println!(
-        "policy: {} (loaded at {loaded}, Unix time)",
-        status.policy_file
-    );
-    println!(
-        "connections: {} now, {} at most",
-        status.connections, status.peak_connections
-    );
-    println!("default deny: {}", status.default_denied);
-    println!("errors: {}", status.errors);
-    println!("{:>10} {:>10}  rule", "allowed", "denied");
-    for rule in &status.rules {
-        println!("{:>10} {:>10}  {}", rule.allowed, rule.denied, rule.name);
-    }
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

@@ -2,8 +2,9 @@
 //! test can borrow them), damaged encodings, and `Open` messages laid out by hand.
 
 use fdbroker_wire::{
-    Access, ErrorKind, FileKind, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Request, Response, VERSION,
-    clip_message_text, encode_request, encode_response,
+    Access, Batch, ErrorKind, FileKind, Grants, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, MAX_RULE_NAME,
+    ReloadAttempt, ReloadResult, Request, Response, RuleStatus, Status, VERSION, clip_message_text,
+    encode_request, encode_response,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -14,6 +15,8 @@ use proptest::sample::{Index, select};
 pub enum OwnedRequest {
     Ping,
     Open(Vec<u8>, Access, u32),
+    Status(u32),
+    Reload,
 }
 
 impl OwnedRequest {
@@ -25,6 +28,10 @@ impl OwnedRequest {
                 access: *access,
                 create_mode: *create_mode,
             },
+            OwnedRequest::Status(first_rule) => Request::Status {
+                first_rule: *first_rule,
+            },
+            OwnedRequest::Reload => Request::Reload,
         }
     }
 
@@ -41,6 +48,19 @@ pub enum OwnedResponse {
     Pong,
     Opened(FileKind, u64),
     Error(ErrorKind, i32, String),
+    Status(OwnedStatus),
+    Grants(u32, Vec<String>, u32),
+}
+
+/// The fields of a `Status` page, with a few short rules; the reload error is clipped
+/// when it is borrowed.
+#[derive(Debug, Clone)]
+pub struct OwnedStatus {
+    counters: [u64; 6],
+    policy_file: String,
+    rules: Vec<(String, u64, u64)>,
+    first_rule: u32,
+    last_reload: Option<(u64, ReloadResult, String)>,
 }
 
 impl OwnedResponse {
@@ -56,6 +76,12 @@ impl OwnedResponse {
                 errno: *errno,
                 message: clip_message_text(text),
             },
+            OwnedResponse::Status(status) => Response::Status(status.get()),
+            OwnedResponse::Grants(rule_count, rules, first_rule) => Response::Grants(Grants {
+                rule_count: *rule_count,
+                rules: Batch(rules.iter().map(String::as_str).collect()),
+                first_rule: *first_rule,
+            }),
         }
     }
 
@@ -63,6 +89,48 @@ impl OwnedResponse {
         let mut buf = [0; MAX_RESPONSE];
         let msg = encode_response(&self.get(), &mut buf).expect("a valid response encodes");
         msg.to_vec()
+    }
+}
+
+impl OwnedStatus {
+    fn get(&self) -> Status<'_> {
+        let [
+            uptime_secs,
+            policy_loaded_at,
+            connections,
+            peak_connections,
+            default_denied,
+            errors,
+        ] = self.counters;
+        Status {
+            uptime_secs,
+            policy_file: &self.policy_file,
+            policy_loaded_at,
+            rule_count: self.rules.len() as u32,
+            connections,
+            peak_connections,
+            default_denied,
+            errors,
+            rules: Batch(
+                self.rules
+                    .iter()
+                    .map(|(name, allowed, denied)| RuleStatus {
+                        name,
+                        allowed: *allowed,
+                        denied: *denied,
+                    })
+                    .collect(),
+            ),
+            first_rule: self.first_rule,
+            last_reload: self
+                .last_reload
+                .as_ref()
+                .map(|(at, result, error)| ReloadAttempt {
+                    at: *at,
+                    result: *result,
+                    error: clip_message_text(error),
+                }),
+        }
     }
 }
 
@@ -124,7 +192,12 @@ fn request_access() -> impl Strategy<Value = Access> {
 pub fn request() -> impl Strategy<Value = OwnedRequest> {
     let open = (valid_path(), request_access(), 0..=0o7777u32)
         .prop_map(|(path, access, mode)| OwnedRequest::Open(path, access, mode));
-    prop_oneof![1 => Just(OwnedRequest::Ping), 6 => open]
+    prop_oneof![
+        1 => Just(OwnedRequest::Ping),
+        6 => open,
+        1 => any::<u32>().prop_map(OwnedRequest::Status),
+        1 => Just(OwnedRequest::Reload),
+    ]
 }
 
 fn file_kind() -> impl Strategy<Value = FileKind> {
@@ -158,12 +231,55 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+fn reload_result() -> impl Strategy<Value = ReloadResult> {
+    use ReloadResult::*;
+    select(vec![InForce, Invalid, NeedsRestart])
+}
+
+/// A rule name of at most `MAX_RULE_NAME` bytes, as the broker clips them.
+fn rule_name() -> impl Strategy<Value = String> {
+    vec(any::<char>(), 0..32).prop_map(|chars| {
+        let mut name = String::new();
+        for c in chars {
+            if name.len() + c.len_utf8() > MAX_RULE_NAME {
+                break;
+            }
+            name.push(c);
+        }
+        name
+    })
+}
+
+/// A `Status` page of up to eight rules, with or without a last reload.
+fn status() -> impl Strategy<Value = OwnedStatus> {
+    let reload = proptest::option::of((any::<u64>(), reload_result(), text()));
+    (
+        any::<[u64; 6]>(),
+        "[ -~]{0,200}",
+        vec((rule_name(), any::<u64>(), any::<u64>()), 0..8),
+        any::<u32>(),
+        reload,
+    )
+        .prop_map(
+            |(counters, policy_file, rules, first_rule, last_reload)| OwnedStatus {
+                counters,
+                policy_file,
+                rules,
+                first_rule,
+                last_reload,
+            },
+        )
+}
+
 /// Any valid response.
 pub fn response() -> impl Strategy<Value = OwnedResponse> {
     prop_oneof![
         Just(OwnedResponse::Pong),
         (file_kind(), any::<u64>()).prop_map(|(k, s)| OwnedResponse::Opened(k, s)),
         (error_kind(), any::<i32>(), text()).prop_map(|(k, e, t)| OwnedResponse::Error(k, e, t)),
+        status().prop_map(OwnedResponse::Status),
+        (any::<u32>(), vec(rule_name(), 0..20), any::<u32>())
+            .prop_map(|(count, names, first)| OwnedResponse::Grants(count, names, first)),
     ]
 }
 
