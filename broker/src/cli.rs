@@ -109,6 +109,10 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// The broker's name resolver, which `serve` starts itself (see the README's security
+    /// model); its standard input must be the broker's socket.
+    #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
+    ResolveNames,
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

@@ -21,6 +21,7 @@ mod policy_file;
 mod policy_store;
 mod privileges;
 mod request;
+mod resolver;
 mod sandbox;
 mod serve;
 mod server;
@@ -112,6 +113,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::ResolveNames => match resolver::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("name resolver: {e}")),
+        },
         Command::Man { dir } => match man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),

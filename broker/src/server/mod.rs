@@ -41,6 +41,7 @@ use crate::conns::ConnTable;
 use crate::limits::Limits;
 use crate::notify;
 use crate::policy_store::PolicyStore;
+use crate::resolver::Resolver;
 
 const LISTENER: u64 = 0;
 const SIGNALS: u64 = 1;
@@ -71,6 +72,8 @@ struct Server<'a> {
     shadow: Option<&'a PolicyStore>,
     limits: &'a Limits,
     audit: &'a Audit,
+    /// Names the audit's users.
+    names: &'a Resolver,
     conns: ConnTable,
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
@@ -91,7 +94,7 @@ pub fn run(
     signals: &SignalFd,
     (store, shadow): (&PolicyStore, Option<&PolicyStore>),
     limits: &Limits,
-    audit: &Audit,
+    (audit, names): (&Audit, &Resolver),
 ) -> io::Result<()> {
     let (reload, reloads) = sync_channel(1);
     let server = Server {
@@ -107,6 +110,7 @@ pub fn run(
         shadow,
         limits,
         audit,
+        names,
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
