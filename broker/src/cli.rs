@@ -42,7 +42,8 @@ pub enum Command {
         /// supplementary groups), keeping only the capabilities the policy needs.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        /// Print the capabilities, user and Landlock rules this policy implies, and exit.
+        /// Print the capabilities, user, name resolver and Landlock rules this policy
+        /// implies, and exit.
         #[arg(long)]
         print_privileges: bool,
         /// Audit records as `text` lines or `json` objects (one per line).

@@ -228,3 +228,33 @@ fn without_setuid_the_broker_refuses_to_start() {
         .stderr_has("name resolver: cannot switch to uid 65534")
         .stderr_has("cannot start the name resolver: it exited during start-up");
 }
+
+/// The broker's own Landlock rules no longer let it read the name databases: the
+/// resolver does, and `--print-privileges` says so.
+#[test]
+fn the_broker_itself_reads_no_name_database() {
+    require_root!();
+    let tree = setup();
+    let policy_path = tree.path("policy.toml");
+    write_policy(&policy_path, &policy(&tree, "users = [\"root\"]"));
+    let out = tree
+        .cmd(&tree.bin("fdbroker"))
+        .args(["serve", "--print-privileges", "--policy"])
+        .arg(&policy_path)
+        .arg("--socket")
+        .arg(tree.path("never.sock"))
+        .run();
+    out.code_is(0);
+    let stdout = out.stdout_str();
+    let landlock = stdout
+        .split_once("landlock:")
+        .map(|(_, rules)| rules)
+        .unwrap_or_else(|| out.fail("no landlock section"));
+    for database in ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"] {
+        assert!(!landlock.contains(database), "{database} in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("name resolver: a separate process as uid 65534"),
+        "{stdout}"
+    );
+}
