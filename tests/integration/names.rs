@@ -158,9 +158,11 @@ fn the_name_resolver_is_unprivileged_and_ends_with_the_broker() {
     assert!(ended.is_some(), "the resolver {pid} outlived the broker");
 }
 
-/// A stopped resolver makes a reload fail after a bounded wait, and a dead one at once,
-/// each with a clear error; the old policy keeps serving. Once the stopped resolver goes
-/// on, reloads work again (its late answers are not taken for later questions).
+/// A SIGHUP sent to every process of the broker's (as `systemctl kill -s HUP` does)
+/// leaves the resolver alone. A stopped resolver makes a reload fail after a bounded
+/// wait, and a dead one at once, each with a clear error; the old policy keeps serving.
+/// Once the stopped resolver goes on, reloads work again (its late answers are not taken
+/// for later questions).
 #[test]
 fn a_stopped_or_dead_resolver_fails_the_reload_clearly() {
     require_root!();
@@ -178,6 +180,9 @@ fn a_stopped_or_dead_resolver_fails_the_reload_clearly() {
             .code_is(0)
             .stdout_is("alpha\n");
     };
+
+    kill_process(pid, Signal::HUP).expect("SIGHUP the resolver");
+    assert_reloaded(&broker, &broker.hup());
 
     kill_process(pid, Signal::STOP).expect("stop the resolver");
     let new = broker.hup();

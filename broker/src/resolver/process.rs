@@ -30,6 +30,7 @@ pub fn run() -> io::Result<()> {
             "standard input is not the broker's socket: `fdbroker serve` runs this, not people",
         ));
     }
+    settle_in()?;
     drop_privileges()?;
     confine()?;
     reply(socket, &message::answer(0, &Answer::Ready))?;
@@ -70,6 +71,17 @@ fn answer(question: Question<'_>) -> Answer {
             None
         })
         .unwrap_or(Answer::Unknown)
+}
+
+/// Takes a name of its own (executed as `/proc/self/exe`, it would show as `exe` in `ps`
+/// and `top`), and blocks SIGHUP: an administrator sending SIGHUP to every process of the
+/// service, to reload the broker, must not end its resolver. SIGTERM still ends it.
+fn settle_in() -> io::Result<()> {
+    rustix::thread::set_name(c"fdbroker-names")?;
+    let mut hup = nix::sys::signal::SigSet::empty();
+    hup.add(nix::sys::signal::Signal::SIGHUP);
+    hup.thread_block()?;
+    Ok(())
 }
 
 /// Closes every fd but standard input, output and error: whatever the broker held
