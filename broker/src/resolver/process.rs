@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use caps::CapSet;
 use landlock::AccessFs;
 use nix::unistd::{Gid, Group, Uid, User};
+use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags, SocketType, recv, send, sockopt};
 use rustix::process::{DumpableBehavior, Signal};
 
@@ -36,10 +37,12 @@ pub fn run() -> io::Result<()> {
     reply(socket, &message::answer(0, &Answer::Ready))?;
     let mut buf = [0u8; LEN];
     loop {
-        let (_, len) = recv(socket, &mut buf, RecvFlags::TRUNC)?;
-        if len == 0 {
-            return Ok(());
-        }
+        let len = match recv(socket, &mut buf, RecvFlags::TRUNC) {
+            Ok((_, 0)) => return Ok(()),
+            Ok((_, len)) => len,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let (seq, question) = buf
             .get(..len)
             .ok_or(message::Malformed)
