@@ -14,7 +14,7 @@ use crate::privileges::Caps;
 /// `fdbroker check [--verbose] FILE`: true when the policy is valid. Verbose, it also
 /// prints the rules as loaded (ids resolved), the capabilities they imply and warnings.
 pub fn check(file: &Path, verbose: bool) -> bool {
-    let policy = match policy_file::load(file) {
+    let policy = match policy_file::load(file, &SystemNames) {
         Ok(policy) => policy,
         Err(e) => {
             eprintln!("{e}");
@@ -85,7 +85,7 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
     let (uid, gid, groups) = resolve(&query.who)?;
-    let policy = policy_file::load(policy_file)?;
+    let policy = policy_file::load(policy_file, &SystemNames)?;
     let decision = policy.decide(
         &Peer {
             uid,

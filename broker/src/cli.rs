@@ -44,7 +44,8 @@ pub enum Command {
         /// supplementary groups), keeping only the capabilities the policy needs.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        /// Print the capabilities, user and Landlock rules this policy implies, and exit.
+        /// Print the capabilities, user, name resolver and Landlock rules this policy
+        /// implies, and exit.
         #[arg(long)]
         print_privileges: bool,
         /// Audit records as `text` lines or `json` objects (one per line).
@@ -124,6 +125,10 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// The broker's name resolver, which `serve` starts itself (see the README's security
+    /// model); its standard input must be the broker's socket.
+    #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
+    ResolveNames,
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

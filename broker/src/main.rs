@@ -23,6 +23,7 @@ mod privileges;
 mod reload_client;
 mod reloads;
 mod request;
+mod resolver;
 mod sandbox;
 mod serve;
 mod server;
@@ -115,6 +116,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Reload { socket } => reload_client::reload(&socket).unwrap_or_else(|e| fail(&e)),
+        Command::ResolveNames => match resolver::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("name resolver: {e}")),
+        },
         Command::Man { dir } => match man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),

@@ -10,16 +10,31 @@
 use std::fmt;
 use std::path::Path;
 
-use fdbroker_policy::Policy;
+use fdbroker_policy::{NameResolver, Policy};
 use rustix::fs::{AtFlags, CWD, FileType, Stat, statat};
 
-use crate::names::SystemNames;
+use crate::resolver::Resolver;
 
-/// Loads the policy at `path` if it is safe to trust. The error is ready to print: one
-/// `FILE: refusing to load: ...` line, or every `FILE:LINE:COL: message` of an invalid file.
-pub fn load(path: &Path) -> Result<Policy, String> {
+/// Loads the policy at `path` if it is safe to trust, resolving its names with `names`.
+/// The error is ready to print: one `FILE: refusing to load: ...` line, or every
+/// `FILE:LINE:COL: message` of an invalid file.
+pub fn load(path: &Path, names: &dyn NameResolver) -> Result<Policy, String> {
     check(path).map_err(|reason| format!("{}: refusing to load: {reason}", path.display()))?;
-    Policy::load(path, &SystemNames).map_err(|e| e.display_for(path).to_string())
+    Policy::load(path, names).map_err(|e| e.display_for(path).to_string())
+}
+
+/// The broker's [`load`], with names resolved by its resolver process. When the resolver
+/// fails, that is the error, rather than the "unknown user" errors it caused.
+pub fn load_resolved(path: &Path, resolver: &Resolver) -> Result<Policy, String> {
+    let lookups = resolver.lookups();
+    let loaded = load(path, &lookups);
+    match lookups.failure() {
+        Some(failure) => Err(format!(
+            "{}: cannot resolve user and group names: {failure}",
+            path.display()
+        )),
+        None => loaded,
+    }
 }
 
 /// Why a policy file is not trusted.
@@ -82,6 +97,7 @@ fn trusted(stat: &Stat, what: &'static str, me: u32) -> Result<(), Unsafe> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::SystemNames;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     /// A fresh directory with a valid policy file in it, removed when dropped.
@@ -114,7 +130,7 @@ mod tests {
     #[test]
     fn a_private_file_in_a_private_directory_loads() {
         let dir = Dir::new("ok");
-        assert!(load(&dir.0.join("policy.toml")).is_ok());
+        assert!(load(&dir.0.join("policy.toml"), &SystemNames).is_ok());
     }
 
     #[test]
@@ -122,14 +138,14 @@ mod tests {
         let dir = Dir::new("writable");
         let file = dir.0.join("policy.toml");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
-        let err = load(&file).unwrap_err();
+        let err = load(&file, &SystemNames).unwrap_err();
         assert!(
             err.ends_with("refusing to load: the file is writable by group or others (mode 0o664)"),
             "{err}"
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let err = load(&file).unwrap_err();
+        let err = load(&file, &SystemNames).unwrap_err();
         assert!(
             err.ends_with("its directory is writable by group or others (mode 0o1777)"),
             "{err}"
@@ -140,9 +156,9 @@ mod tests {
     fn symlinks_and_non_files_are_refused() {
         let dir = Dir::new("symlink");
         symlink(dir.0.join("policy.toml"), dir.0.join("link.toml")).unwrap();
-        let err = load(&dir.0.join("link.toml")).unwrap_err();
+        let err = load(&dir.0.join("link.toml"), &SystemNames).unwrap_err();
         assert!(err.contains("symbolic link"), "{err}");
-        let err = load(&dir.0).unwrap_err();
+        let err = load(&dir.0, &SystemNames).unwrap_err();
         assert!(err.contains("not a regular file"), "{err}");
     }
 

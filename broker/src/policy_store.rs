@@ -12,6 +12,7 @@ use fdbroker_policy::Policy;
 use fdbroker_wire::{ReloadResult, clip_message_text};
 
 use crate::privileges::Caps;
+use crate::resolver::Resolver;
 use crate::stats::Counts;
 use crate::{policy_file, sandbox};
 
@@ -68,6 +69,8 @@ pub struct PolicyStore {
     label: &'static str,
     file: PathBuf,
     current: RwLock<Arc<Live>>,
+    /// Resolves the names of a reloaded policy.
+    names: Arc<Resolver>,
     /// What the broker kept at start; a reload cannot win back more.
     bounds: OnceLock<Bounds>,
     /// The last reload attempt since start.
@@ -84,22 +87,28 @@ pub struct Bounds {
 }
 
 impl PolicyStore {
-    /// Wraps the policy loaded at start from `file`.
-    pub fn new(file: PathBuf, policy: Policy) -> PolicyStore {
-        PolicyStore::labelled("policy", file, policy)
+    /// Wraps the policy loaded at start from `file`; reloads resolve names with `names`.
+    pub fn new(file: PathBuf, policy: Policy, names: Arc<Resolver>) -> PolicyStore {
+        PolicyStore::labelled("policy", file, policy, names)
     }
 
     /// Wraps a shadow policy (`serve --shadow-policy`): decided alongside the live one,
     /// never granting anything.
-    pub fn shadow(file: PathBuf, policy: Policy) -> PolicyStore {
-        PolicyStore::labelled("shadow policy", file, policy)
+    pub fn shadow(file: PathBuf, policy: Policy, names: Arc<Resolver>) -> PolicyStore {
+        PolicyStore::labelled("shadow policy", file, policy, names)
     }
 
-    fn labelled(label: &'static str, file: PathBuf, policy: Policy) -> PolicyStore {
+    fn labelled(
+        label: &'static str,
+        file: PathBuf,
+        policy: Policy,
+        names: Arc<Resolver>,
+    ) -> PolicyStore {
         PolicyStore {
             label,
             file,
             current: RwLock::new(Arc::new(Live::new(policy))),
+            names,
             bounds: OnceLock::new(),
             last_attempt: Mutex::new(None),
         }
@@ -132,9 +141,9 @@ impl PolicyStore {
     }
 
     /// Re-reads the policy file, and records and returns what came of it. A file that does
-    /// not load, or whose grants would need a capability dropped at start, is refused and
-    /// the old policy stays, with the reason logged: refusing is safer than a policy that
-    /// silently fails some of its grants.
+    /// not load (or whose names the resolver cannot answer for), or whose grants would need
+    /// a capability dropped at start, is refused and the old policy stays, with the reason
+    /// logged: refusing is safer than a policy that silently fails some of its grants.
     pub fn reload(&self) -> Attempt {
         let attempt = self.try_reload();
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(attempt.clone());
@@ -143,7 +152,7 @@ impl PolicyStore {
 
     fn try_reload(&self) -> Attempt {
         let file = self.file.display();
-        let policy = match policy_file::load(&self.file) {
+        let policy = match policy_file::load_resolved(&self.file, &self.names) {
             Ok(policy) => policy,
             Err(e) => {
                 let label = self.label;

@@ -5,10 +5,11 @@
 //! see `Policy::reach`), exactly the Landlock rights its access words need; plus what the
 //! broker itself needs after start-up: reading files in the policy file's directory (for
 //! reloads; a directory rather than the file, since editors and `mv` replace the file),
-//! reading the user and group databases (to resolve names at reload), writing and creating
-//! files in the audit file's directory (the audit file, reopened after log rotation), and
-//! removing files in the socket's directory (its own socket, at exit). Everything else is denied, even
-//! to root. Like capabilities, Landlock is per thread: it is applied before the workers
+//! writing and creating files in the audit file's directory (the audit file, reopened
+//! after log rotation), and removing files in the socket's directory (its own socket, at
+//! exit). Everything else is denied, even to root: the user and group databases too, which
+//! the broker's name resolver reads instead ([`crate::resolver`]). The resolver confines
+//! itself with [`restrict`] as well, to its own read-only rule. Like capabilities, Landlock is per thread: it is applied before the workers
 //! start, and it can only ever narrow. So a reload whose policy reaches beyond the
 //! ruleset is refused, with a log line saying to restart; restarting is the only way to
 //! widen it, as for capabilities.
@@ -30,9 +31,6 @@ use rustix::fs::{CWD, Mode, OFlags, openat};
 /// The Landlock ABI whose rights the broker handles (kernel 6.15+ has it; older kernels
 /// enforce what they support, best effort).
 const ABI_HANDLED: ABI = ABI::V7;
-
-/// The name databases a reload may need to resolve user and group names.
-const NAME_DATABASES: [&str; 3] = ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"];
 
 /// One Landlock rule: `rights` beneath `path`, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,16 +79,6 @@ pub fn plan(
         rights: AccessFs::ReadFile.into(),
         why: "reload the policy".into(),
     }));
-    rules.extend(
-        NAME_DATABASES
-            .iter()
-            .filter(|p| Path::new(p).exists())
-            .map(|p| Rule {
-                path: PathBuf::from(p),
-                rights: AccessFs::ReadFile.into(),
-                why: "resolve user and group names".into(),
-            }),
-    );
     rules.extend(audit_file.map(|file| Rule {
         path: existing_ancestor(file.parent().unwrap_or(Path::new("/"))),
         rights: AccessFs::WriteFile | AccessFs::MakeReg,

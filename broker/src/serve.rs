@@ -1,6 +1,7 @@
 //! `fdbroker serve`: the privileged start-up, then the accept loop.
 //!
 //! Start-up is one linear sequence; the order is the point:
+//! 0. start the name resolver ([`crate::resolver`]), while still root and unconfined;
 //! 1. load the policy (a broken policy must stop us before anything is created);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
 //! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
@@ -14,6 +15,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use landlock::RulesetStatus;
 use nix::sys::signal::{SigSet, Signal};
@@ -26,6 +28,7 @@ use crate::listener::bind_listener;
 use crate::policy_file;
 use crate::policy_store::{Bounds, PolicyStore};
 use crate::privileges::{self, Caps, RunAs};
+use crate::resolver::Resolver;
 use crate::{activation, sandbox, server};
 
 /// What `serve` needs to know.
@@ -55,7 +58,11 @@ pub struct ServeOptions {
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
 pub fn run(opts: &ServeOptions) -> io::Result<()> {
-    let policy = policy_file::load(&opts.policy)
+    let names =
+        Arc::new(Resolver::spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start the name resolver: {e}"))
+        })?);
+    let policy = policy_file::load_resolved(&opts.policy, &names)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let needed = Caps::needed_for(policy.granted());
     let reach = policy.reach();
@@ -79,10 +86,11 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         opts.policy.display(),
         policy.rules().len()
     );
-    let store = PolicyStore::new(opts.policy.clone(), policy);
+    log::info!("name resolver started (pid {})", names.pid());
+    let store = PolicyStore::new(opts.policy.clone(), policy, names.clone());
     let shadow = match &opts.shadow_policy {
         Some(file) => {
-            let policy = policy_file::load(file).map_err(|e| {
+            let policy = policy_file::load_resolved(file, &names).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("invalid shadow policy:\n{e}"),
@@ -93,7 +101,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
                 file.display(),
                 policy.rules().len()
             );
-            Some(PolicyStore::shadow(file.clone(), policy))
+            Some(PolicyStore::shadow(file.clone(), policy, names.clone()))
         }
         None => None,
     };
@@ -108,8 +116,6 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         }
     };
 
-    // Load the name service's modules now: after Landlock, only its files stay readable.
-    let _ = nix::unistd::User::from_name("root");
     let kept = privileges::drop_to(&needed, opts.run_as)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot drop privileges: {e}")))?;
     let missing = needed.missing_from(&kept);
@@ -160,7 +166,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         &signals,
         (&store, shadow.as_ref()),
         &opts.limits,
-        &audit,
+        (&audit, &names),
     )?;
     drop(socket);
     log::info!("stopped");
@@ -178,6 +184,10 @@ fn print_privileges(needed: &Caps, run_as: Option<RunAs>, ruleset: &[sandbox::Ru
         ),
     }
     println!("no_new_privs: yes");
+    println!(
+        "name resolver: a separate process as uid 65534 (when started as root), no \
+         capabilities, read-only file access; the broker itself reads no name database"
+    );
     println!("landlock: every file-system right denied except:");
     for rule in ruleset {
         println!("  {rule}");

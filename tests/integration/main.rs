@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 mod ls;
 mod man;
+mod names;
 mod packaging;
 mod paths;
 mod policy_safety;

@@ -159,7 +159,8 @@ fn the_service_unit_is_hardened() {
 }
 
 /// The bounding set is exactly what the broker can need: the capabilities
-/// `fdbroker check --verbose` reports for a policy granting every access word.
+/// `fdbroker check --verbose` reports for a policy granting every access word, plus
+/// `CAP_SETUID` and `CAP_SETGID` for its name resolver to become nobody.
 #[test]
 fn the_capability_bounding_set_is_what_a_full_policy_needs() {
     let tree = Tree::new();
@@ -178,6 +179,7 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
         .find_map(|l| l.strip_prefix("capabilities: "))
         .unwrap_or_else(|| out.fail("no capabilities line"))
         .split(',')
+        .chain(["CAP_SETGID", "CAP_SETUID"])
         .collect();
     let (_, service) = unit("fdbroker.service");
     let bounding: BTreeSet<&str> = values(&service, "Service", "CapabilityBoundingSet")

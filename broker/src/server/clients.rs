@@ -52,7 +52,7 @@ impl Server<'_> {
             }
         };
         if self.audit.wants_user_names() {
-            peer.user = user_name(peer.uid);
+            peer.user = self.names.user_name(peer.uid);
         }
         let (uid, pid) = (peer.uid, peer.pid);
         let (token, conn) =
@@ -284,10 +284,4 @@ enum Answered {
     Nothing,
     /// End of file, or an error receiving or replying: the connection is done.
     Close,
-}
-
-/// The name of `uid` in the user database, if it has one.
-fn user_name(uid: u32) -> Option<String> {
-    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid));
-    user.ok().flatten().map(|u| u.name)
 }

@@ -40,6 +40,7 @@ use crate::limits::Limits;
 use crate::notify;
 use crate::policy_store::PolicyStore;
 use crate::reloads::Reloads;
+use crate::resolver::Resolver;
 
 const LISTENER: u64 = 0;
 const SIGNALS: u64 = 1;
@@ -70,6 +71,8 @@ struct Server<'a> {
     shadow: Option<&'a PolicyStore>,
     limits: &'a Limits,
     audit: &'a Audit,
+    /// Names the audit's users.
+    names: &'a Resolver,
     conns: ConnTable,
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
@@ -90,7 +93,7 @@ pub fn run(
     signals: &SignalFd,
     (store, shadow): (&PolicyStore, Option<&PolicyStore>),
     limits: &Limits,
-    audit: &Audit,
+    (audit, names): (&Audit, &Resolver),
 ) -> io::Result<()> {
     let (reloads, reload_requests) = Reloads::new();
     let server = Server {
@@ -106,6 +109,7 @@ pub fn run(
         shadow,
         limits,
         audit,
+        names,
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),

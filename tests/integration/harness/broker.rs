@@ -243,13 +243,17 @@ impl<'t> Broker<'t> {
 
     /// A field of `/proc/PID/status`, e.g. `CapEff`, trimmed.
     pub fn status_field(&self, field: &str) -> String {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{field}:")))
-            .unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
-            .trim()
-            .to_owned()
+        status_field(self.pid(), field).unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
+    }
+
+    /// The pids of the broker's child processes (its name resolver).
+    pub fn children(&self) -> Vec<u32> {
+        let me = self.pid().to_string();
+        fs::read_dir("/proc")
+            .expect("read /proc")
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| status_field(pid, "PPid").is_some_and(|ppid| ppid == me))
+            .collect()
     }
 
     /// Rewrites the policy file with `policy` and runs `fdbroker reload --socket SOCKET`
@@ -327,4 +331,13 @@ impl Drop for Broker<'_> {
 pub fn write_policy(path: &Path, text: &str) {
     fs::write(path, text).expect("write policy");
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).expect("chmod policy");
+}
+
+/// A field of `/proc/PID/status`, e.g. `CapEff`, trimmed; `None` once the process is gone.
+pub fn status_field(pid: u32, field: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_owned())
 }

@@ -3,6 +3,7 @@
 //! ([`Cmd`], [`Output`]), a raw protocol connection ([`RawConn`]) and the exact audit lines
 //! the broker must log.
 
+mod accounts;
 mod bins;
 mod broker;
 mod raw;
@@ -12,8 +13,9 @@ mod tree;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+pub use accounts::Account;
 pub use bins::bin as built_bin;
-pub use broker::{Broker, write_policy};
+pub use broker::{Broker, status_field, write_policy};
 pub use raw::{RawConn, encode};
 pub use run::{Output, User};
 pub use tree::Tree;

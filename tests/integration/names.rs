@@ -1,0 +1,265 @@
+//! User and group names in the policy resolve at every reload, also after `useradd` or
+//! `groupadd` replaced `/etc/passwd` or `/etc/group` (by renaming a new file over the old
+//! one, which the broker's Landlock rules could not follow): the broker asks its name
+//! resolver, an unprivileged process it started before confining itself.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process};
+
+use crate::harness::{
+    ALICE, Account, BOB, Broker, Tree, require_root, status_field, wait_until, write_policy,
+};
+
+/// A policy with one rule reading `data/**`, for `subjects` (a `users = [...]` or
+/// `groups = [...]` line).
+fn policy(tree: &Tree, subjects: &str) -> String {
+    format!(
+        "version = 1\n\n[[rule]]\nname = \"reader\"\n{subjects}\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        tree.p("data")
+    )
+}
+
+fn setup() -> Tree {
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    tree
+}
+
+/// Fails unless the reload whose log is `new` succeeded.
+#[track_caller]
+fn assert_reloaded(broker: &Broker<'_>, new: &str) {
+    if !new.contains("policy reloaded from") {
+        broker.fail(&format!("the reload did not succeed:\n{new}"));
+    }
+}
+
+/// The broker's name resolver: its only child process.
+fn resolver(broker: &Broker<'_>) -> u32 {
+    match broker.children()[..] {
+        [pid] => pid,
+        ref other => broker.fail(&format!(
+            "expected one child process (the name resolver), found {other:?}"
+        )),
+    }
+}
+
+#[test]
+fn a_policy_naming_a_user_still_reloads_after_useradd() {
+    require_root!();
+    let tree = setup();
+    let reader = Account::user();
+    let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
+    let broker = Broker::start(&tree, &text);
+    let path = tree.p("data/a.txt");
+
+    let _later = Account::user();
+    assert_reloaded(&broker, &broker.hup());
+    broker
+        .fdagent(reader.client())
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+}
+
+/// The administrator's common case: add a user, grant it, reload. The JSON audit names
+/// the new user too (a uid-to-name lookup made after confinement).
+#[test]
+fn a_user_added_after_start_can_be_granted() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start_with(
+        &tree,
+        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
+        &["--audit-format", "json"],
+    );
+    let path = tree.p("data/a.txt");
+    let added = Account::user();
+    broker
+        .fdagent(added.client())
+        .args(["cat", &path])
+        .run()
+        .code_is(77);
+
+    let new = broker.reload(&policy(&tree, &format!("users = [\"{}\"]", added.name())));
+    assert_reloaded(&broker, &new);
+    broker
+        .fdagent(added.client())
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+    let named = format!("\"user\":\"{}\"", added.name());
+    let log = broker.expect_log(&named);
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&named) && l.contains("\"decision\":\"allow\"")),
+        "no allow record naming {}:\n{log}",
+        added.name()
+    );
+}
+
+#[test]
+fn a_group_added_after_start_can_be_granted() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
+    let path = tree.p("data/a.txt");
+    let group = Account::group();
+    let member = crate::harness::User {
+        uid: BOB.uid,
+        gid: group.id(),
+        groups: &[],
+    };
+    broker
+        .fdagent(member)
+        .args(["cat", &path])
+        .run()
+        .code_is(77);
+
+    let new = broker.reload(&policy(&tree, &format!("groups = [\"{}\"]", group.name())));
+    assert_reloaded(&broker, &new);
+    broker
+        .fdagent(member)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+}
+
+/// The resolver runs as nobody, with no capability and no supplementary group, and ends
+/// when the broker does.
+#[test]
+fn the_name_resolver_is_unprivileged_and_ends_with_the_broker() {
+    require_root!();
+    let tree = setup();
+    let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
+    let pid = resolver(&broker);
+    let field = |name: &str| {
+        status_field(pid, name).unwrap_or_else(|| broker.fail(&format!("no {name} for {pid}")))
+    };
+    assert_eq!(field("Uid"), "65534\t65534\t65534\t65534");
+    assert_eq!(field("Gid"), "65534\t65534\t65534\t65534");
+    assert_eq!(field("Groups"), "");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field(set), "0000000000000000", "{set}");
+    }
+    assert_eq!(field("NoNewPrivs"), "1");
+
+    broker.stop(Signal::TERM);
+    let ended = wait_until(Duration::from_secs(10), || {
+        match status_field(pid, "State") {
+            None => Some(()),
+            Some(state) => state.starts_with('Z').then_some(()),
+        }
+    });
+    assert!(ended.is_some(), "the resolver {pid} outlived the broker");
+}
+
+/// A SIGHUP sent to every process of the broker's (as `systemctl kill -s HUP` does)
+/// leaves the resolver alone. A stopped resolver makes a reload fail after a bounded
+/// wait, and a dead one at once, each with a clear error; the old policy keeps serving.
+/// Once the stopped resolver goes on, reloads work again (its late answers are not taken
+/// for later questions).
+#[test]
+fn a_stopped_or_dead_resolver_fails_the_reload_clearly() {
+    require_root!();
+    let tree = setup();
+    let reader = Account::user();
+    let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
+    let broker = Broker::start(&tree, &text);
+    let path = tree.p("data/a.txt");
+    let pid = Pid::from_raw(resolver(&broker) as i32).expect("nonzero pid");
+    let cat = || {
+        broker
+            .fdagent(reader.client())
+            .args(["cat", &path])
+            .run()
+            .code_is(0)
+            .stdout_is("alpha\n");
+    };
+
+    kill_process(pid, Signal::HUP).expect("SIGHUP the resolver");
+    assert_reloaded(&broker, &broker.hup());
+
+    kill_process(pid, Signal::STOP).expect("stop the resolver");
+    let new = broker.hup();
+    assert!(
+        new.contains("policy reload failed, keeping the previous policy")
+            && new.contains("the name resolver did not answer"),
+        "{new}"
+    );
+    cat();
+
+    kill_process(pid, Signal::CONT).expect("continue the resolver");
+    assert_reloaded(&broker, &broker.hup());
+    cat();
+
+    kill_process(pid, Signal::KILL).expect("kill the resolver");
+    let new = broker.hup();
+    assert!(
+        new.contains("policy reload failed, keeping the previous policy")
+            && new.contains("the name resolver has exited"),
+        "{new}"
+    );
+    cat();
+}
+
+/// The resolver must become nobody: without `CAP_SETUID` and `CAP_SETGID` (a unit whose
+/// bounding set lacks them) the broker refuses to start, saying why, rather than run
+/// with a resolver that has root's uid.
+#[test]
+fn without_setuid_the_broker_refuses_to_start() {
+    require_root!();
+    let tree = setup();
+    let policy_path = tree.path("policy.toml");
+    write_policy(
+        &policy_path,
+        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
+    );
+    let fdbroker = tree.bin("fdbroker");
+    tree.cmd(Path::new("/usr/bin/setpriv"))
+        .args(["--bounding-set", "-setuid,-setgid"])
+        .arg(&fdbroker)
+        .args(["serve", "--policy"])
+        .arg(&policy_path)
+        .arg("--socket")
+        .arg(tree.path("fdbroker.sock"))
+        .timeout(Duration::from_secs(10))
+        .run()
+        .code_is(3)
+        .stderr_has("name resolver: cannot switch to uid 65534")
+        .stderr_has("cannot start the name resolver: it exited during start-up");
+}
+
+/// The broker's own Landlock rules no longer let it read the name databases: the
+/// resolver does, and `--print-privileges` says so.
+#[test]
+fn the_broker_itself_reads_no_name_database() {
+    require_root!();
+    let tree = setup();
+    let policy_path = tree.path("policy.toml");
+    write_policy(&policy_path, &policy(&tree, "users = [\"root\"]"));
+    let out = tree
+        .cmd(&tree.bin("fdbroker"))
+        .args(["serve", "--print-privileges", "--policy"])
+        .arg(&policy_path)
+        .arg("--socket")
+        .arg(tree.path("never.sock"))
+        .run();
+    out.code_is(0);
+    let stdout = out.stdout_str();
+    let landlock = stdout
+        .split_once("landlock:")
+        .map(|(_, rules)| rules)
+        .unwrap_or_else(|| out.fail("no landlock section"));
+    for database in ["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"] {
+        assert!(!landlock.contains(database), "{database} in:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("name resolver: a separate process as uid 65534"),
+        "{stdout}"
+    );
+}
