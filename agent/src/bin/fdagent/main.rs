@@ -40,8 +40,9 @@ enum Command {
     /// Run CMD with the brokered file as its standard input. If the file cannot be had,
     /// CMD never runs: a scanner run on an inherited stdin would report a refused file clean.
     Exec {
-        /// Access words for the file, comma-separated.
-        #[arg(long, default_value = "read")]
+        /// Access words for the file, comma-separated. They must include `read`, and not be
+        /// `list`: CMD reads the file from its stdin, and one it cannot read would look empty.
+        #[arg(long, default_value = "read", value_parser = exec_access)]
         access: Access,
         /// Absolute path of the file.
         path: PathBuf,
@@ -217,6 +218,22 @@ fn print_status(status: &BrokerStatus) {
     for rule in &status.rules {
         println!("{:>10} {:>10}  {}", rule.allowed, rule.denied, rule.name);
     }
+}
+
+/// `exec --access`: access words that give CMD a stdin it can read. Refused as bad usage,
+/// before anything is opened: a scanner run on a stdin it cannot read reports the file
+/// clean.
+fn exec_access(s: &str) -> Result<Access, String> {
+    const DIRECTORY: &str = "CMD reads the file from its stdin, and a directory (`list`) cannot be read so: use `fdagent ls`";
+    const UNREADABLE: &str = "CMD gets the file as its stdin and must be able to read it: add `read` to the access words";
+    let access: Access = s.parse().map_err(|e| format!("{e}"))?;
+    if access.contains(Access::LIST) {
+        return Err(DIRECTORY.into());
+    }
+    if !access.contains(Access::READ) {
+        return Err(UNREADABLE.into());
+    }
+    Ok(access)
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
