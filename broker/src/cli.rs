@@ -65,9 +65,16 @@ pub enum Command {
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
         /// Also print the rules as loaded (names resolved to ids), the capabilities they
-        /// imply, and warnings about risky grants.
+        /// imply, and warnings about risky grants, and about deny rules that users with
+        /// subordinate ids (in the files below) escape.
         #[arg(long, short)]
         verbose: bool,
+        /// The subordinate uid file --verbose warns from (another system's, say).
+        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBUID)]
+        subuid: PathBuf,
+        /// The subordinate gid file --verbose warns from.
+        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBGID)]
+        subgid: PathBuf,
         /// The policy file to check.
         #[arg(value_name = "FILE")]
         file: PathBuf,

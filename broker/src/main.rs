@@ -26,6 +26,7 @@ mod serve;
 mod server;
 mod siblings;
 mod stats;
+mod subids;
 mod unread;
 
 use std::process::ExitCode;
@@ -81,7 +82,18 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Command::Check { verbose, file } => exit_bool(admin::check(&file, verbose)),
+        Command::Check {
+            verbose,
+            subuid,
+            subgid,
+            file,
+        } => {
+            let subids = admin::SubIdFiles {
+                subuid: &subuid,
+                subgid: &subgid,
+            };
+            exit_bool(admin::check(&file, verbose, &subids))
+        }
         Command::Explain {
             policy,
             uid,

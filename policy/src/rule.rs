@@ -79,6 +79,16 @@ impl Rule {
         self.paths.iter().map(|p| p.as_str())
     }
 
+    /// The uids the rule names in `users` (not `"*"`), resolved, in file order.
+    pub fn uids(&self) -> &[u32] {
+        self.subjects.uids()
+    }
+
+    /// The gids the rule names in `groups`, resolved, in file order.
+    pub fn gids(&self) -> &[u32] {
+        self.subjects.gids()
+    }
+
     /// Who the rule applies to, resolved to ids: `users=[*]` or `users=[0,1001]
     /// groups=[100]`.
     pub fn subjects(&self) -> &impl fmt::Display {
