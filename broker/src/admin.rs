@@ -63,7 +63,7 @@ fn print_rules(policy: &Policy) {
             paths.join(","),
             rule.access()
         );
-        if rule.effect() == Effect::Allow && rule.access().contains(Access::CREATE) {
+        if rule.effect() == Effect::Allow && rule.access().creates() {
             line.push_str(&format!(" create_mode={:#o}", rule.create_mode()));
         }
         println!("{line}");

@@ -103,7 +103,8 @@ pub enum Command {
         /// supplementary groups) instead of --uid/--gid/--groups.
         #[arg(long, value_name = "PID", conflicts_with = "uid")]
         peer_of: Option<u32>,
-        /// The access words asked for, comma-separated: read, write, append, create, truncate, list.
+        /// The access words asked for, comma-separated: read, write, create, create_new,
+        /// truncate, list.
         #[arg(long, value_name = "ACCESS[,ACCESS...]")]
         access: Access,
         /// The absolute path asked for.

@@ -70,6 +70,18 @@ pub enum Response<'a> {
     },
     /// The answer to `Status`.
     Status(#[serde(borrow)] Status<'a>),
+    /// Tag 5 belongs to a reply another change of issue #15 adds; this branch holds its
+    /// place so that `Created` is tag 6. Never sent.
+    Tag5Reserved,
+    /// The answer to an `Open` with `create` or `create_new` that created the file; the fd
+    /// travels in this message's `SCM_RIGHTS`. (To such a request, `Opened` means the file
+    /// was there already; `create_new` never opens one that was.)
+    Created {
+        /// What `fstat` says the fd is (always `Regular`).
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
+    },
 }
 
 /// The broker's state and counters. Counts are since the policy in force was loaded.
@@ -126,6 +138,14 @@ pub enum Outcome {
         kind: ErrorKind,
         /// The Linux errno that best describes it.
         errno: i32,
+    },
+    /// Created by this request (`create` or `create_new`); its fd is the next one in the
+    /// message's `SCM_RIGHTS`, as for `Opened`.
+    Created {
+        /// What `fstat` says the fd is (always `Regular`).
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
     },
 }
 

@@ -51,11 +51,16 @@ enum Command {
         command: Vec<OsString>,
     },
     /// Open a file with the given access and print its type and size (`regular 4096`).
+    ///
+    /// With `create` or `create_new`, it also says whether the broker created the file or
+    /// opened one that was there (`regular 0 created`, `regular 12 existed`); `create_new`
+    /// fails instead of opening a file that is there.
     Open {
-        /// Access words, comma-separated: read, write, append, create, truncate, list.
+        /// Access words, comma-separated: read, write, create, create_new, truncate, list.
         #[arg(long, default_value = "read")]
         access: Access,
-        /// Mode for a file created under `create` (octal; bounded by the broker).
+        /// Mode for a file created under `create` or `create_new` (octal; bounded by the
+        /// broker).
         #[arg(long, default_value = "0600", value_parser = parse_mode)]
         mode: u32,
         /// Copy standard input into the opened file.
@@ -194,7 +199,12 @@ fn open(
     if write_stdin && let Err(e) = io::copy(&mut io::stdin().lock(), &mut opened.file) {
         return exit::report(&path.display().to_string(), &e, exit::IO);
     }
-    println!("{} {}", opened.kind.as_str(), opened.size);
+    let (kind, size) = (opened.kind.as_str(), opened.size);
+    match (access.creates(), opened.created) {
+        (false, _) => println!("{kind} {size}"),
+        (true, true) => println!("{kind} {size} created"),
+        (true, false) => println!("{kind} {size} existed"),
+    }
     ExitCode::SUCCESS
 }
 

@@ -41,6 +41,7 @@ pub enum OwnedResponse {
     Pong,
     Opened(FileKind, u64),
     Error(ErrorKind, i32, String),
+    Created(FileKind, u64),
 }
 
 impl OwnedResponse {
@@ -55,6 +56,10 @@ impl OwnedResponse {
                 kind: *kind,
                 errno: *errno,
                 message: clip_message_text(text),
+            },
+            OwnedResponse::Created(kind, size) => Response::Created {
+                kind: *kind,
+                size: *size,
             },
         }
     }
@@ -164,6 +169,7 @@ pub fn response() -> impl Strategy<Value = OwnedResponse> {
         Just(OwnedResponse::Pong),
         (file_kind(), any::<u64>()).prop_map(|(k, s)| OwnedResponse::Opened(k, s)),
         (error_kind(), any::<i32>(), text()).prop_map(|(k, e, t)| OwnedResponse::Error(k, e, t)),
+        (file_kind(), any::<u64>()).prop_map(|(k, s)| OwnedResponse::Created(k, s)),
     ]
 }
 
