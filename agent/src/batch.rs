@@ -131,7 +131,7 @@ impl Client {
             let results = results.0;
             let opened = results
                 .iter()
-                .filter(|r| matches!(r, Outcome::Opened { .. }))
+                .filter(|r| matches!(r, Outcome::Opened { .. } | Outcome::Created { .. }))
                 .count();
             if results.len() != count || fds.len() != opened {
                 return Err(malformed("the broker's reply does not match the batch"));
@@ -140,7 +140,9 @@ impl Client {
             Ok(results
                 .into_iter()
                 .map(|outcome| match outcome {
-                    Outcome::Opened { .. } => Ok(File::from(fds.next().expect("counted above"))),
+                    Outcome::Opened { .. } | Outcome::Created { .. } => {
+                        Ok(File::from(fds.next().expect("counted above")))
+                    }
                     Outcome::Failed { kind, errno } => {
                         Err(BrokerError::new(kind, errno, kind.as_str()).into_io())
                     }

@@ -42,6 +42,10 @@ pub struct Opened {
     pub kind: FileKind,
     /// Its size when it was opened.
     pub size: u64,
+    /// True when the broker created the file for this request (`create` or `create_new`);
+    /// false when it opened a file that was there, which `create` does and `create_new`
+    /// never does.
+    pub created: bool,
 }
 
 impl Client {
@@ -118,16 +122,19 @@ impl Client {
             .map(|opened| opened.file)
     }
 
-    /// Like [`Client::open`], with the mode for a file created under [`Access::CREATE`]
-    /// (the broker bounds it by `0o666` and the granting rule's `create_mode`), and
-    /// returning the file's kind and size as well.
+    /// Like [`Client::open`], with the mode for a file created under [`Access::CREATE`] or
+    /// [`Access::CREATE_NEW`] (the broker bounds it by `0o666` and the granting rule's
+    /// `create_mode`), and returning the file's kind and size, and whether it was created,
+    /// as well.
     ///
     /// ```no_run
     /// use std::io::Write;
     /// use fdbroker_agent::{Access, Client};
     ///
     /// let mut client = Client::connect_default()?;
-    /// let mut out = client.open_with_mode("/srv/out/result.txt", Access::WRITE | Access::CREATE, 0o640)?;
+    /// let access = Access::WRITE | Access::CREATE_NEW;
+    /// let mut out = client.open_with_mode("/srv/out/result.txt", access, 0o640)?;
+    /// assert!(out.created, "create_new never opens a file that was there");
     /// out.file.write_all(b"done\n")?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -143,8 +150,9 @@ impl Client {
             access,
             create_mode,
         };
-        let ((kind, size), fd) = self.call(&request, |r| match r {
-            Response::Opened { kind, size } => Some((kind, size)),
+        let ((kind, size, created), fd) = self.call(&request, |r| match r {
+            Response::Opened { kind, size } => Some((kind, size, false)),
+            Response::Created { kind, size } => Some((kind, size, true)),
             _ => None,
         })?;
         let fd =
@@ -153,6 +161,7 @@ impl Client {
             file: File::from(fd),
             kind,
             size,
+            created,
         })
     }
 

@@ -10,10 +10,19 @@ use fdbroker_wire::{Access, check_path};
 use crate::names::SystemNames;
 use crate::policy_file;
 use crate::privileges::Caps;
+use crate::subids::{self, SubIds};
+
+/// The subordinate id files `check --verbose` warns from (see [`crate::subids`]).
+#[derive(Debug)]
+pub struct SubIdFiles<'a> {
+    pub subuid: &'a Path,
+    pub subgid: &'a Path,
+}
 
 /// `fdbroker check [--verbose] FILE`: true when the policy is valid. Verbose, it also
-/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings.
-pub fn check(file: &Path, verbose: bool) -> bool {
+/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings,
+/// among them of the deny rules that users with subordinate ids escape.
+pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
     let policy = match policy_file::load(file, &SystemNames) {
         Ok(policy) => policy,
         Err(e) => {
@@ -25,7 +34,17 @@ pub fn check(file: &Path, verbose: bool) -> bool {
     if verbose {
         print_rules(&policy);
         println!("capabilities: {}", Caps::needed_for(policy.granted()));
-        for warning in policy.warnings() {
+        let mut warnings = policy.warnings();
+        match (SubIds::read(subids.subuid), SubIds::read(subids.subgid)) {
+            (Ok(subuid), Ok(subgid)) => {
+                warnings.extend(subids::warnings(&policy, &subuid, &subgid));
+                warnings.sort_by_key(|w| w.line);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("fdbroker: cannot read the subordinate id files: {e}");
+            }
+        }
+        for warning in warnings {
             println!("{}:{warning}", file.display());
         }
     }
@@ -44,7 +63,7 @@ fn print_rules(policy: &Policy) {
             paths.join(","),
             rule.access()
         );
-        if rule.effect() == Effect::Allow && rule.access().contains(Access::CREATE) {
+        if rule.effect() == Effect::Allow && rule.access().creates() {
             line.push_str(&format!(" create_mode={:#o}", rule.create_mode()));
         }
         println!("{line}");

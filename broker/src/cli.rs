@@ -68,9 +68,16 @@ pub enum Command {
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
         /// Also print the rules as loaded (names resolved to ids), the capabilities they
-        /// imply, and warnings about risky grants.
+        /// imply, and warnings about risky grants, and about deny rules that users with
+        /// subordinate ids (in the files below) escape.
         #[arg(long, short)]
         verbose: bool,
+        /// The subordinate uid file --verbose warns from (another system's, say).
+        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBUID)]
+        subuid: PathBuf,
+        /// The subordinate gid file --verbose warns from.
+        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBGID)]
+        subgid: PathBuf,
         /// The policy file to check.
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -99,7 +106,8 @@ pub enum Command {
         /// supplementary groups) instead of --uid/--gid/--groups.
         #[arg(long, value_name = "PID", conflicts_with = "uid")]
         peer_of: Option<u32>,
-        /// The access words asked for, comma-separated: read, write, append, create, truncate, list.
+        /// The access words asked for, comma-separated: read, write, create, create_new,
+        /// truncate, list.
         #[arg(long, value_name = "ACCESS[,ACCESS...]")]
         access: Access,
         /// The absolute path asked for.

@@ -29,6 +29,7 @@ mod serve;
 mod server;
 mod siblings;
 mod stats;
+mod subids;
 mod unread;
 
 use std::process::ExitCode;
@@ -84,7 +85,18 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
-        Command::Check { verbose, file } => exit_bool(admin::check(&file, verbose)),
+        Command::Check {
+            verbose,
+            subuid,
+            subgid,
+            file,
+        } => {
+            let subids = admin::SubIdFiles {
+                subuid: &subuid,
+                subgid: &subgid,
+            };
+            exit_bool(admin::check(&file, verbose, &subids))
+        }
         Command::Explain {
             policy,
             uid,

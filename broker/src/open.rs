@@ -25,6 +25,8 @@ pub struct Opened {
     pub kind: FileKind,
     /// Its size, from `fstat` on the fd.
     pub size: u64,
+    /// True when this open created the file (`create` or `create_new`).
+    pub created: bool,
 }
 
 /// Why an allowed open did not produce an fd.
@@ -38,7 +40,7 @@ pub struct OpenFailure {
     pub reason: &'static str,
 }
 
-/// Who owns, and with what mode, a file created under `create` access.
+/// Who owns, and with what mode, a file created under `create` or `create_new` access.
 #[derive(Debug, Clone, Copy)]
 pub struct NewFile {
     /// The requesting client's uid.
@@ -54,8 +56,9 @@ pub struct NewFile {
 const EAGAIN_RETRIES: usize = 8;
 
 /// Opens `path` (absolute, normalized, already allowed) with flags derived from `access`.
-/// With `create`, a missing file is created exclusively, given to the client, and given
-/// `create.mode`; an existing one is opened as it is (never re-owned).
+/// With `create` or `create_new`, a missing file is created exclusively, given to the
+/// client, and given `create.mode`; with `create` an existing one is opened as it is (never
+/// re-owned), with `create_new` it is an `EEXIST` failure. [`Opened::created`] says which.
 ///
 /// With `parent`, the directory `path` is in, opened on the way to it (see
 /// [`crate::siblings`]), only the last component is looked up, in `parent`.
@@ -74,19 +77,22 @@ pub fn open(
         Some(dir) => (dir, crate::siblings::name(path)),
         None => (CWD, path),
     };
-    let fd = match create.filter(|_| access.contains(Access::CREATE)) {
+    let opened = match create.filter(|_| access.creates()) {
         Some(new) => match openat2_retry(dir, rel, flags | OFlags::CREATE | OFlags::EXCL, new.mode)
         {
             Ok(fd) => {
                 give_to(&fd, new)?;
-                Ok(fd)
+                Ok((fd, true))
             }
-            Err(Errno::EXIST) => openat2_retry(dir, rel, flags, 0),
+            Err(Errno::EXIST) if access.contains(Access::CREATE) => {
+                openat2_retry(dir, rel, flags, 0).map(|fd| (fd, false))
+            }
             Err(e) => Err(e),
         },
-        None => openat2_retry(dir, rel, flags, 0),
+        None => openat2_retry(dir, rel, flags, 0).map(|fd| (fd, false)),
     };
-    let fd = fd.map_err(|e| open_failure(directory_refusal(e, path, access), access))?;
+    let (fd, created) =
+        opened.map_err(|e| open_failure(directory_refusal(e, path, access), access))?;
 
     let stat = fstat(&fd).map_err(|e| internal(e, "fstat failed"))?;
     let kind = match FileType::from_raw_mode(stat.st_mode) {
@@ -107,19 +113,19 @@ pub fn open(
         }
     };
     // O_NONBLOCK only kept the open itself from blocking; the client gets a normal fd.
-    // F_SETFL sets only the status flags it may change (O_APPEND, O_NONBLOCK, ...), so
-    // giving it just O_APPEND, when opened so, clears O_NONBLOCK in one call.
-    let keep = flags & OFlags::APPEND;
-    fcntl_setfl(&fd, keep).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
+    // F_SETFL sets only the status flags it may change, none of which the broker keeps.
+    fcntl_setfl(&fd, OFlags::empty()).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
     Ok(Opened {
         fd,
         kind,
         size: stat.st_size as u64,
+        created,
     })
 }
 
 /// The open flags for a (valid, see [`Access::check_request`]) access set. Readable iff
-/// `read` (or `list`), writable iff `write` or `append`; never `O_PATH`. `O_NONBLOCK` keeps
+/// `read` (or `list`), writable iff `write`; never `O_PATH`, never `O_APPEND` (which the
+/// holder of an fd can clear, see the README). `O_NONBLOCK` keeps
 /// a FIFO or device from blocking the broker; `O_NOCTTY` keeps a tty from becoming ours.
 pub fn open_flags(access: Access) -> OFlags {
     let mut flags = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::NOFOLLOW;
@@ -127,15 +133,12 @@ pub fn open_flags(access: Access) -> OFlags {
         return flags | OFlags::RDONLY | OFlags::DIRECTORY;
     }
     let read = access.contains(Access::READ);
-    let write = access.intersects(Access::WRITE | Access::APPEND);
+    let write = access.contains(Access::WRITE);
     flags |= match (read, write) {
         (true, true) => OFlags::RDWR,
         (false, true) => OFlags::WRONLY,
         _ => OFlags::RDONLY,
     };
-    if access.contains(Access::APPEND) {
-        flags |= OFlags::APPEND;
-    }
     if access.contains(Access::TRUNCATE) {
         flags |= OFlags::TRUNC;
     }
@@ -204,6 +207,10 @@ fn open_failure(errno: Errno, access: Access) -> OpenFailure {
             "is a directory (ask for `list` access)",
         ),
         Errno::NXIO => (ErrorKind::NotRegular, "not a regular file"),
+        Errno::EXIST => (
+            ErrorKind::Io,
+            "the file exists (`create_new` never opens a file that is there)",
+        ),
         Errno::MFILE | Errno::NFILE | Errno::NOMEM => {
             (ErrorKind::Internal, "the broker is out of resources")
         }
@@ -247,8 +254,8 @@ mod tests {
             base | OFlags::RDWR
         );
         assert_eq!(
-            open_flags(Access::APPEND),
-            base | OFlags::WRONLY | OFlags::APPEND
+            open_flags(Access::READ | Access::WRITE | Access::CREATE_NEW),
+            base | OFlags::RDWR
         );
         assert_eq!(
             open_flags(Access::WRITE | Access::TRUNCATE | Access::CREATE),
@@ -296,15 +303,12 @@ mod tests {
     }
 
     #[test]
-    fn an_append_fd_keeps_o_append_and_loses_o_nonblock() {
-        let file = TempFile::new("append", b"x");
-        let opened = open(file.bytes(), None, Access::APPEND, None).unwrap();
+    fn a_write_fd_loses_o_nonblock() {
+        let file = TempFile::new("write", b"x");
+        let opened = open(file.bytes(), None, Access::WRITE, None).unwrap();
         let fl = fcntl_getfl(&opened.fd).unwrap();
-        assert!(
-            fl.contains(OFlags::APPEND) && fl.contains(OFlags::WRONLY),
-            "{fl:?}"
-        );
-        assert!(!fl.contains(OFlags::NONBLOCK), "{fl:?}");
+        assert!(fl.contains(OFlags::WRONLY), "{fl:?}");
+        assert!(!fl.intersects(OFlags::NONBLOCK | OFlags::APPEND), "{fl:?}");
     }
 
     #[test]
@@ -334,7 +338,12 @@ mod tests {
         .unwrap();
         let stat = fstat(&opened.fd).unwrap();
         assert_eq!(stat.st_uid, rustix::process::geteuid().as_raw());
-        assert_eq!(opened.size, 3);
+        assert_eq!((opened.size, opened.created), (3, false));
+
+        let access = Access::WRITE | Access::CREATE_NEW;
+        let err = open(file.bytes(), None, access, Some(new)).unwrap_err();
+        assert_eq!((err.kind, err.errno), (ErrorKind::Io, Errno::EXIST));
+        assert_eq!(std::fs::read(&file.0).unwrap(), b"old");
     }
 
     #[test]

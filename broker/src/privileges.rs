@@ -19,17 +19,17 @@ pub struct Caps(CapsHashSet);
 impl Caps {
     /// The capabilities a policy granting `granted` needs:
     /// `CAP_DAC_READ_SEARCH` to read and list any file; `CAP_DAC_OVERRIDE` to write,
-    /// append, truncate or create; `CAP_CHOWN` to give a created file to its client.
+    /// truncate or create; `CAP_CHOWN` to give a created file to its client.
     /// (`CAP_FOWNER` is not needed: the mode is set while the broker still owns the file.)
     pub fn needed_for(granted: Access) -> Caps {
         let mut set = CapsHashSet::new();
         if granted.intersects(Access::READ | Access::LIST) {
             set.insert(Capability::CAP_DAC_READ_SEARCH);
         }
-        if granted.intersects(Access::WRITE | Access::APPEND | Access::TRUNCATE | Access::CREATE) {
+        if granted.intersects(Access::WRITE | Access::TRUNCATE) || granted.creates() {
             set.insert(Capability::CAP_DAC_OVERRIDE);
         }
-        if granted.contains(Access::CREATE) {
+        if granted.creates() {
             set.insert(Capability::CAP_CHOWN);
         }
         Caps(set)
@@ -126,8 +126,12 @@ mod tests {
             "CAP_DAC_READ_SEARCH"
         );
         assert_eq!(
-            Caps::needed_for(Access::APPEND).to_string(),
+            Caps::needed_for(Access::WRITE).to_string(),
             "CAP_DAC_OVERRIDE"
+        );
+        assert_eq!(
+            Caps::needed_for(Access::WRITE | Access::CREATE_NEW).to_string(),
+            "CAP_CHOWN,CAP_DAC_OVERRIDE"
         );
         assert_eq!(
             Caps::needed_for(Access::READ | Access::WRITE | Access::CREATE).to_string(),

@@ -127,8 +127,18 @@ pub fn handle(
             record(peer, ctx, &mut records, path, access, verdict, &opened);
             records.flush();
             match opened {
-                Ok(Opened { fd, kind, size }) => {
-                    reply(sock, &Response::Opened { kind, size }, &[fd.as_fd()])
+                Ok(Opened {
+                    fd,
+                    kind,
+                    size,
+                    created,
+                }) => {
+                    let response = if created {
+                        Response::Created { kind, size }
+                    } else {
+                        Response::Opened { kind, size }
+                    };
+                    reply(sock, &response, &[fd.as_fd()])
                 }
                 Err(OpenFailure {
                     kind,
@@ -185,11 +195,18 @@ pub fn handle(
             for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
                 record(peer, ctx, &mut records, path, access, verdict, outcome);
                 results.push(match outcome {
-                    Ok(Opened { fd, kind, size }) => {
+                    Ok(Opened {
+                        fd,
+                        kind,
+                        size,
+                        created,
+                    }) => {
                         fds.push(fd.as_fd());
-                        BatchOutcome::Opened {
-                            kind: *kind,
-                            size: *size,
+                        let (kind, size) = (*kind, *size);
+                        if *created {
+                            BatchOutcome::Created { kind, size }
+                        } else {
+                            BatchOutcome::Opened { kind, size }
                         }
                     }
                     Err(OpenFailure { kind, errno, .. }) => BatchOutcome::Failed {
@@ -300,7 +317,7 @@ fn open_allowed(
         }
     };
     // A created file belongs to the client, with a mode bounded by 0666 and the rule.
-    let create = access.contains(Access::CREATE).then(|| NewFile {
+    let create = access.creates().then(|| NewFile {
         uid: peer.uid,
         gid: peer.gid,
         mode: create_mode & 0o666 & rule.create_mode(),
@@ -336,9 +353,14 @@ fn record(
             counts.denied(rule.map(Rule::index));
             records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
         }
-        (Verdict::Allowed(rule), Ok(_)) => {
+        (Verdict::Allowed(rule), Ok(opened)) => {
             counts.allowed(rule.index());
-            records.open(peer, access, path, Some(rule.name()), Outcome::Allow);
+            let outcome = if opened.created {
+                Outcome::Created
+            } else {
+                Outcome::Allow
+            };
+            records.open(peer, access, path, Some(rule.name()), outcome);
         }
         (Verdict::Allowed(rule), Err(f)) => {
             counts.allowed(rule.index());

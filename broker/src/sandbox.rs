@@ -156,13 +156,13 @@ fn rights_for(access: Access) -> BitFlags<AccessFs> {
     if access.contains(Access::LIST) {
         rights |= AccessFs::ReadDir;
     }
-    if access.intersects(Access::WRITE | Access::APPEND) {
+    if access.contains(Access::WRITE) {
         rights |= AccessFs::WriteFile;
     }
     if access.contains(Access::TRUNCATE) {
         rights |= AccessFs::Truncate;
     }
-    if access.contains(Access::CREATE) {
+    if access.creates() {
         rights |= AccessFs::MakeReg;
     }
     rights
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(rights_for(Access::READ), AccessFs::ReadFile);
         assert_eq!(rights_for(Access::LIST), AccessFs::ReadDir);
         assert_eq!(
-            rights_for(Access::APPEND | Access::CREATE | Access::TRUNCATE),
+            rights_for(Access::WRITE | Access::CREATE | Access::TRUNCATE),
             AccessFs::WriteFile | AccessFs::MakeReg | AccessFs::Truncate
         );
     }

@@ -101,10 +101,10 @@ impl<'p, 'r> Choice<'p, 'r> {
         let rule = &self.policy.rules()[i];
         let earlier = |best: Option<usize>| best.is_none_or(|b| i < b);
         let (best, relevant) = match rule.effect() {
-            Effect::Deny => (&mut self.deny, rule.access().intersects(self.access)),
+            Effect::Deny => (&mut self.deny, rule.decides().intersects(self.access)),
             Effect::Allow => (
                 &mut self.allow,
-                self.deny.is_none() && rule.access().contains(self.access),
+                self.deny.is_none() && rule.decides().contains(self.access),
             ),
         };
         // Cheapest tests first: the pattern match is the expensive one.
@@ -184,13 +184,13 @@ access = ["read"]
 name = "alice-home"
 users = ["alice"]
 paths = ["/home/alice/**"]
-access = ["read", "write", "append", "create", "truncate", "list"]
+access = ["read", "write", "create", "truncate", "list"]
 
 [[rule]]
 name = "alice-no-ssh-changes"
 users = ["alice"]
 paths = ["/home/alice/.ssh/**"]
-access = ["write", "append", "create", "truncate"]
+access = ["write", "create", "truncate"]
 effect = "deny"
 "#;
 
@@ -306,7 +306,7 @@ effect = "deny"
             (
                 ALICE,
                 b"/home/alice/.ssh/id",
-                "read,append",
+                "read,write,create_new",
                 "-alice-no-ssh-changes",
             ),
             (ALICE, b"/home/alice/.sshx", "write", "+alice-home"),
@@ -325,7 +325,12 @@ effect = "deny"
             (STAFF, b"/srv/spool/m.eml", "write", "+staff-write-spool"),
             (STAFF, b"/srv/spool/m.eml", "read", "+staff-read-spool"),
             (STAFF, b"/srv/spool/m.eml", "read,write", "-"),
-            (STAFF, b"/srv/spool/m.eml", "append", "-"),
+            (
+                STAFF,
+                b"/srv/spool/m.eml",
+                "write,create_new",
+                "+staff-write-spool",
+            ),
             (STAFF, b"/srv/spool/sub/m.eml", "write", "-"),
             (STAFF, b"/srv/spool/m.eml2", "write", "-"),
             (
@@ -335,6 +340,60 @@ effect = "deny"
                 "+scanner-reads-uploads",
             ),
         ]);
+    }
+
+    /// A `create` grant covers `create_new`, not the reverse; a deny rule naming either
+    /// creating word denies both.
+    #[test]
+    fn create_covers_create_new_and_deny_rules_bind_both_creating_words() {
+        let p = policy(
+            r#"version = 1
+[[rule]]
+name = "new-only"
+users = [1]
+paths = ["/new/*"]
+access = ["write", "create_new"]
+[[rule]]
+name = "any"
+users = [1]
+paths = ["/any/**"]
+access = ["write", "create"]
+[[rule]]
+name = "no-new"
+users = [1]
+paths = ["/any/a/*"]
+access = ["create_new"]
+effect = "deny"
+[[rule]]
+name = "no-create"
+users = [1]
+paths = ["/any/b/*"]
+access = ["create"]
+effect = "deny"
+"#,
+        );
+        let one = peer(1, 1, &[]);
+        let decide = |path: &str, access: &str| {
+            let access: Access = access.parse().expect("access words");
+            p.decide(&one, path.as_bytes(), access).to_string()
+        };
+        assert_eq!(
+            decide("/new/x", "write,create_new"),
+            "allow (rule \"new-only\")"
+        );
+        assert_eq!(decide("/new/x", "write,create"), DEFAULT);
+        assert_eq!(decide("/any/x", "write,create_new"), "allow (rule \"any\")");
+        for path in ["/any/a/x", "/any/b/x"] {
+            let rule = if path.contains("/a/") {
+                "no-new"
+            } else {
+                "no-create"
+            };
+            let denied = format!("deny (rule {rule:?})");
+            assert_eq!(decide(path, "write,create"), denied);
+            assert_eq!(decide(path, "write,create_new"), denied);
+            assert_eq!(decide(path, "write"), "allow (rule \"any\")");
+        }
     }
 
     #[test]

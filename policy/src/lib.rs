@@ -22,7 +22,7 @@
 //! name = "no-secrets"
 //! users = ["*"]
 //! paths = ["/srv/uploads/secret/**"]
-//! access = ["read", "write", "append", "create", "truncate", "list"]
+//! access = ["read", "write", "create", "truncate", "list"]
 //! effect = "deny"
 //!
 //! [[rule]]
@@ -47,7 +47,7 @@
 //! | `users` | see below | User names or numeric uids the rule applies to; `"*"` means every uid. |
 //! | `groups` | see below | Group names or numeric gids: the rule applies to a client whose primary group or any supplementary group is listed. |
 //! | `paths` | required | Non-empty list of absolute path patterns (see *Path patterns*). |
-//! | `access` | required | Non-empty list of access words: `read`, `write`, `append`, `create`, `truncate`, `list`. |
+//! | `access` | required | Non-empty list of access words: `read`, `write`, `create`, `create_new`, `truncate`, `list`. |
 //! | `effect` | optional | `"allow"` (the default) or `"deny"`. |
 //! | `create_mode` | optional | Allow rules only. The mask applied to the mode of files this rule lets a client create, written in octal (`0o640`), at most `0o777`. Default `0o600`. |
 //!
@@ -60,9 +60,16 @@
 //! quoted number such as `"1001"` is a *name*: write `1001` for the id. `create_mode` must be
 //! octal because a decimal mode such as `400` would silently mean `0o620`.
 //!
-//! The access words (see [`Access`]): `read` reads the file; `write` writes it; `append`
-//! writes only at its end; `create` creates it if missing (owned by the client, mode masked by
-//! `create_mode`); `truncate` empties it on open; `list` opens a directory to read its entries.
+//! The access words (see [`Access`]): `read` reads the file; `write` writes it; `create`
+//! creates it if missing (owned by the client, mode masked by `create_mode`) and otherwise
+//! opens the file that is there; `create_new` creates it and fails (`EEXIST`) if the name
+//! exists, never opening a file that is there; `truncate` empties it on open; `list` opens
+//! a directory to read its entries. A request's `create`, `create_new` and `truncate` need
+//! `write` beside them, and `create` and `create_new` exclude each other. In a decision a
+//! `create` grant also grants `create_new` (which does less), and a deny rule naming either
+//! creating word denies both ([`Rule::decides`]). There is no `append`: whoever holds an fd
+//! can clear `O_APPEND` with `fcntl(F_SETFL)` and write anywhere, so no fd can be
+//! append-only, and a policy naming it is refused with that reason.
 //!
 //! # Path patterns
 //!

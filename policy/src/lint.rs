@@ -55,7 +55,7 @@ impl Policy {
                     ));
                 }
             }
-            let writes = Access::WRITE | Access::APPEND | Access::CREATE | Access::TRUNCATE;
+            let writes = Access::WRITE | Access::CREATE | Access::CREATE_NEW | Access::TRUNCATE;
             if rule.subjects.any_user() && rule.access().intersects(writes) {
                 let access = rule.access() & writes;
                 warn(format!(
@@ -78,7 +78,7 @@ fn sensitive(root: &Path) -> bool {
 /// one line (one beneath the other). Conservative: "no" only when certain.
 fn may_overlap(deny: &Rule, allow: &Rule) -> bool {
     allow.effect() == Effect::Allow
-        && deny.access().intersects(allow.access())
+        && deny.decides().intersects(allow.decides())
         && deny.subjects.may_meet(&allow.subjects)
         && deny
             .roots()

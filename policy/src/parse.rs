@@ -252,7 +252,7 @@ comment = "no name"
                 "2:1: unknown key \"colour\" at the top level (expected version, rule)",
                 "6:10: unknown user \"clamv\"",
                 "7:29: path pattern \"srv/relative\" must be absolute (start with \"/\")",
-                "8:19: unknown access word \"exec\" (expected read, write, append, create, truncate or list)",
+                "8:19: unknown access word \"exec\" (expected read, write, create, create_new, truncate or list)",
                 "11:8: duplicate rule name \"ok-so-far\": the rule at line 4 has the same name",
                 "12:11: \"*\" is only allowed in `users`: list groups by name or gid",
                 "13:9: `paths` must be an array of path patterns, not a string",

@@ -127,6 +127,7 @@ pub(crate) fn parse_rule(
         subjects,
         paths: patterns,
         access: granted,
+        decides: Rule::decided_words(effect, granted),
         create_mode,
     })
 }
@@ -232,10 +233,22 @@ mod tests {
         assert_eq!(
             errors(&one_rule(&[], "access = [\"read\", \"Write\", \"exec\"]\n")),
             [
-                "6:19: unknown access word \"Write\" (expected read, write, append, create, truncate or list)",
-                "6:28: unknown access word \"exec\" (expected read, write, append, create, truncate or list)",
+                "6:19: unknown access word \"Write\" (expected read, write, create, create_new, truncate or list)",
+                "6:28: unknown access word \"exec\" (expected read, write, create, create_new, truncate or list)",
             ]
         );
+    }
+
+    /// `append` cannot be enforced on an fd, so a policy naming it says why, in any rule.
+    #[test]
+    fn append_is_refused_with_the_reason() {
+        for extra in ["", "effect = \"deny\"\n"] {
+            let text = one_rule(&[], &format!("access = [\"append\"]\n{extra}"));
+            let errors = errors(&text);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(errors[0].starts_with("6:11: `append` is not an access word"));
+            assert!(errors[0].contains("F_SETFL") && errors[0].ends_with("`write` instead"));
+        }
     }
 
     #[test]

@@ -110,7 +110,7 @@ access = ["read", "list"]
 name = "b"
 users = ["*"]
 paths = ["/b"]
-access = ["append"]
+access = ["write", "create_new"]
 [[rule]]
 name = "c"
 users = ["*"]
@@ -120,7 +120,7 @@ effect = "deny"
 "#;
         assert_eq!(
             policy(text).granted(),
-            Access::READ | Access::LIST | Access::APPEND
+            Access::READ | Access::LIST | Access::WRITE | Access::CREATE_NEW
         );
         assert_eq!(policy("version = 1\n").granted(), Access::empty());
     }

@@ -27,7 +27,7 @@ pub(crate) fn decide<'p>(
     let first = |effect: Effect, access_fits: &dyn Fn(Access) -> bool| {
         policy.rules().iter().find(|r| {
             r.effect() == effect
-                && access_fits(r.access())
+                && access_fits(r.decides())
                 && r.subjects.apply_to(peer)
                 && r.paths.iter().any(|p| p.matches(&path))
         })

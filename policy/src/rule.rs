@@ -38,6 +38,8 @@ pub struct Rule {
     pub(crate) subjects: Subjects,
     pub(crate) paths: Vec<Pattern>,
     pub(crate) access: Access,
+    /// The words the rule answers for in a decision (see [`Rule::decides`]).
+    pub(crate) decides: Access,
     pub(crate) create_mode: u32,
 }
 
@@ -52,9 +54,27 @@ impl Rule {
         self.effect
     }
 
-    /// The access words the rule allows or denies.
+    /// The access words the rule allows or denies, as written.
     pub fn access(&self) -> Access {
         self.access
+    }
+
+    /// The access words the rule answers for when a request is decided: as written, except
+    /// that a `create` grant also grants `create_new` (which creates too, and never opens
+    /// a file that is there: less than `create`), and a deny rule naming either creating
+    /// word denies both, so that neither gets around a deny rule written with the other.
+    pub fn decides(&self) -> Access {
+        self.decides
+    }
+
+    /// What [`Rule::decides`] is for a rule of `effect` naming `access`.
+    pub(crate) fn decided_words(effect: Effect, access: Access) -> Access {
+        let creating = Access::CREATE | Access::CREATE_NEW;
+        match effect {
+            Effect::Allow if access.contains(Access::CREATE) => access | Access::CREATE_NEW,
+            Effect::Deny if access.intersects(creating) => access | creating,
+            _ => access,
+        }
     }
 
     /// The mask (at most `0o777`) applied to the mode of files this rule lets a client
@@ -77,6 +97,16 @@ impl Rule {
     /// The rule's path patterns, as written.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
         self.paths.iter().map(|p| p.as_str())
+    }
+
+    /// The uids the rule names in `users` (not `"*"`), resolved, in file order.
+    pub fn uids(&self) -> &[u32] {
+        self.subjects.uids()
+    }
+
+    /// The gids the rule names in `groups`, resolved, in file order.
+    pub fn gids(&self) -> &[u32] {
+        self.subjects.gids()
     }
 
     /// Who the rule applies to, resolved to ids: `users=[*]` or `users=[0,1001]

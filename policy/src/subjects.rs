@@ -66,6 +66,16 @@ impl Subjects {
         self.any_user
     }
 
+    /// The uids listed in `users`, resolved, in file order.
+    pub(crate) fn uids(&self) -> &[u32] {
+        &self.uids
+    }
+
+    /// The gids listed in `groups`, resolved, in file order.
+    pub(crate) fn gids(&self) -> &[u32] {
+        &self.gids
+    }
+
     /// Whether some client could be named by both `self` and `other`. Group membership is
     /// not known to the policy, so groups on either side may meet anything; only two
     /// disjoint uid lists (without `"*"` or groups) are known not to meet.

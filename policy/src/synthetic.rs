@@ -33,7 +33,13 @@ impl Rng {
 
     /// A random non-empty set of access words.
     pub(crate) fn access(&mut self) -> Access {
-        Access::from_bits_truncate(u8::try_from(1 + self.below(63)).unwrap_or(1))
+        loop {
+            let bits = u8::try_from(self.below(128)).unwrap_or(1);
+            let access = Access::from_bits_truncate(bits);
+            if !access.is_empty() {
+                return access;
+            }
+        }
     }
 
     /// `/` followed by `0..=max` components drawn from `parts`.

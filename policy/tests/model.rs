@@ -96,10 +96,17 @@ fn decide<'m>(policy: &'m ModelPolicy, req: &Request) -> (bool, Option<&'m str>)
                 matches(&pattern, &path)
             })
     };
+    // A `create` grant covers `create_new`; a deny rule naming either denies both.
+    let creating = model_gen::CREATE | model_gen::CREATE_NEW;
+    let decides = |r: &model_gen::ModelRule| match r.deny {
+        true if r.access & creating != 0 => r.access | creating,
+        false if r.access & model_gen::CREATE != 0 => r.access | model_gen::CREATE_NEW,
+        _ => r.access,
+    };
     let deny = policy
         .rules
         .iter()
-        .filter(|r| r.deny && r.access & req.access != 0)
+        .filter(|r| r.deny && decides(r) & req.access != 0)
         .find(counts);
     if let Some(rule) = deny {
         return (false, Some(&rule.name));
@@ -107,7 +114,7 @@ fn decide<'m>(policy: &'m ModelPolicy, req: &Request) -> (bool, Option<&'m str>)
     let allow = policy
         .rules
         .iter()
-        .filter(|r| !r.deny && r.access & req.access == req.access)
+        .filter(|r| !r.deny && decides(r) & req.access == req.access)
         .find(counts);
     match allow {
         Some(rule) => (true, Some(&rule.name)),

@@ -254,3 +254,75 @@ fn explain_accepts_names_and_running_processes() {
     assert!(seen.is_some(), "the child never ran as uid 2001");
     out.code_is(0).stdout_is("allow (rule \"daemon-group\")\n");
 }
+
+/// A user with subordinate uids (`/etc/subuid`) can connect as one of them, and one with
+/// subordinate gids (`/etc/subgid`) can drop its groups: `check --verbose` warns of each
+/// deny rule by user or group that such a user escapes, naming the entry, by name or by
+/// numeric id. The files are given with `--subuid`/`--subgid`, as for another system's.
+#[test]
+fn check_verbose_warns_of_deny_rules_subordinate_ids_escape() {
+    require_root!();
+    let tree = Tree::new();
+    tree.file("subuid", b"2001:200000:65536\nnobody:300000:65536\n", 0o644);
+    tree.file("subgid", b"2003:200000:65536\n", 0o644);
+    let deny = |name: &str, who: &str| {
+        format!(
+            "\n[[rule]]\nname = \"{name}\"\n{who}\npaths = [\"/srv/secret/**\"]\naccess = [\"read\"]\neffect = \"deny\"\n"
+        )
+    };
+    let policy = [
+        "version = 1\n\n[[rule]]\nname = \"everyone\"\nusers = [\"*\"]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n".to_owned(),
+        deny("no-2001", "users = [2001]"),    // line 9
+        deny("no-nobody", "users = [\"nobody\"]"), // line 16
+        deny("no-2002", "users = [2002]"),    // line 23
+        deny("no-scanners", "groups = [2100]"), // line 30
+    ]
+    .concat();
+    let file = tree.p("p.toml");
+    write_policy(tree.path("p.toml").as_ref(), &policy);
+    let (subuid, subgid) = (tree.p("subuid"), tree.p("subgid"));
+    let out = fdbroker(
+        &tree,
+        &[
+            "check",
+            "--verbose",
+            "--subuid",
+            &subuid,
+            "--subgid",
+            &subgid,
+            &file,
+        ],
+    );
+    out.code_is(0);
+    let stdout = out.stdout_str();
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning")).collect();
+    let expected = [
+        (format!("{file}:9: warning: deny rule \"no-2001\""), "2001"),
+        (
+            format!("{file}:16: warning: deny rule \"no-nobody\""),
+            "nobody",
+        ),
+        (
+            format!("{file}:30: warning: deny rule \"no-scanners\""),
+            "2003",
+        ),
+    ];
+    if warnings.len() != expected.len() {
+        out.fail("expected exactly one warning per escapable deny rule");
+    }
+    for ((prefix, entry), line) in expected.iter().zip(&warnings) {
+        let file = if prefix.contains("scanners") {
+            &subgid
+        } else {
+            &subuid
+        };
+        if !(line.starts_with(prefix.as_str())
+            && line.contains(entry)
+            && line.contains(file.as_str()))
+        {
+            out.fail(&format!(
+                "expected a warning {prefix:?} naming {entry:?} in {file}"
+            ));
+        }
+    }
+}

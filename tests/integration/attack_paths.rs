@@ -95,6 +95,7 @@ fn open_many(conn: &RawConn, paths: &[&[u8]], access: Access) -> Vec<Answer> {
         .map(|outcome| match *outcome {
             Outcome::Opened { .. } => Answer::Opened(read_fd(fds.next().expect("fd"))),
             Outcome::Failed { kind, errno } => Answer::Failed(kind, errno),
+            Outcome::Created { .. } => panic!("these batches never create"),
         })
         .collect()
 }

@@ -85,7 +85,7 @@ fn varint(mut n: u64) -> Vec<u8> {
 
 /// Messages that are well-formed postcard up to the point where a value is absurd: batch
 /// counts of 2^32, 2^64-1 and `MAX_BATCH + 1` followed by one path, a full count with one
-/// path, access bytes with unknown bits (0x40, 0x80, 0xff, read|0x80), a `create_mode`
+/// path, access bytes with unknown or reserved bits (0x04, 0x80, 0xff, read|0x80), a `create_mode`
 /// of 0xffffffff and of 2^32 (over `u32`), and path lengths of 255, 65535 and 2^31 before
 /// two bytes. Each is `InvalidRequest`, the path inside (an allowed file) is never opened,
 /// and the broker's peak memory does not move: nothing was allocated from a claimed count.
@@ -104,7 +104,7 @@ fn absurd_values_in_valid_encodings_are_refused() {
         let msg = [&many[..], &varint(count), &path_field, &[1, 0]].concat();
         messages.push((format!("OpenMany count {count} with one path"), msg));
     }
-    for access in [0x40, 0x80, 0xff, 0x81] {
+    for access in [0x04, 0x80, 0xff, 0x81] {
         let msg = [&open[..], &path_field, &[access, 0]].concat();
         messages.push((format!("Open access {access:#x}"), msg));
         let msg = [&many[..], &[1], &path_field, &[access, 0]].concat();

@@ -193,3 +193,50 @@ fn exec_never_runs_cmd_when_the_open_fails() {
         }
     }
 }
+
+/// CMD gets the file as its stdin, so it must be able to read it: `exec` refuses, as bad
+/// usage and before anything is opened, access words without `read`, and `list`. Run on
+/// an unreadable stdin, a scanner would report the file clean.
+#[test]
+fn exec_refuses_access_that_would_give_an_unreadable_stdin() {
+    require_root!();
+    let (tree, _) = setup();
+    let policy = format!(
+        r#"version = 1
+
+[[rule]]
+name = "alice-writes-data"
+users = [2001]
+paths = ["{data}/**"]
+access = ["read", "write", "create", "truncate", "list"]
+"#,
+        data = tree.p("data")
+    );
+    let broker = Broker::start(&tree, &policy);
+    let exec = |access: &str, rel: &str, marker: &str| {
+        let script = format!("/usr/bin/touch {}; cat", tree.p(&format!("out/{marker}")));
+        broker
+            .fdagent(ALICE)
+            .args(["exec", "--access", access, &tree.p(rel), "--"])
+            .args(["/bin/sh", "-c", &script])
+            .run()
+    };
+    exec("read,write", "data/a.txt", "control")
+        .code_is(0)
+        .stdout_is("alpha\n");
+    assert!(tree.path("out/control").exists(), "the control did not run");
+    let cases = [
+        ("write", "data/a.txt", "write"),
+        ("write,create,truncate", "data/new.txt", "create"),
+        ("list", "data", "list"),
+    ];
+    for (access, rel, marker) in cases {
+        let out = exec(access, rel, marker);
+        out.code_is(64).stdout_is("").stderr_has("read");
+        if tree.path(&format!("out/{marker}")).exists() {
+            out.fail("CMD ran with a stdin it cannot read");
+        }
+    }
+    assert!(!tree.path("data/new.txt").exists(), "exec opened the file");
+    assert_eq!(tree.read("data/a.txt"), b"alpha\n");
+}

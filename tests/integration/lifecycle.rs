@@ -17,7 +17,7 @@ fn policy(tree: &Tree, access: &str) -> String {
 }
 
 /// CapEff and CapPrm hold exactly what the policy needs (read/list: DAC_READ_SEARCH;
-/// write/append/truncate/create: DAC_OVERRIDE; create: CHOWN — not FOWNER, since the broker
+/// write/truncate/create: DAC_OVERRIDE; create: CHOWN — not FOWNER, since the broker
 /// sets a new file's mode while it still owns it; bits CHOWN 0, DAC_OVERRIDE 1,
 /// DAC_READ_SEARCH 2), no_new_privs is set, and the kept set is logged.
 #[test]
@@ -30,7 +30,7 @@ fn capabilities_are_dropped_to_what_the_policy_needs() {
             "CAP_DAC_READ_SEARCH",
         ),
         (
-            r#""write", "append""#,
+            r#""write", "truncate""#,
             "0000000000000002",
             "CAP_DAC_OVERRIDE",
         ),

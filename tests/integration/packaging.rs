@@ -166,7 +166,7 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
     let tree = Tree::new();
     write_policy(
         &tree.path("all.toml"),
-        "version = 1\n\n[[rule]]\nname = \"all\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\", \"write\", \"append\", \"create\", \"truncate\", \"list\"]\n",
+        "version = 1\n\n[[rule]]\nname = \"all\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\", \"write\", \"create\", \"create_new\", \"truncate\", \"list\"]\n",
     );
     let out = tree
         .cmd(&tree.bin("fdbroker"))

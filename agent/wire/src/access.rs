@@ -1,6 +1,10 @@
 //! The access words a client asks for and a policy rule grants.
 //!
 //! The bit values are part of the wire format (see the crate docs): never renumber them.
+//!
+//! Bit 2 was `append`, withdrawn because no fd can be append-only (see
+//! [`APPEND_WITHDRAWN`]); it stays reserved, so that a request with it is refused with
+//! that reason rather than as an unknown bit, and is never given another meaning.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +22,7 @@ bitflags::bitflags! {
     /// assert_eq!(access, Access::READ | Access::WRITE);
     /// assert_eq!(access.to_string(), "read,write");
     /// assert!((Access::READ | Access::TRUNCATE).check_request().is_err());
+    /// assert!("append".parse::<Access>().is_err());
     /// ```
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     pub struct Access: u8 {
@@ -25,25 +30,35 @@ bitflags::bitflags! {
         const READ = 1 << 0;
         /// Write to the file (`O_WRONLY`, or `O_RDWR` together with `READ`).
         const WRITE = 1 << 1;
-        /// Write, always at the end of the file (`O_APPEND`).
-        const APPEND = 1 << 2;
-        /// Create the file if it is missing (`O_CREAT`); it is owned by the requesting client.
+        /// Create the file if it is missing (`O_CREAT`), else open the file that is there;
+        /// a created file is owned by the requesting client.
         const CREATE = 1 << 3;
         /// Truncate the file to zero length on open (`O_TRUNC`).
         const TRUNCATE = 1 << 4;
         /// Open a directory to read its entries (`O_DIRECTORY`).
         const LIST = 1 << 5;
+        /// Create the file, exclusively (`O_CREAT|O_EXCL`): fail with `EEXIST` if the name
+        /// exists, never open a file that is there.
+        const CREATE_NEW = 1 << 6;
     }
 }
+
+/// The bit `append` had on the wire; reserved (see the module docs).
+const APPEND_BIT: u8 = 1 << 2;
+
+/// Why there is no `append` access word, for policies, command lines and the wire.
+const APPEND_WITHDRAWN: &str = "`append` is not an access word: whoever holds an fd \
+    can clear O_APPEND with fcntl(F_SETFL) and write anywhere in the file, so no fd can be \
+    append-only; grant and ask for `write` instead";
 
 /// The access words in bit order, as they are spelled in policy files and on command lines.
 const WORDS: [(&str, Access); 6] = [
     ("read", Access::READ),
     ("write", Access::WRITE),
-    ("append", Access::APPEND),
     ("create", Access::CREATE),
     ("truncate", Access::TRUNCATE),
     ("list", Access::LIST),
+    ("create_new", Access::CREATE_NEW),
 ];
 
 impl Access {
@@ -55,21 +70,35 @@ impl Access {
     /// Checks that this set makes sense as one request, so that the open flags derived from
     /// it are exactly what was asked for.
     ///
-    /// Rules: not empty; `list` stands alone (a directory fd is read-only); `create` and
-    /// `truncate` modify a write and need `write` or `append` beside them (`O_RDONLY|O_TRUNC`
-    /// would truncate a file through a "read-only" request).
+    /// Rules: not empty; not the withdrawn `append` bit; `list` stands alone (a directory
+    /// fd is read-only); `create`, `create_new` and `truncate` modify a write and need
+    /// `write` beside them (`O_RDONLY|O_TRUNC` would truncate a file through a "read-only"
+    /// request); `create` and `create_new` exclude each other (one may open an existing
+    /// file, the other never does).
     pub fn check_request(self) -> Result<(), &'static str> {
         if self.is_empty() {
             return Err("no access requested");
         }
+        if self.bits() & APPEND_BIT != 0 {
+            return Err(APPEND_WITHDRAWN);
+        }
         if self.contains(Access::LIST) && self != Access::LIST {
             return Err("`list` cannot be combined with other access words");
         }
-        let modifies = Access::CREATE | Access::TRUNCATE;
-        if self.intersects(modifies) && !self.intersects(Access::WRITE | Access::APPEND) {
-            return Err("`create` and `truncate` need `write` or `append`");
+        if self.contains(Access::CREATE | Access::CREATE_NEW) {
+            return Err("`create` and `create_new` exclude each other: \
+                        `create` may open an existing file, `create_new` never does");
+        }
+        let modifies = Access::CREATE | Access::CREATE_NEW | Access::TRUNCATE;
+        if self.intersects(modifies) && !self.contains(Access::WRITE) {
+            return Err("`create`, `create_new` and `truncate` need `write`");
         }
         Ok(())
+    }
+
+    /// Whether a request for this set may create a file (`create` or `create_new`).
+    pub fn creates(self) -> bool {
+        self.intersects(Access::CREATE | Access::CREATE_NEW)
     }
 }
 
@@ -97,9 +126,12 @@ pub struct UnknownAccessWord(pub String);
 
 impl fmt::Display for UnknownAccessWord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == "append" {
+            return f.write_str(APPEND_WITHDRAWN);
+        }
         write!(
             f,
-            "unknown access word {:?} (expected read, write, append, create, truncate or list)",
+            "unknown access word {:?} (expected read, write, create, create_new, truncate or list)",
             self.0
         )
     }
@@ -129,10 +161,16 @@ impl Serialize for Access {
 
 impl<'de> Deserialize<'de> for Access {
     /// Rejects unknown bits, so a request can never carry a meaning this broker does not know.
+    /// The withdrawn `append` bit is kept, for [`Access::check_request`] to refuse with its
+    /// reason.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Access, D::Error> {
         let bits = u8::deserialize(d)?;
-        Access::from_bits(bits)
-            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown access bits {bits:#x}")))
+        match Access::from_bits(bits & !APPEND_BIT) {
+            Some(_) => Ok(Access::from_bits_retain(bits)),
+            None => Err(serde::de::Error::custom(format_args!(
+                "unknown access bits {bits:#x}"
+            ))),
+        }
     }
 }
 
@@ -142,9 +180,9 @@ mod tests {
 
     #[test]
     fn words_round_trip_through_display_and_parse() {
-        let a = Access::READ | Access::APPEND | Access::LIST;
-        assert_eq!(a.to_string(), "read,append,list");
-        assert_eq!("read,append,list".parse::<Access>(), Ok(a));
+        let a = Access::READ | Access::CREATE_NEW | Access::LIST;
+        assert_eq!(a.to_string(), "read,list,create_new");
+        assert_eq!("read,create_new,list".parse::<Access>(), Ok(a));
         assert_eq!(
             " read , write".parse::<Access>(),
             Ok(Access::READ | Access::WRITE)
@@ -164,11 +202,29 @@ mod tests {
                 .check_request()
                 .is_ok()
         );
-        assert!((Access::APPEND | Access::CREATE).check_request().is_ok());
+        assert!(
+            (Access::READ | Access::WRITE | Access::CREATE_NEW)
+                .check_request()
+                .is_ok()
+        );
         assert!(Access::LIST.check_request().is_ok());
         assert!(Access::empty().check_request().is_err());
         assert!((Access::LIST | Access::READ).check_request().is_err());
         assert!((Access::READ | Access::TRUNCATE).check_request().is_err());
         assert!(Access::CREATE.check_request().is_err());
+        assert!((Access::READ | Access::CREATE_NEW).check_request().is_err());
+        let both = Access::WRITE | Access::CREATE | Access::CREATE_NEW;
+        assert!(both.check_request().is_err());
+    }
+
+    /// `append` is refused by name and, on the wire, by its reserved bit, with the reason.
+    #[test]
+    fn append_is_withdrawn_with_its_reason() {
+        let err = "read,append".parse::<Access>().unwrap_err();
+        assert_eq!(err.to_string(), APPEND_WITHDRAWN);
+        assert_eq!(Access::from_word("append"), None);
+        let retained = Access::from_bits_retain(APPEND_BIT | Access::WRITE.bits());
+        assert_eq!(retained.check_request(), Err(APPEND_WITHDRAWN));
+        assert!(Access::all().bits() & APPEND_BIT == 0);
     }
 }

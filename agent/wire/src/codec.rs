@@ -259,6 +259,23 @@ mod tests {
         }
     }
 
+    /// `Created` is tag 6 and `Outcome::Created` tag 2, as the spec says.
+    #[test]
+    fn created_replies_have_their_spec_tags() {
+        let mut buf = [0; MAX_RESPONSE];
+        let (kind, size) = (FileKind::Regular, 5);
+        let created = Response::Created { kind, size };
+        let msg = encode_response(&created, &mut buf).unwrap();
+        assert_eq!(msg, [VERSION, 6, 0, 5]);
+        assert_eq!(decode_response(msg), Ok(created));
+        let many = Response::OpenedMany {
+            results: Batch(vec![Outcome::Created { kind, size }]),
+        };
+        let msg = encode_response(&many, &mut buf).unwrap();
+        assert_eq!(msg, [VERSION, 3, 1, 2, 0, 5]);
+        assert_eq!(decode_response(msg), Ok(many));
+    }
+
     #[test]
     fn a_full_batch_and_its_largest_reply_fit_the_limits() {
         let path = [b"/".as_slice(), &[b'p'; 250]].concat();
@@ -334,11 +351,19 @@ mod tests {
             decode_request(&[msg.as_slice(), &[0]].concat()),
             Err(DecodeError::TrailingBytes(1))
         );
-        // Open, path "/a", access bit 0x40 (unknown), mode 0.
+        // Open, path "/a", access bit 0x80 (unknown), mode 0.
         assert!(matches!(
-            decode_request(&[VERSION, 1, 2, b'/', b'a', 0x40, 0]),
+            decode_request(&[VERSION, 1, 2, b'/', b'a', 0x80, 0]),
             Err(DecodeError::Malformed(_))
         ));
+        // The reserved bit of `append`, with `write`: refused with the reason.
+        match decode_request(&[VERSION, 1, 2, b'/', b'a', 0x06, 0]) {
+            Err(e @ DecodeError::Access(_)) => {
+                assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+                assert!(e.to_string().contains("F_SETFL"), "{e}");
+            }
+            other => panic!("expected an access error, got {other:?}"),
+        }
         assert_eq!(
             decode_request(&[VERSION, 1, 2, b'/', b'a', 0, 0]),
             Err(DecodeError::Access("no access requested"))

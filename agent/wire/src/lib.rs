@@ -40,11 +40,15 @@
 //!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
 //!   must not contain `.` or `..` components, `//`, a trailing `/` (except the path `/`), or
 //!   NUL. Such a path is refused with `InvalidRequest`, never rewritten ([`check_path`]).
-//! * `access` is an [`Access`] bit set; unknown bits make the message invalid, and the set
-//!   must satisfy [`Access::check_request`]. The broker derives the open flags from it.
-//! * `create_mode` is the mode for a file created under `create` access (`<= 0o7777`,
-//!   otherwise invalid; the broker masks it with `0o666` and the granting rule's mask).
-//!   It is ignored without `create`.
+//! * `access` is an [`Access`] bit set: `read` 0x01, `write` 0x02, `create` 0x08,
+//!   `truncate` 0x10, `list` 0x20, `create_new` 0x40. Unknown bits make the message
+//!   invalid, and the set must satisfy [`Access::check_request`]. Bit 0x04 was `append`
+//!   and is reserved: a request with it is `InvalidRequest`, with the reason (an fd's holder
+//!   can clear `O_APPEND`, so no fd can be append-only). The broker derives the open flags
+//!   from the set.
+//! * `create_mode` is the mode for a file created under `create` or `create_new` access
+//!   (`<= 0o7777`, otherwise invalid; the broker masks it with `0o666` and the granting
+//!   rule's mask). It is ignored without them.
 //!
 //! * `OpenMany` carries 1 to [`MAX_BATCH`] paths (a count of zero or over the maximum makes
 //!   the message invalid, and is refused before anything is allocated). Each path gets its
@@ -63,9 +67,14 @@
 //! | [`Response::Pong`] (tag 0) | — | none |
 //! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
-//! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened`, in order |
+//! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened` or `Outcome::Created`, in order |
 //! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts, `last_reload: Option<ReloadAttempt>` | none |
 //! | [`Response::Grants`] (tag 5) | a [`Grants`]: `rule_count: u32`, `rules: [string]`, `first_rule: u32` | none |
+//! | [`Response::Created`] (tag 6) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
+//!
+//! An `Open` with `create` or `create_new` is answered `Created` when the broker created the
+//! file, and `Opened` when it opened a file that was there (`create` only: `create_new`
+//! fails with `Io`/`EEXIST` instead). Every other reply is as without them.
 //!
 //! A `Status` page holds the counts of as many rules from `first_rule` on as fit in
 //! [`MAX_RESPONSE`] (names clipped to [`MAX_RULE_NAME`] bytes); a client asks again from
@@ -87,14 +96,17 @@
 //! arrived is over; its `Status` is from rule 0 and its `last_reload` is that attempt or a
 //! later one.
 //!
-//! An [`Outcome`] is `Opened { kind, size }` (tag 0) or `Failed { kind: ErrorKind, errno }`
-//! (tag 1). `OpenedMany` has exactly one outcome per requested path, in request order, and
-//! its `SCM_RIGHTS` holds exactly as many fds as it has `Opened` outcomes, in the same order.
+//! An [`Outcome`] is `Opened { kind, size }` (tag 0), `Failed { kind: ErrorKind, errno }`
+//! (tag 1) or `Created { kind, size }` (tag 2, as `Response::Created` is to `Opened`).
+//! `OpenedMany` has exactly one outcome per requested path, in request order, and its
+//! `SCM_RIGHTS` holds exactly as many fds as it has `Opened` and `Created` outcomes, in the
+//! same order.
 //! A client may send further requests before reading replies (pipelining); replies come in
 //! request order.
 //!
-//! * The fd of `Opened` is open with the flags derived from the access words (never
-//!   `O_PATH`, never `O_NONBLOCK`); `kind` and `size` come from `fstat` on that very fd.
+//! * The fd of `Opened` or `Created` is open with the flags derived from the access words
+//!   (never `O_PATH`, never `O_NONBLOCK`, never `O_APPEND`); `kind` and `size` come from
+//!   `fstat` on that very fd.
 //! * `errno` is a Linux errno the client can turn into an `io::Error`; `message` is UTF-8
 //!   text for humans of at most [`MAX_MESSAGE_TEXT`] bytes. A policy refusal is always
 //!   `Denied`/`EACCES` and is decided before the file system is touched, so a client that

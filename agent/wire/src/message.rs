@@ -79,6 +79,15 @@ pub enum Response<'a> {
     /// The answer to `Status` for any client but root: the names of the allow rules that
     /// name it, and nothing else (see [`Grants`]).
     Grants(#[serde(borrow)] Grants<'a>),
+    /// The answer to an `Open` with `create` or `create_new` that created the file; the fd
+    /// travels in this message's `SCM_RIGHTS`. (To such a request, `Opened` means the file
+    /// was there already; `create_new` never opens one that was.)
+    Created {
+        /// What `fstat` says the fd is (always `Regular`).
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
+    },
 }
 
 /// The broker's state and counters. Counts are since the policy in force was loaded.
@@ -189,6 +198,14 @@ pub enum Outcome {
         kind: ErrorKind,
         /// The Linux errno that best describes it.
         errno: i32,
+    },
+    /// Created by this request (`create` or `create_new`); its fd is the next one in the
+    /// message's `SCM_RIGHTS`, as for `Opened`.
+    Created {
+        /// What `fstat` says the fd is (always `Regular`).
+        kind: FileKind,
+        /// `st_size` from `fstat` on the fd.
+        size: u64,
     },
 }
 

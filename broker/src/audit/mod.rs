@@ -7,11 +7,15 @@
 //! allow op=open uid=2001 gid=2001 pid=77 access=read path="/srv/a" rule="scanner"
 //! deny op=open uid=2002 gid=2002 pid=78 access=read path="/srv/a" rule=- errno=EACCES reason="default deny"
 //! fail op=open uid=2001 gid=2001 pid=77 access=read path="/srv/b" rule="scanner" errno=ENOENT reason="no such file or directory"
+//! allow op=create uid=2001 gid=2001 pid=77 access=write,create path="/srv/c" rule="drop"
 //! ```
+//! `op` is `create` when the broker created the file (`create` or `create_new` access),
+//! `open` otherwise: a `create` request that found the file there opened it.
 //! Text records on stderr look like the log's own lines (`[TIME INFO  audit] allow ...`)
 //! but bypass the logger, which costs several microseconds a line; in a file they start
 //! with the time. JSON, one object per line, with stable fields: `time` (UTC, RFC 3339), `decision`
-//! (`allow`, `deny`, `fail`), `uid`, `user` (the name, or null), `gid`, `pid`, `op`,
+//! (`allow`, `deny`, `fail`), `uid`, `user` (the name, or null), `gid`, `pid`, `op` (`open`
+//! or `create`),
 //! `access`, `path`, `rule` (null for the default deny), `errno` and `reason` (null when
 //! allowed). In both, paths carry Rust string escapes, so bytes that are not UTF-8 appear
 //! as `\xNN` and every record names the exact bytes asked for. The client's executable is
@@ -54,6 +58,8 @@ pub enum Format {
 pub enum Outcome<'a> {
     /// Allowed and handed out.
     Allow,
+    /// Allowed, created by this request, and handed out.
+    Created,
     /// Refused by the policy (by a deny rule, or by no allow rule).
     Deny,
     /// Allowed, but the open failed.

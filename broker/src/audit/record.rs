@@ -22,8 +22,8 @@ pub struct Record<'a> {
     pub outcome: Outcome<'a>,
 }
 
-/// ` op=open uid=U gid=G pid=P access=A`, the part of a text record between the decision
-/// and the path: the same in every record of one client asking for the same access, so
+/// ` uid=U gid=G pid=P access=A`, the part of a text record between the operation and
+/// the path: the same in every record of one client asking for the same access, so
 /// it is kept formatted (one per worker) and formatted again only when they change.
 #[derive(Debug, Default)]
 pub struct Subject {
@@ -48,7 +48,7 @@ impl Subject {
             let mut number = itoa::Buffer::new();
             let text = &mut self.text;
             text.clear();
-            text.push_str(" op=open uid=");
+            text.push_str(" uid=");
             text.push_str(number.format(peer.uid));
             text.push_str(" gid=");
             text.push_str(number.format(peer.gid));
@@ -82,16 +82,24 @@ struct Json<'a> {
 impl Record<'_> {
     fn decision(&self) -> &'static str {
         match self.outcome {
-            Outcome::Allow => "allow",
+            Outcome::Allow | Outcome::Created => "allow",
             Outcome::Deny => "deny",
             Outcome::Fail { .. } => "fail",
+        }
+    }
+
+    /// `create` when the broker created the file, else `open`.
+    fn op(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Created => "create",
+            _ => "open",
         }
     }
 
     /// (errno name, reason) unless allowed.
     fn failure(&self) -> Option<(String, &str)> {
         match self.outcome {
-            Outcome::Allow => None,
+            Outcome::Allow | Outcome::Created => None,
             Outcome::Deny => {
                 let reason = if self.rule.is_some() {
                     "denied by rule"
@@ -111,6 +119,8 @@ impl Record<'_> {
     /// a batch formats up to 253 of these per reply.
     pub fn write_text(&self, subject: &str, out: &mut String) {
         out.push_str(self.decision());
+        out.push_str(" op=");
+        out.push_str(self.op());
         out.push_str(subject);
         out.push_str(" path=");
         push_quoted(out, self.path);
@@ -142,7 +152,7 @@ impl Record<'_> {
             user: self.peer.user.as_deref(),
             gid: self.peer.gid,
             pid: self.peer.pid,
-            op: "open",
+            op: self.op(),
             access: self.access.to_string(),
             path: Escaped(self.path).to_string(),
             rule: self.rule,
@@ -198,6 +208,15 @@ mod tests {
             text(&r),
             r#"allow op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule="scan""#
         );
+        let created = Record {
+            access: Access::WRITE | Access::CREATE,
+            outcome: Outcome::Created,
+            ..r
+        };
+        assert_eq!(
+            text(&created),
+            r#"allow op=create uid=2001 gid=2002 pid=77 access=write,create path="/srv/a" rule="scan""#
+        );
         let r = Record {
             rule: None,
             outcome: Outcome::Deny,
@@ -214,12 +233,12 @@ mod tests {
     fn a_subject_follows_its_peer_and_access() {
         let mut subject = Subject::new();
         let p = peer();
-        let line = " op=open uid=2001 gid=2002 pid=77 access=read";
+        let line = " uid=2001 gid=2002 pid=77 access=read";
         assert_eq!(subject.of(&p, Access::READ), line);
         assert_eq!(subject.of(&p, Access::READ), line);
         assert_eq!(
             subject.of(&p, Access::READ | Access::WRITE),
-            " op=open uid=2001 gid=2002 pid=77 access=read,write"
+            " uid=2001 gid=2002 pid=77 access=read,write"
         );
         for (field, change) in [
             (
@@ -275,5 +294,14 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&json(&allow)).unwrap();
         assert!(v["errno"].is_null() && v["reason"].is_null());
+        let created = Record {
+            outcome: Outcome::Created,
+            ..allow
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&created)).unwrap();
+        assert_eq!(
+            (&v["decision"], &v["op"]),
+            (&"allow".into(), &"create".into())
+        );
     }
 }

@@ -23,7 +23,7 @@ access = ["read", "list"]
 name = "no-quarantine"
 users = ["*"]
 paths = ["/srv/uploads/quarantine/**"]
-access = ["read", "write", "append", "create", "truncate", "list"]
+access = ["read", "write", "create", "truncate", "list"]
 effect = "deny"
 
 # Members of group 2100 drop mail files into the spool, created mode 0640 at most.
@@ -177,20 +177,34 @@ fn access_words(roff: &mut Roff) {
     roff.control("SH", ["ACCESS WORDS"]);
     tagged(roff, "read", "Read the file.");
     tagged(roff, "write", "Write the file.");
-    tagged(roff, "append", "Write only at the end of the file.");
     tagged(
         roff,
         "create",
         "Create the file if it is missing, exclusively, owned by the client, its mode bounded \
-         by `0666` and the rule's `create_mode`. An existing file is opened as it is.",
+         by `0666` and the rule's `create_mode`. An existing file is opened as it is, never \
+         re-owned; the reply and the audit record (`op=create` or `op=open`) say which.",
+    );
+    tagged(
+        roff,
+        "create_new",
+        "Create the file, like `create`, but fail with `EEXIST` if the name exists: never \
+         open a file that is there, whoever made it.",
     );
     tagged(roff, "truncate", "Empty the file when opening it.");
     tagged(roff, "list", "Open a directory, to read its entries.");
     paragraph(
         roff,
-        "A request's `create` and `truncate` need `write` or `append` in the same request. \
-         Only regular files are handed out, and directories only for `list`; FIFOs, \
-         sockets and devices never are.",
+        "A request's `create`, `create_new` and `truncate` need `write` in the same request, \
+         and `create` and `create_new` exclude each other. A `create` grant also grants \
+         `create_new` (which does less); a `create_new` grant does not grant `create`; a \
+         deny rule naming either creating word denies both. Only regular files are handed \
+         out, and directories only for `list`; FIFOs, sockets and devices never are.",
+    );
+    paragraph(
+        roff,
+        "There is no `append`: whoever holds an fd can clear `O_APPEND` with \
+         `fcntl(F_SETFL)` and write anywhere in the file, so an fd cannot be append-only. \
+         A policy naming `append` is refused with that reason; grant `write`.",
     );
 }
 
@@ -257,6 +271,17 @@ fn decision(roff: &mut Roff) {
         roff,
         "Deny rules therefore win wherever they are in the file. Root gets only what a rule \
          grants it.",
+    );
+    paragraph(
+        roff,
+        "A deny rule binds the uid and groups the kernel reports for the connecting \
+         process, nothing more. A user with subordinate uids (`/etc/subuid`) can connect \
+         as one of them, another uid to the broker; one with subordinate gids \
+         (`/etc/subgid`) can drop its supplementary groups (`newgidmap`, then `setgroups`). \
+         Such a user escapes a deny rule that names it or its group, and gets whatever a \
+         rule grants its other identity (`users = [\"*\"]`, a group it keeps). \
+         `fdbroker check --verbose` warns of such deny rules; a deny rule with \
+         `users = [\"*\"]` binds everyone.",
     );
 }
 

@@ -10,8 +10,29 @@ pub const USERS: [(&str, u32); 3] = [("root", 0), ("alice", 1), ("bob", 2)];
 /// Group names the test resolver knows, with their gids.
 pub const GROUPS: [(&str, u32); 2] = [("wheel", 10), ("staff", 11)];
 
-/// The access words in bit order: bit `i` of a mask is `WORDS[i]` (the wire format's bits).
-const WORDS: [&str; 6] = ["read", "write", "append", "create", "truncate", "list"];
+/// The access words with their bits (the wire format's), in bit order. Bit 2, the
+/// withdrawn `append`, is reserved.
+const WORDS: [(u8, &str); 6] = [
+    (1 << 0, "read"),
+    (1 << 1, "write"),
+    (1 << 3, "create"),
+    (1 << 4, "truncate"),
+    (1 << 5, "list"),
+    (1 << 6, "create_new"),
+];
+
+/// The bits of `create` and `create_new`.
+pub const CREATE: u8 = 1 << 3;
+pub const CREATE_NEW: u8 = 1 << 6;
+
+/// The access mask whose words are those of `WORDS` picked by the bits of `picks`.
+fn mask(picks: u8) -> u8 {
+    WORDS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| picks & (1 << i) != 0)
+        .fold(0, |mask, (_, (bit, _))| mask | bit)
+}
 
 /// One entry of `users` or `groups`.
 #[derive(Debug, Clone)]
@@ -29,7 +50,7 @@ pub struct ModelRule {
     pub groups: Option<Vec<Subject>>,
     /// Each pattern as its components (`[]` is the pattern `/`).
     pub patterns: Vec<Vec<String>>,
-    /// Access bits, in `WORDS` order.
+    /// Access bits, as on the wire (see `WORDS`).
     pub access: u8,
     pub deny: bool,
     /// Write `effect = "allow"` instead of leaving it out.
@@ -76,9 +97,10 @@ impl ModelRule {
             .iter()
             .map(|p| q(&format!("/{}", p.join("/"))))
             .collect();
-        let mut words: Vec<String> = (0..6)
-            .filter(|i| self.access & (1 << i) != 0)
-            .map(|i| q(WORDS[i]))
+        let mut words: Vec<String> = WORDS
+            .iter()
+            .filter(|(bit, _)| self.access & bit != 0)
+            .map(|(_, word)| q(word))
             .collect();
         let turn = self.rotate % words.len().max(1);
         words.rotate_left(turn);
@@ -181,16 +203,19 @@ fn pattern() -> impl Strategy<Value = Vec<String>> {
 
 /// A non-empty access set, as bits, for a rule: often a large one, so it grants requests.
 fn rule_access() -> impl Strategy<Value = u8> {
-    prop_oneof![1..64u8, (1..64u8, 1..64u8).prop_map(|(a, b)| a | b)]
+    prop_oneof![
+        (1..64u8).prop_map(mask),
+        (1..64u8, 1..64u8).prop_map(|(a, b)| mask(a | b))
+    ]
 }
 
 /// An access set, as bits, for a request: mostly one or two words, now and then none.
 fn request_access() -> impl Strategy<Value = u8> {
-    let word = (0..6u8).prop_map(|i| 1 << i);
+    let word = (0..6u8).prop_map(|i| mask(1 << i));
     prop_oneof![
         8 => word.clone(),
         6 => (word.clone(), word).prop_map(|(a, b)| a | b),
-        4 => 1..64u8,
+        4 => (1..64u8).prop_map(mask),
         1 => Just(0u8),
     ]
 }

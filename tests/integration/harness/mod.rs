@@ -142,6 +142,11 @@ pub fn audit_allow(user: User, pid: u32, access: &str, path: &str, rule: &str) -
     )
 }
 
+/// The exact audit line of an allowed open that created the file (`op=create`).
+pub fn audit_create(user: User, pid: u32, access: &str, path: &str, rule: &str) -> String {
+    audit_allow(user, pid, access, path, rule).replacen(" op=open ", " op=create ", 1)
+}
+
 /// The audit line of a policy denial, up to the free-text reason: `rule=-` for the
 /// default deny, `rule="NAME"` for a deny rule.
 pub fn audit_deny(user: User, pid: u32, access: &str, path: &str, rule: Option<&str>) -> String {

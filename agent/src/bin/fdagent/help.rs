@@ -16,8 +16,8 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "fdagent ls /srv/uploads",
     ),
     (
-        "Append to a file, creating it if missing",
-        "echo done | fdagent open --access append,create --mode 0640 --write-stdin /srv/reports/a.log",
+        "Write a new file, failing if the name exists (prints `regular 0 created`)",
+        "echo done | fdagent open --access write,create_new --mode 0640 --write-stdin /srv/reports/a.log",
     ),
     (
         "Show what the broker tells you (as root: its state, last reload and counts per rule)",

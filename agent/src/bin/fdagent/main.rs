@@ -41,8 +41,9 @@ enum Command {
     /// Run CMD with the brokered file as its standard input. If the file cannot be had,
     /// CMD never runs: a scanner run on an inherited stdin would report a refused file clean.
     Exec {
-        /// Access words for the file, comma-separated.
-        #[arg(long, default_value = "read")]
+        /// Access words for the file, comma-separated. They must include `read`, and not be
+        /// `list`: CMD reads the file from its stdin, and one it cannot read would look empty.
+        #[arg(long, default_value = "read", value_parser = exec_access)]
         access: Access,
         /// Absolute path of the file.
         path: PathBuf,
@@ -51,11 +52,16 @@ enum Command {
         command: Vec<OsString>,
     },
     /// Open a file with the given access and print its type and size (`regular 4096`).
+    ///
+    /// With `create` or `create_new`, it also says whether the broker created the file or
+    /// opened one that was there (`regular 0 created`, `regular 12 existed`); `create_new`
+    /// fails instead of opening a file that is there.
     Open {
-        /// Access words, comma-separated: read, write, append, create, truncate, list.
+        /// Access words, comma-separated: read, write, create, create_new, truncate, list.
         #[arg(long, default_value = "read")]
         access: Access,
-        /// Mode for a file created under `create` (octal; bounded by the broker).
+        /// Mode for a file created under `create` or `create_new` (octal; bounded by the
+        /// broker).
         #[arg(long, default_value = "0600", value_parser = parse_mode)]
         mode: u32,
         /// Copy standard input into the opened file.
@@ -201,8 +207,29 @@ fn open(
     if write_stdin && let Err(e) = io::copy(&mut io::stdin().lock(), &mut opened.file) {
         return exit::report(&path.display().to_string(), &e, exit::IO);
     }
-    println!("{} {}", opened.kind.as_str(), opened.size);
+    let (kind, size) = (opened.kind.as_str(), opened.size);
+    match (access.creates(), opened.created) {
+        (false, _) => println!("{kind} {size}"),
+        (true, true) => println!("{kind} {size} created"),
+        (true, false) => println!("{kind} {size} existed"),
+    }
     ExitCode::SUCCESS
+}
+
+/// `exec --access`: access words that give CMD a stdin it can read. Refused as bad usage,
+/// before anything is opened: a scanner run on a stdin it cannot read reports the file
+/// clean.
+fn exec_access(s: &str) -> Result<Access, String> {
+    const DIRECTORY: &str = "CMD reads the file from its stdin, and a directory (`list`) cannot be read so: use `fdagent ls`";
+    const UNREADABLE: &str = "CMD gets the file as its stdin and must be able to read it: add `read` to the access words";
+    let access: Access = s.parse().map_err(|e| format!("{e}"))?;
+    if access.contains(Access::LIST) {
+        return Err(DIRECTORY.into());
+    }
+    if !access.contains(Access::READ) {
+        return Err(UNREADABLE.into());
+    }
+    Ok(access)
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {

@@ -50,6 +50,7 @@ pub enum OwnedResponse {
     Error(ErrorKind, i32, String),
     Status(OwnedStatus),
     Grants(u32, Vec<String>, u32),
+    Created(FileKind, u64),
 }
 
 /// The fields of a `Status` page, with a few short rules; the reload error is clipped
@@ -82,6 +83,10 @@ impl OwnedResponse {
                 rules: Batch(rules.iter().map(String::as_str).collect()),
                 first_rule: *first_rule,
             }),
+            OwnedResponse::Created(kind, size) => Response::Created {
+                kind: *kind,
+                size: *size,
+            },
         }
     }
 
@@ -280,6 +285,7 @@ pub fn response() -> impl Strategy<Value = OwnedResponse> {
         status().prop_map(OwnedResponse::Status),
         (any::<u32>(), vec(rule_name(), 0..20), any::<u32>())
             .prop_map(|(count, names, first)| OwnedResponse::Grants(count, names, first)),
+        (file_kind(), any::<u64>()).prop_map(|(k, s)| OwnedResponse::Created(k, s)),
     ]
 }
 
