@@ -26,7 +26,8 @@ pub enum Command {
     /// SIGTERM or SIGINT stop the broker and remove the socket.
     #[command(after_help = SERVE_EXAMPLE)]
     Serve {
-        /// The policy file (TOML).
+        /// The policy file (TOML). Relative paths, here and in --socket, --audit-file and
+        /// --shadow-policy, are taken from the working directory at start.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
         /// Where to create the socket; a stale socket there is replaced, a live one is not.

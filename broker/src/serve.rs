@@ -1,6 +1,8 @@
 //! `fdbroker serve`: the privileged start-up, then the accept loop.
 //!
-//! Start-up is one linear sequence; the order is the point:
+//! Start-up is one linear sequence; the order is the point (before it, `main` has closed
+//! every inherited fd, see [`crate::inherited_fds`]):
+//! 0. check that the kernel has `openat2`, without which nothing can be opened safely;
 //! 1. load the policy (a broken policy must stop us before anything is created);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
 //! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
@@ -26,7 +28,7 @@ use crate::listener::bind_listener;
 use crate::policy_file;
 use crate::policy_store::{Bounds, PolicyStore};
 use crate::privileges::{self, Caps, RunAs};
-use crate::{activation, sandbox, server};
+use crate::{activation, open, sandbox, server};
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -55,6 +57,7 @@ pub struct ServeOptions {
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
 pub fn run(opts: &ServeOptions) -> io::Result<()> {
+    open::check_openat2().map_err(io::Error::other)?;
     let policy = policy_file::load(&opts.policy)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let needed = Caps::needed_for(policy.granted());

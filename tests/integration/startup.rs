@@ -1,0 +1,109 @@
+//! What the broker makes sure of before it serves: path options made absolute (a relative
+//! one must not widen Landlock to `/`), no fd inherited from its parent, and a kernel
+//! with `openat2`. Kernels without a feature are played by a seccomp filter that makes
+//! its system calls fail.
+
+use std::fs::File;
+
+use crate::harness::{Broker, INHERITED_FD, Launch, Seccomp, Tree, require_root, write_policy};
+
+const SECRET: &[u8] = b"SECRET-BYTES\n";
+
+/// Alice may do `access` (TOML words) in `data/**`.
+fn policy(tree: &Tree, name: &str, access: &str) -> String {
+    format!(
+        "version = 1\n\n[[rule]]\nname = \"{name}\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [{access}]\n",
+        tree.p("data")
+    )
+}
+
+/// Run from the tree with `--policy policy.toml --socket x.sock --audit-file audit.log`,
+/// the broker's own Landlock rules are beneath the tree (the working directory), never
+/// beneath `/`, which is what the empty parent of a relative path used to give.
+#[test]
+fn relative_path_options_never_widen_landlock_to_the_root() {
+    require_root!();
+    let tree = Tree::new();
+    tree.dir("data", 0o700);
+    write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
+    let out = tree
+        .cmd(&tree.bin("fdbroker"))
+        .args(["serve", "--print-privileges", "--policy", "policy.toml"])
+        .args(["--socket", "x.sock", "--audit-file", "audit.log"])
+        .run();
+    out.code_is(0);
+    let stdout = out.stdout_str();
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("  / ")),
+        "a Landlock rule on /:\n{stdout}"
+    );
+    let root = tree.p("");
+    for why in [
+        "(reload the policy)",
+        "(write the audit file, and create it anew after log rotation)",
+        "(remove the socket at exit)",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("  {root} [")) && l.ends_with(why)),
+            "no rule {why} on {root}:\n{stdout}"
+        );
+    }
+}
+
+/// An fd the broker's parent leaked to it (not close-on-exec) would reach past its
+/// Landlock rules, to a file no rule names: the broker closes every inherited fd but
+/// stdio (and a service manager's `LISTEN_FDS`) at start.
+#[test]
+fn inherited_fds_are_closed_at_start() {
+    require_root!();
+    let tree = Tree::new();
+    tree.dir("data", 0o700);
+    let secret = tree.private_file("elsewhere/secret", SECRET);
+    let launch = Launch {
+        inherited: Some(File::open(&secret).expect("open the secret")),
+        ..Launch::default()
+    };
+    let broker = Broker::launch(&tree, &policy(&tree, "r", "\"read\""), &[], launch);
+    let fds = format!("/proc/{}/fd", broker.pid());
+    let leaked: Vec<String> = std::fs::read_dir(&fds)
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let target = std::fs::read_link(e.path()).ok()?;
+            (target == secret || e.file_name() == INHERITED_FD.to_string().as_str())
+                .then(|| format!("{:?} -> {}", e.file_name(), target.display()))
+        })
+        .collect();
+    if !leaked.is_empty() {
+        broker.fail(&format!(
+            "the broker still holds an inherited fd: {leaked:?}"
+        ));
+    }
+}
+
+/// Without `openat2` (a kernel before 5.6, or a seccomp filter that blocks it) the broker
+/// could not open anything safely: it says so at start and exits 3, before binding.
+#[test]
+fn a_kernel_without_openat2_stops_the_broker_at_start() {
+    require_root!();
+    for (errno, says) in [
+        (libc::ENOSYS, "Linux 5.6 or later"),
+        (libc::EPERM, "blocked"),
+    ] {
+        let tree = Tree::new();
+        tree.dir("data", 0o700);
+        let launch = Launch {
+            seccomp: Some(Seccomp::no_openat2(errno)),
+            ..Launch::default()
+        };
+        let (code, log) = Broker::launch_fails(&tree, &policy(&tree, "r", "\"read\""), &[], launch);
+        assert_eq!(code, Some(3), "errno {errno}:\n{log}");
+        assert!(
+            log.contains("openat2") && log.contains(says),
+            "errno {errno}: expected openat2 and {says:?} in:\n{log}"
+        );
+        assert!(!tree.path("fdbroker.sock").exists(), "socket created");
+    }
+}
