@@ -54,6 +54,8 @@ pub struct Bounds {
     pub caps: Caps,
     /// The reach the Landlock ruleset was built from, when Landlock is enforced.
     pub reach: Option<sandbox::Placed>,
+    /// Whether Landlock holds the truncate right (see [`sandbox::holdable`]).
+    pub truncate_right: bool,
 }
 
 impl PolicyStore {
@@ -96,8 +98,9 @@ impl PolicyStore {
     }
 
     /// Re-reads the policy file. A file that does not load, or whose grants would need a
-    /// capability dropped at start, is refused and the old policy stays, with the reason
-    /// logged: refusing is safer than a policy that silently fails some of its grants.
+    /// capability dropped at start, reach beyond the Landlock ruleset or need a right the
+    /// kernel lacks, is refused and the old policy stays, with the reason logged: refusing
+    /// is safer than a policy that silently fails some of its grants.
     pub fn reload(&self) {
         let file = self.file.display();
         let policy = match policy_file::load(&self.file) {
@@ -113,6 +116,11 @@ impl PolicyStore {
                 return log::error!(
                     "policy reload refused, keeping the previous policy: {file} needs {missing}, \
                      dropped at start; restart the broker to grant it"
+                );
+            }
+            if let Err(why) = sandbox::holdable(&policy, bounds.truncate_right) {
+                return log::error!(
+                    "policy reload refused, keeping the previous policy: {file}: {why}"
                 );
             }
             if let Some(Err(beyond)) = bounds.reach.as_ref().map(|r| r.covers(&policy.reach())) {

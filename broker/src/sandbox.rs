@@ -20,10 +20,11 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use fdbroker_policy::{Effect, Policy};
 use fdbroker_wire::Access;
 use landlock::{
-    ABI, Access as _, AccessFs, BitFlags, PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus,
+    ABI, Access as _, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus,
 };
 use rustix::fs::{CWD, Mode, OFlags, openat};
 
@@ -136,6 +137,43 @@ impl Placed {
     }
 }
 
+/// Whether this kernel has Landlock's truncate right (ABI 3, Linux 6.2): without it,
+/// nothing stops a client from truncating a file through a `write` or `append` fd.
+pub fn kernel_has_truncate_right() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::Truncate)
+        .is_ok()
+}
+
+/// Checks that every grant of `policy` can be held: a rule granting `write` or `append`
+/// without `truncate` needs Landlock's truncate right (`truncate_right`), since `O_TRUNC`
+/// is the broker's to refuse but `ftruncate` on the fd is not. The error names the
+/// first rule that cannot be held.
+pub fn holdable(policy: &Policy, truncate_right: bool) -> Result<(), String> {
+    if truncate_right {
+        return Ok(());
+    }
+    let writes = Access::WRITE | Access::APPEND;
+    let unheld = policy.rules().iter().find(|r| {
+        r.effect() == Effect::Allow
+            && r.access().intersects(writes)
+            && !r.access().contains(Access::TRUNCATE)
+    });
+    match unheld {
+        None => Ok(()),
+        Some(rule) => Err(format!(
+            "rule {:?} (line {}) grants {} without truncate, but this kernel cannot stop a \
+             client from truncating a file through that fd: that needs Landlock's truncate \
+             right (Linux 6.2 or later, with Landlock enabled). Grant truncate too, or \
+             run a kernel that has it",
+            rule.name(),
+            rule.line(),
+            rule.access() & writes
+        )),
+    }
+}
+
 /// Applies `rules` to the calling thread (and so to every thread it starts later).
 pub fn restrict(rules: &[Rule]) -> io::Result<RulesetStatus> {
     let mut ruleset = Ruleset::default()
@@ -191,6 +229,28 @@ fn existing_ancestor(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdbroker_policy::NameResolver;
+
+    struct NoNames;
+
+    impl NameResolver for NoNames {
+        fn uid(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn gid(&self, _: &str) -> Option<u32> {
+            None
+        }
+    }
+
+    fn policy(rules: &[(&str, &str, &str)]) -> Policy {
+        let mut text = String::from("version = 1\n");
+        for (name, path, access) in rules {
+            text.push_str(&format!(
+                "[[rule]]\nname = \"{name}\"\nusers = [1]\npaths = [\"{path}\"]\naccess = [{access}]\n"
+            ));
+        }
+        Policy::parse(&text, &NoNames).unwrap()
+    }
 
     fn reach(list: &[(&str, Access)]) -> Vec<(PathBuf, Access)> {
         list.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect()
@@ -246,6 +306,21 @@ mod tests {
         assert_eq!(
             rules.last().map(|r| r.rights),
             Some(AccessFs::RemoveFile.into())
+        );
+    }
+
+    #[test]
+    fn write_without_truncate_needs_the_truncate_right() {
+        let p = policy(&[
+            ("r", "/a/**", "\"read\""),
+            ("wt", "/b/**", "\"write\", \"truncate\""),
+            ("a", "/c/**", "\"append\""),
+        ]);
+        assert_eq!(holdable(&p, true), Ok(()));
+        let err = holdable(&p, false).unwrap_err();
+        assert!(
+            err.starts_with("rule \"a\" (line 12) grants append without truncate"),
+            "{err}"
         );
     }
 }

@@ -3,7 +3,8 @@
 //! Start-up is one linear sequence; the order is the point (before it, `main` has closed
 //! every inherited fd, see [`crate::inherited_fds`]):
 //! 0. check that the kernel has `openat2`, without which nothing can be opened safely;
-//! 1. load the policy (a broken policy must stop us before anything is created);
+//! 1. load the policy (a broken policy, or one the kernel cannot hold, must stop us
+//!    before anything is created);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
 //! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
 //!    no-new-privs;
@@ -60,6 +61,9 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     open::check_openat2().map_err(io::Error::other)?;
     let policy = policy_file::load(&opts.policy)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
+    let truncate_right = sandbox::kernel_has_truncate_right();
+    sandbox::holdable(&policy, truncate_right)
+        .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
     let needed = Caps::needed_for(policy.granted());
     let reach = policy.reach();
     let inherited = activation::inherited_listener()?;
@@ -147,10 +151,14 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
             "Landlock confines file access to {} rules (see --print-privileges)",
             ruleset.len()
         );
+    } else {
+        sandbox::holdable(&store.current().policy, false)
+            .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
     }
     store.set_bounds(Bounds {
         caps: kept,
         reach: confined.then(|| sandbox::Placed::new(&reach)),
+        truncate_right: confined && truncate_right,
     });
 
     let signals = signal_fd()?;

@@ -1,11 +1,14 @@
 //! What the broker makes sure of before it serves: path options made absolute (a relative
-//! one must not widen Landlock to `/`), no fd inherited from its parent, and a kernel
-//! with `openat2`. Kernels without a feature are played by a seccomp filter that makes
-//! its system calls fail.
+//! one must not widen Landlock to `/`), no fd inherited from its parent, a kernel with
+//! `openat2`, and a kernel that can hold every grant (Landlock's truncate right, for a
+//! `write` or `append` grant without `truncate`). Kernels without a feature are played
+//! by a seccomp filter that makes its system calls fail.
 
 use std::fs::File;
 
-use crate::harness::{Broker, INHERITED_FD, Launch, Seccomp, Tree, require_root, write_policy};
+use crate::harness::{
+    ALICE, Broker, INHERITED_FD, Launch, Seccomp, Tree, require_root, write_policy,
+};
 
 const SECRET: &[u8] = b"SECRET-BYTES\n";
 
@@ -106,4 +109,59 @@ fn a_kernel_without_openat2_stops_the_broker_at_start() {
         );
         assert!(!tree.path("fdbroker.sock").exists(), "socket created");
     }
+}
+
+/// Only Landlock's truncate right (ABI 3, Linux 6.2) stops a client from truncating a
+/// file through a `write` or `append` fd. Without it (here: no Landlock at all), a
+/// policy granting `write` or `append` without `truncate` is refused at start, naming
+/// the rule, and so is a reload to one; a read-only policy, or one that grants
+/// `truncate` with `write`, still starts (unconfined, with a warning).
+#[test]
+fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
+    require_root!();
+    let no_landlock = || Launch {
+        seccomp: Some(Seccomp::no_landlock()),
+        ..Launch::default()
+    };
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let writes = policy(&tree, "writes", "\"write\", \"append\"");
+    let (code, log) = Broker::launch_fails(&tree, &writes, &[], no_landlock());
+    assert_eq!(code, Some(3), "{log}");
+    for needle in ["\"writes\"", "truncate"] {
+        assert!(log.contains(needle), "expected {needle:?} in:\n{log}");
+    }
+    assert!(!tree.path("fdbroker.sock").exists(), "socket created");
+
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let truncates = policy(&tree, "truncates", "\"write\", \"truncate\"");
+    let broker = Broker::launch(&tree, &truncates, &[], no_landlock());
+    broker.expect_log("Landlock is not available");
+    drop(broker);
+
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let broker = Broker::launch(
+        &tree,
+        &policy(&tree, "reads", "\"read\""),
+        &[],
+        no_landlock(),
+    );
+    let log = broker.reload(&policy(&tree, "writes", "\"write\", \"append\""));
+    assert!(
+        log.contains("policy reload refused") && log.contains("truncate"),
+        "{log}"
+    );
+    broker
+        .fdagent(ALICE)
+        .args(["cat", &tree.p("data/a.txt")])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+    broker
+        .fdagent(ALICE)
+        .args(["open", "--access", "write", &tree.p("data/a.txt")])
+        .run()
+        .code_is(77);
 }

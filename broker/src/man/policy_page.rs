@@ -190,7 +190,9 @@ fn access_words(roff: &mut Roff) {
         roff,
         "A request's `create` and `truncate` need `write` or `append` in the same request. \
          Only regular files are handed out, and directories only for `list`; FIFOs, \
-         sockets and devices never are.",
+         sockets and devices never are. A rule granting `write` or `append` without \
+         `truncate` needs Landlock's truncate right (Linux 6.2 or later) to keep clients \
+         from truncating through the fd: without it the broker refuses the policy.",
     );
 }
 
