@@ -1,18 +1,21 @@
 //! The administrator's offline commands: `check` and `explain`. They read the policy file
 //! exactly as `serve` does, so what they say is what the broker would do.
 
+use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use fdbroker_policy::{Effect, NameResolver, Peer, Policy};
+use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
 use crate::names::SystemNames;
-use crate::policy_file;
 use crate::privileges::Caps;
+use crate::{grant_root, policy_file, sandbox};
 
 /// `fdbroker check [--verbose] FILE`: true when the policy is valid. Verbose, it also
-/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings.
+/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings:
+/// the policy's own (see `Policy::warnings`), then those about its roots on this
+/// machine now.
 pub fn check(file: &Path, verbose: bool) -> bool {
     let policy = match policy_file::load(file) {
         Ok(policy) => policy,
@@ -25,11 +28,47 @@ pub fn check(file: &Path, verbose: bool) -> bool {
     if verbose {
         print_rules(&policy);
         println!("capabilities: {}", Caps::needed_for(policy.granted()));
-        for warning in policy.warnings() {
+        for warning in policy.warnings().iter().chain(&root_warnings(&policy)) {
             println!("{}:{warning}", file.display());
         }
     }
     true
+}
+
+/// Warnings about the roots of the allow rules as they are now, in file order: a rule
+/// `serve` would leave inactive (its root missing, not a directory, or reached through a
+/// symbolic link, judged as `serve` judges it), and a root whose ancestor someone other
+/// than root could use to swap it before the broker starts.
+fn root_warnings(policy: &Policy) -> Vec<Warning> {
+    let (_, placed) = sandbox::place_roots(&policy.reach());
+    let mut warnings: Vec<Warning> = placed
+        .inactive(policy, false)
+        .unwrap_or_default()
+        .iter()
+        .map(|rule| Warning {
+            line: rule.line,
+            message: rule.to_string(),
+        })
+        .collect();
+    for rule in policy
+        .rules()
+        .iter()
+        .filter(|r| r.effect() == Effect::Allow)
+    {
+        let mut seen = HashSet::new();
+        for root in rule.grant_roots() {
+            for why in grant_root::swappable(&root.path) {
+                if seen.insert(why.clone()) {
+                    warnings.push(Warning {
+                        line: rule.line(),
+                        message: format!("rule {:?}: {why}", rule.name()),
+                    });
+                }
+            }
+        }
+    }
+    warnings.sort_by_key(|w| w.line);
+    warnings
 }
 
 fn print_rules(policy: &Policy) {

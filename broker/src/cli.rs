@@ -43,7 +43,9 @@ pub enum Command {
         /// supplementary groups), keeping only the capabilities the policy needs.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        /// Print the capabilities, user and Landlock rules this policy implies, and exit.
+        /// Print the capabilities, user and Landlock rules this policy implies, and the rules
+        /// left inactive because their root is missing, not a directory or reached
+        /// through a symbolic link, and exit.
         #[arg(long)]
         print_privileges: bool,
         /// Audit records as `text` lines or `json` objects (one per line).
@@ -66,7 +68,9 @@ pub enum Command {
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
         /// Also print the rules as loaded (names resolved to ids), the capabilities they
-        /// imply, and warnings about risky grants.
+        /// imply, and warnings about risky grants, about rules `serve` would leave inactive
+        /// (a root missing, not a directory or reached through a symbolic link), and about
+        /// roots that a user other than root could swap.
         #[arg(long, short)]
         verbose: bool,
         /// The policy file to check.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use fdbroker_policy::Policy;
 
+use crate::inactive::Inactive;
 use crate::privileges::Caps;
 use crate::stats::Counts;
 use crate::{policy_file, sandbox};
@@ -23,15 +24,18 @@ pub struct Live {
     pub counts: Counts,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Its allow rules that serve nothing, with why.
+    pub inactive: Inactive,
 }
 
 impl Live {
-    fn new(policy: Policy) -> Live {
+    fn new(policy: Policy, inactive: Inactive) -> Live {
         let counts = Counts::new(policy.rules().len());
         Live {
             policy,
             counts,
             loaded_at: SystemTime::now(),
+            inactive,
         }
     }
 }
@@ -52,29 +56,36 @@ pub struct PolicyStore {
 pub struct Bounds {
     /// The capabilities kept.
     pub caps: Caps,
-    /// The reach the Landlock ruleset was built from, when Landlock is enforced.
-    pub reach: Option<sandbox::Placed>,
+    /// Where the Landlock ruleset placed the policy's roots, and which it found unusable.
+    pub placed: sandbox::Placed,
+    /// Whether Landlock is enforced: then a reload must lie within the placed roots.
+    pub confined: bool,
     /// Whether Landlock holds the truncate right (see [`sandbox::holdable`]).
     pub truncate_right: bool,
 }
 
 impl PolicyStore {
-    /// Wraps the policy loaded at start from `file`.
-    pub fn new(file: PathBuf, policy: Policy) -> PolicyStore {
-        PolicyStore::labelled("policy", file, policy)
+    /// Wraps the policy loaded at start from `file`, with its `inactive` rules.
+    pub fn new(file: PathBuf, policy: Policy, inactive: Inactive) -> PolicyStore {
+        PolicyStore::labelled("policy", file, policy, inactive)
     }
 
     /// Wraps a shadow policy (`serve --shadow-policy`): decided alongside the live one,
     /// never granting anything.
     pub fn shadow(file: PathBuf, policy: Policy) -> PolicyStore {
-        PolicyStore::labelled("shadow policy", file, policy)
+        PolicyStore::labelled("shadow policy", file, policy, Inactive::default())
     }
 
-    fn labelled(label: &'static str, file: PathBuf, policy: Policy) -> PolicyStore {
+    fn labelled(
+        label: &'static str,
+        file: PathBuf,
+        policy: Policy,
+        inactive: Inactive,
+    ) -> PolicyStore {
         PolicyStore {
             label,
             file,
-            current: RwLock::new(Arc::new(Live::new(policy))),
+            current: RwLock::new(Arc::new(Live::new(policy, inactive))),
             bounds: OnceLock::new(),
         }
     }
@@ -100,7 +111,8 @@ impl PolicyStore {
     /// Re-reads the policy file. A file that does not load, or whose grants would need a
     /// capability dropped at start, reach beyond the Landlock ruleset or need a right the
     /// kernel lacks, is refused and the old policy stays, with the reason logged: refusing
-    /// is safer than a policy that silently fails some of its grants.
+    /// is safer than a policy that silently fails some of its grants. Its rules with a root
+    /// found unusable at start are inactive, as they were.
     pub fn reload(&self) {
         let file = self.file.display();
         let policy = match policy_file::load(&self.file) {
@@ -110,6 +122,7 @@ impl PolicyStore {
                 return log::error!("{label} reload failed, keeping the previous {label}:\n{e}");
             }
         };
+        let mut inactive = Inactive::default();
         if let Some(bounds) = self.bounds.get() {
             let missing = Caps::needed_for(policy.granted()).missing_from(&bounds.caps);
             if !missing.is_empty() {
@@ -123,15 +136,20 @@ impl PolicyStore {
                     "policy reload refused, keeping the previous policy: {file}: {why}"
                 );
             }
-            if let Some(Err(beyond)) = bounds.reach.as_ref().map(|r| r.covers(&policy.reach())) {
-                return log::error!(
-                    "policy reload refused, keeping the previous policy: {file} grants {beyond}, \
-                     outside the Landlock ruleset set at start; restart the broker to grant it"
-                );
+            match bounds.placed.inactive(&policy, bounds.confined) {
+                Ok(rules) => inactive = Inactive::new(rules, policy.rules().len()),
+                Err(beyond) => {
+                    return log::error!(
+                        "policy reload refused, keeping the previous policy: {file} grants \
+                         {beyond}, outside the Landlock ruleset set at start; restart the \
+                         broker to grant it"
+                    );
+                }
             }
         }
+        inactive.warn();
         let rules = policy.rules().len();
-        let new = Arc::new(Live::new(policy));
+        let new = Arc::new(Live::new(policy, inactive));
         let old = std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
             new,

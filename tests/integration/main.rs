@@ -13,6 +13,7 @@ mod attack_faults;
 mod attack_paths;
 mod attack_protocol;
 mod attack_resources;
+mod attack_roots;
 mod audit;
 mod batch;
 mod clamd;

@@ -55,6 +55,50 @@ fn relative_path_options_never_widen_landlock_to_the_root() {
     }
 }
 
+/// The broker's own directories (here the socket's and the audit file's) are confined
+/// to as they are: one reached through a symbolic link (which could point at `/`) is
+/// refused at start, naming it, and never followed.
+#[test]
+fn an_own_directory_through_a_symlink_is_refused() {
+    require_root!();
+    let tree = Tree::new();
+    tree.dir("data", 0o700);
+    tree.dir("real", 0o755);
+    tree.symlink("link", tree.path("real"));
+    write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
+    let link = tree.p("link");
+    for (flag, value, what) in [
+        (
+            "--socket",
+            format!("{link}/x.sock"),
+            "the socket's directory",
+        ),
+        (
+            "--audit-file",
+            format!("{link}/audit.log"),
+            "the audit file's directory",
+        ),
+    ] {
+        let out = tree
+            .cmd(&tree.bin("fdbroker"))
+            .args([
+                "serve",
+                "--print-privileges",
+                "--policy",
+                &tree.p("policy.toml"),
+            ])
+            .args([flag, &value])
+            .run();
+        out.code_is(3);
+        let expected = format!("{what} {link} is reached through a symbolic link");
+        assert!(
+            out.stderr.contains(&expected),
+            "{flag}: expected {expected:?}:\n{}",
+            out.stderr
+        );
+    }
+}
+
 /// An fd the broker's parent leaked to it (not close-on-exec) would reach past its
 /// Landlock rules, to a file no rule names: the broker closes every inherited fd but
 /// stdio (and a service manager's `LISTEN_FDS`) at start.
