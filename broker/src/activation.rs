@@ -15,14 +15,27 @@ use std::os::fd::OwnedFd;
 use listenfd::ListenFd;
 use rustix::net::sockopt::socket_acceptconn;
 
+/// How many fds (from fd 3) the service manager passed to this process: `LISTEN_FDS`
+/// when `LISTEN_PID` is this process, else none.
+pub fn passed_fd_count() -> u32 {
+    match std::env::var("LISTEN_FDS") {
+        Ok(fds) if for_us() => fds.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Whether `LISTEN_PID` names this process.
+fn for_us() -> bool {
+    std::env::var("LISTEN_PID").is_ok_and(|pid| pid == std::process::id().to_string())
+}
+
 /// The listening socket passed by the service manager, or `None` when none was passed to
 /// this process.
 pub fn inherited_listener() -> io::Result<Option<OwnedFd>> {
     let Some(fds) = std::env::var_os("LISTEN_FDS") else {
         return Ok(None);
     };
-    let for_us = std::env::var("LISTEN_PID").is_ok_and(|pid| pid == std::process::id().to_string());
-    if !for_us {
+    if !for_us() {
         return Ok(None);
     }
     if fds != "1" {

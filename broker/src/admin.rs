@@ -1,16 +1,17 @@
 //! The administrator's offline commands: `check` and `explain`. They read the policy file
 //! exactly as `serve` does, so what they say is what the broker would do.
 
+use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use fdbroker_policy::{Effect, NameResolver, Peer, Policy};
+use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
 use crate::names::SystemNames;
-use crate::policy_file;
 use crate::privileges::Caps;
 use crate::subids::{self, SubIds};
+use crate::{grant_root, policy_file, sandbox};
 
 /// The subordinate id files `check --verbose` warns from (see [`crate::subids`]).
 #[derive(Debug)]
@@ -20,8 +21,9 @@ pub struct SubIdFiles<'a> {
 }
 
 /// `fdbroker check [--verbose] FILE`: true when the policy is valid. Verbose, it also
-/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings,
-/// among them of the deny rules that users with subordinate ids escape.
+/// prints the rules as loaded (ids resolved), the capabilities they imply and warnings:
+/// the policy's own (see `Policy::warnings`), those about its roots on this machine now,
+/// and those about the deny rules that users with subordinate ids escape.
 pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
     let policy = match policy_file::load(file, &SystemNames) {
         Ok(policy) => policy,
@@ -35,20 +37,57 @@ pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
         print_rules(&policy);
         println!("capabilities: {}", Caps::needed_for(policy.granted()));
         let mut warnings = policy.warnings();
+        warnings.extend(root_warnings(&policy));
         match (SubIds::read(subids.subuid), SubIds::read(subids.subgid)) {
             (Ok(subuid), Ok(subgid)) => {
                 warnings.extend(subids::warnings(&policy, &subuid, &subgid));
-                warnings.sort_by_key(|w| w.line);
             }
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!("fdbroker: cannot read the subordinate id files: {e}");
             }
         }
+        warnings.sort_by_key(|w| w.line);
         for warning in warnings {
             println!("{}:{warning}", file.display());
         }
     }
     true
+}
+
+/// Warnings about the roots of the allow rules as they are now, in file order: a rule
+/// `serve` would leave inactive (its root missing, not a directory, or reached through a
+/// symbolic link, judged as `serve` judges it), and a root whose ancestor someone other
+/// than root could use to swap it before the broker starts.
+fn root_warnings(policy: &Policy) -> Vec<Warning> {
+    let (_, placed) = sandbox::place_roots(&policy.reach());
+    let mut warnings: Vec<Warning> = placed
+        .inactive(policy, false)
+        .unwrap_or_default()
+        .iter()
+        .map(|rule| Warning {
+            line: rule.line,
+            message: rule.to_string(),
+        })
+        .collect();
+    for rule in policy
+        .rules()
+        .iter()
+        .filter(|r| r.effect() == Effect::Allow)
+    {
+        let mut seen = HashSet::new();
+        for root in rule.grant_roots() {
+            for why in grant_root::swappable(&root.path) {
+                if seen.insert(why.clone()) {
+                    warnings.push(Warning {
+                        line: rule.line(),
+                        message: format!("rule {:?}: {why}", rule.name()),
+                    });
+                }
+            }
+        }
+    }
+    warnings.sort_by_key(|w| w.line);
+    warnings
 }
 
 fn print_rules(policy: &Policy) {

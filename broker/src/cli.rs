@@ -28,7 +28,8 @@ pub enum Command {
     /// SIGTERM or SIGINT stop the broker and remove the socket.
     #[command(after_help = SERVE_EXAMPLE)]
     Serve {
-        /// The policy file (TOML).
+        /// The policy file (TOML). Relative paths, here and in --socket, --audit-file and
+        /// --shadow-policy, are taken from the working directory at start.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
         /// Where to create the socket; a stale socket there is replaced, a live one is not.
@@ -45,7 +46,8 @@ pub enum Command {
         #[arg(long, value_name = "USER")]
         user: Option<String>,
         /// Print the capabilities, user, name resolver and Landlock rules this policy
-        /// implies, and exit.
+        /// implies, and the rules left inactive because their root is missing, not a
+        /// directory or reached through a symbolic link, and exit.
         #[arg(long)]
         print_privileges: bool,
         /// Audit records as `text` lines or `json` objects (one per line).
@@ -68,8 +70,10 @@ pub enum Command {
     /// Validate a policy file: print every error as FILE:LINE:COL: message and exit 1, or exit 0.
     Check {
         /// Also print the rules as loaded (names resolved to ids), the capabilities they
-        /// imply, and warnings about risky grants, and about deny rules that users with
-        /// subordinate ids (in the files below) escape.
+        /// imply, and warnings about risky grants, about rules `serve` would leave inactive
+        /// (a root missing, not a directory or reached through a symbolic link), about
+        /// roots that a user other than root could swap, and about deny rules that users
+        /// with subordinate ids (in the files below) escape.
         #[arg(long, short)]
         verbose: bool,
         /// The subordinate uid file --verbose warns from (another system's, say).

@@ -3,13 +3,17 @@
 
 #![deny(unsafe_code)]
 
+mod absolute;
 mod activation;
 mod admin;
 mod audit;
 mod cli;
 mod close_runs;
 mod conns;
+mod grant_root;
 mod id_hash;
+mod inactive;
+mod inherited_fds;
 mod limits;
 mod listener;
 mod man;
@@ -58,6 +62,10 @@ fn main() -> ExitCode {
             shadow_policy,
             limits,
         } => {
+            // First, before this process opens anything of its own.
+            if let Err(e) = inherited_fds::close() {
+                return fail(&e.to_string());
+            }
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
                 .init();
             let socket_group = match socket_group.as_deref().map(group_id).transpose() {
@@ -66,6 +74,23 @@ fn main() -> ExitCode {
             };
             let run_as = match user.as_deref().map(run_as).transpose() {
                 Ok(run_as) => run_as,
+                Err(e) => return fail(&e),
+            };
+            // Every path option is absolute before anything uses it.
+            let paths = (|| {
+                Ok::<_, String>((
+                    absolute::absolute(&policy, "--policy")?,
+                    absolute::absolute(&socket, "--socket")?,
+                    audit_file
+                        .map(|f| absolute::absolute(&f, "--audit-file"))
+                        .transpose()?,
+                    shadow_policy
+                        .map(|f| absolute::absolute(&f, "--shadow-policy"))
+                        .transpose()?,
+                ))
+            })();
+            let (policy, socket, audit_file, shadow_policy) = match paths {
+                Ok(paths) => paths,
                 Err(e) => return fail(&e),
             };
             let opts = serve::ServeOptions {

@@ -163,6 +163,29 @@ pub fn openat2_retry(
     }
 }
 
+/// Checks at start that `openat2` works (Linux 5.6 or later, and no seccomp filter
+/// blocking it): every open the broker makes for a client depends on its resolve flags,
+/// and there is no safe way without them. The error says which is the case.
+pub fn check_openat2() -> Result<(), String> {
+    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    match openat2(CWD, "/", flags, Mode::empty(), resolve) {
+        Ok(_) => Ok(()),
+        Err(Errno::NOSYS) => Err(
+            "this kernel has no openat2 system call (Linux 5.6 or later \
+             is needed), without which the broker cannot open files safely"
+                .into(),
+        ),
+        Err(e @ (Errno::PERM | Errno::ACCESS)) => Err(format!(
+            "openat2 is blocked ({e}), probably by a seccomp filter: allow it (under \
+             systemd, in SystemCallFilter=); the broker cannot open files safely without it"
+        )),
+        Err(e) => Err(format!(
+            "openat2 fails ({e}): the broker cannot open files safely"
+        )),
+    }
+}
+
 /// Sets the mode first (while the broker still owns the file, so no `CAP_FOWNER` is
 /// needed), then gives the file to the client (`CAP_CHOWN`). The mode is set explicitly so
 /// the broker's umask plays no part.
@@ -362,6 +385,11 @@ mod tests {
             (err.kind, err.errno),
             (ErrorKind::NotRegular, Errno::NOTDIR)
         );
+    }
+
+    #[test]
+    fn openat2_works_here() {
+        assert_eq!(check_openat2(), Ok(()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fdbroker_policy::Policy;
 use fdbroker_wire::{ReloadResult, clip_message_text};
 
+use crate::inactive::Inactive;
 use crate::privileges::Caps;
 use crate::resolver::Resolver;
 use crate::stats::Counts;
@@ -25,15 +26,18 @@ pub struct Live {
     pub counts: Counts,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Its allow rules that serve nothing, with why.
+    pub inactive: Inactive,
 }
 
 impl Live {
-    fn new(policy: Policy) -> Live {
+    fn new(policy: Policy, inactive: Inactive) -> Live {
         let counts = Counts::new(policy.rules().len());
         Live {
             policy,
             counts,
             loaded_at: SystemTime::now(),
+            inactive,
         }
     }
 }
@@ -82,32 +86,43 @@ pub struct PolicyStore {
 pub struct Bounds {
     /// The capabilities kept.
     pub caps: Caps,
-    /// The reach the Landlock ruleset was built from, when Landlock is enforced.
-    pub reach: Option<sandbox::Placed>,
+    /// Where the Landlock ruleset placed the policy's roots, and which it found unusable.
+    pub placed: sandbox::Placed,
+    /// Whether Landlock is enforced: then a reload must lie within the placed roots.
+    pub confined: bool,
+    /// Whether Landlock holds the truncate right (see [`sandbox::holdable`]).
+    pub truncate_right: bool,
 }
 
 impl PolicyStore {
-    /// Wraps the policy loaded at start from `file`; reloads resolve names with `names`.
-    pub fn new(file: PathBuf, policy: Policy, names: Arc<Resolver>) -> PolicyStore {
-        PolicyStore::labelled("policy", file, policy, names)
+    /// Wraps the policy loaded at start from `file`, with its `inactive` rules; reloads
+    /// resolve names with `names`.
+    pub fn new(
+        file: PathBuf,
+        policy: Policy,
+        inactive: Inactive,
+        names: Arc<Resolver>,
+    ) -> PolicyStore {
+        PolicyStore::labelled("policy", file, policy, inactive, names)
     }
 
     /// Wraps a shadow policy (`serve --shadow-policy`): decided alongside the live one,
     /// never granting anything.
     pub fn shadow(file: PathBuf, policy: Policy, names: Arc<Resolver>) -> PolicyStore {
-        PolicyStore::labelled("shadow policy", file, policy, names)
+        PolicyStore::labelled("shadow policy", file, policy, Inactive::default(), names)
     }
 
     fn labelled(
         label: &'static str,
         file: PathBuf,
         policy: Policy,
+        inactive: Inactive,
         names: Arc<Resolver>,
     ) -> PolicyStore {
         PolicyStore {
             label,
             file,
-            current: RwLock::new(Arc::new(Live::new(policy))),
+            current: RwLock::new(Arc::new(Live::new(policy, inactive))),
             names,
             bounds: OnceLock::new(),
             last_attempt: Mutex::new(None),
@@ -142,8 +157,10 @@ impl PolicyStore {
 
     /// Re-reads the policy file, and records and returns what came of it. A file that does
     /// not load (or whose names the resolver cannot answer for), or whose grants would need
-    /// a capability dropped at start, is refused and the old policy stays, with the reason
-    /// logged: refusing is safer than a policy that silently fails some of its grants.
+    /// a capability dropped at start, reach beyond the Landlock ruleset or need a right the
+    /// kernel lacks, is refused and the old policy stays, with the reason logged: refusing
+    /// is safer than a policy that silently fails some of its grants. Its rules with a root
+    /// found unusable at start are inactive, as they were.
     pub fn reload(&self) -> Attempt {
         let attempt = self.try_reload();
         *self.last_attempt.lock().unwrap_or_else(|e| e.into_inner()) = Some(attempt.clone());
@@ -160,6 +177,7 @@ impl PolicyStore {
                 return Attempt::new(ReloadResult::Invalid, &e);
             }
         };
+        let mut inactive = Inactive::default();
         if let Some(bounds) = self.bounds.get() {
             let missing = Caps::needed_for(policy.granted()).missing_from(&bounds.caps);
             if !missing.is_empty() {
@@ -169,17 +187,27 @@ impl PolicyStore {
                 log::error!("policy reload refused, keeping the previous policy: {why}");
                 return Attempt::new(ReloadResult::NeedsRestart, &why);
             }
-            if let Some(Err(beyond)) = bounds.reach.as_ref().map(|r| r.covers(&policy.reach())) {
-                let why = format!(
-                    "{file} grants {beyond}, outside the Landlock ruleset set at start; \
-                     restart the broker to grant it"
-                );
+            if let Err(why) = sandbox::holdable(&policy, bounds.truncate_right) {
+                // No restart helps: the kernel lacks the right.
+                let why = format!("{file}: {why}");
                 log::error!("policy reload refused, keeping the previous policy: {why}");
-                return Attempt::new(ReloadResult::NeedsRestart, &why);
+                return Attempt::new(ReloadResult::Invalid, &why);
+            }
+            match bounds.placed.inactive(&policy, bounds.confined) {
+                Ok(rules) => inactive = Inactive::new(rules, policy.rules().len()),
+                Err(beyond) => {
+                    let why = format!(
+                        "{file} grants {beyond}, outside the Landlock ruleset set at start; \
+                         restart the broker to grant it"
+                    );
+                    log::error!("policy reload refused, keeping the previous policy: {why}");
+                    return Attempt::new(ReloadResult::NeedsRestart, &why);
+                }
             }
         }
+        inactive.warn();
         let rules = policy.rules().len();
-        let new = Arc::new(Live::new(policy));
+        let new = Arc::new(Live::new(policy, inactive));
         let old = std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
             new,

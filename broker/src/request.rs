@@ -241,6 +241,8 @@ enum Verdict<'p> {
     Denied(Option<&'p Rule>),
     /// Allowed by this rule.
     Allowed(&'p Rule),
+    /// Allowed by this rule, which is inactive (see [`crate::inactive`]): not served.
+    Inactive(&'p Rule),
 }
 
 /// Asks the policy about one path, and the shadow policy too if there is one. (A batch
@@ -277,6 +279,9 @@ fn verdict<'p>(
         compare_shadow(peer, shadow, who, path, access, decision.allowed);
     }
     match decision.rule {
+        Some(rule) if decision.allowed && ctx.live.inactive.contains(rule.index()) => {
+            Verdict::Inactive(rule)
+        }
         Some(rule) if decision.allowed => Verdict::Allowed(rule),
         rule => Verdict::Denied(rule),
     }
@@ -313,6 +318,14 @@ fn open_allowed(
                 kind: ErrorKind::InvalidRequest,
                 errno: Errno::INVAL,
                 reason: "bad path",
+            });
+        }
+        Verdict::Inactive(_) => {
+            return Err(OpenFailure {
+                kind: ErrorKind::Io,
+                errno: Errno::ACCESS,
+                reason: "the rule is inactive: its root could not be confined to at start \
+                         (see the broker's log)",
             });
         }
     };
@@ -353,7 +366,7 @@ fn record(
             counts.denied(rule.map(Rule::index));
             records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
         }
-        (Verdict::Allowed(rule), Ok(opened)) => {
+        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(opened)) => {
             counts.allowed(rule.index());
             let outcome = if opened.created {
                 Outcome::Created
@@ -362,7 +375,7 @@ fn record(
             };
             records.open(peer, access, path, Some(rule.name()), outcome);
         }
-        (Verdict::Allowed(rule), Err(f)) => {
+        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Err(f)) => {
             counts.allowed(rule.index());
             counts.error();
             let outcome = Outcome::Fail {

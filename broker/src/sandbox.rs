@@ -14,29 +14,40 @@
 //! ruleset is refused, with a log line saying to restart; restarting is the only way to
 //! widen it, as for capabilities.
 //!
+//! Each rule's Landlock rule is given the very fd that was opened and judged for it
+//! ([`crate::grant_root`]), so nothing can be swapped in between. A root that cannot be
+//! confined to is never replaced by an ancestor: its allow rule is inactive
+//! ([`crate::inactive`]). The broker's own directories must exist, or it does not start.
+//!
 //! [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use fdbroker_policy::{Effect, Policy, Root};
 use fdbroker_wire::Access;
 use landlock::{
-    ABI, Access as _, AccessFs, BitFlags, PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus,
+    ABI, Access as _, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus,
 };
-use rustix::fs::{CWD, Mode, OFlags, openat};
+
+use crate::grant_root::{self, Unusable};
+use crate::inactive::InactiveRule;
 
 /// The Landlock ABI whose rights the broker handles (kernel 6.15+ has it; older kernels
 /// enforce what they support, best effort).
 const ABI_HANDLED: ABI = ABI::V7;
 
-/// One Landlock rule: `rights` beneath `path`, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One Landlock rule: `rights` beneath the file or directory open as `fd`, and why.
+#[derive(Debug)]
 pub struct Rule {
-    /// The file or directory the rights apply beneath.
+    /// The path `fd` was opened at, for people to read.
     pub path: PathBuf,
+    /// The file or directory (an `O_PATH` fd) the rights apply beneath.
+    pub fd: OwnedFd,
     /// The Landlock rights.
     pub rights: BitFlags<AccessFs>,
     /// Why the broker needs them (a policy root, or its own need).
@@ -56,71 +67,182 @@ impl fmt::Display for Rule {
     }
 }
 
-/// The ruleset for a policy whose allow rules reach `reach` (root path, access words),
-/// loaded from `policy_files` (the live one and any shadow), serving on `socket` (`None` when the socket was inherited
-/// from the service manager, which removes it itself). Roots that do not exist yet are
-/// replaced by their nearest existing ancestor (Landlock rules need an existing file).
-pub fn plan(
-    reach: &[(PathBuf, Access)],
-    policy_files: &[&Path],
-    socket: Option<&Path>,
-    audit_file: Option<&Path>,
-) -> Vec<Rule> {
-    let mut rules: Vec<Rule> = reach
-        .iter()
-        .map(|(root, access)| Rule {
-            path: existing_ancestor(root),
-            rights: rights_for(*access),
-            why: format!("policy: {access} beneath {}", root.display()),
-        })
-        .collect();
-    rules.extend(policy_files.iter().map(|file| Rule {
-        path: existing_ancestor(file.parent().unwrap_or(Path::new("/"))),
-        rights: AccessFs::ReadFile.into(),
-        why: "reload the policy".into(),
-    }));
-    rules.extend(audit_file.map(|file| Rule {
-        path: existing_ancestor(file.parent().unwrap_or(Path::new("/"))),
-        rights: AccessFs::WriteFile | AccessFs::MakeReg,
-        why: "write the audit file, and create it anew after log rotation".into(),
-    }));
-    rules.extend(socket.map(|socket| Rule {
-        path: existing_ancestor(socket.parent().unwrap_or(Path::new("/"))),
-        rights: AccessFs::RemoveFile.into(),
-        why: "remove the socket at exit".into(),
-    }));
-    rules
+/// What the broker itself needs after start-up, besides its policy's roots.
+#[derive(Debug)]
+pub struct Own<'a> {
+    /// The policy files (the live one and any shadow), to reload them.
+    pub policy_files: &'a [&'a Path],
+    /// The socket to remove at exit (`None` when inherited from the service manager,
+    /// which removes it itself).
+    pub socket: Option<&'a Path>,
+    /// The audit file, to reopen after log rotation.
+    pub audit_file: Option<&'a Path>,
 }
 
-/// The reach a ruleset was built from, as it placed each root (at its nearest existing
-/// ancestor), for checking reloads against.
-#[derive(Debug, Default)]
-pub struct Placed(HashMap<PathBuf, Access>);
+/// The ruleset for a policy, and where it placed the policy's roots.
+#[derive(Debug)]
+pub struct Plan {
+    /// The Landlock rules.
+    pub rules: Vec<Rule>,
+    /// The roots placed (and those found unusable), for judging the policy's rules and
+    /// later reloads.
+    pub placed: Placed,
+}
 
-impl Placed {
-    /// Places `reach` as [`plan`] does.
-    pub fn new(reach: &[(PathBuf, Access)]) -> Placed {
-        let mut placed = HashMap::with_capacity(reach.len());
-        for (root, access) in reach {
-            *placed.entry(existing_ancestor(root)).or_default() |= *access;
-        }
-        Placed(placed)
+/// The ruleset for a policy whose allow rules reach `reach` (root, access words), with
+/// the broker's `own` needs. A root that cannot be confined to gets no Landlock rule (see
+/// [`Placed::inactive`]); an own directory that cannot is an error.
+pub fn plan(reach: &[(Root, Access)], own: &Own<'_>) -> io::Result<Plan> {
+    let (mut rules, placed) = place_roots(reach);
+    for file in own.policy_files {
+        rules.push(own_dir(
+            file,
+            "the policy file's directory",
+            AccessFs::ReadFile.into(),
+            "reload the policy",
+        )?);
     }
+    if let Some(file) = own.audit_file {
+        rules.push(own_dir(
+            file,
+            "the audit file's directory",
+            AccessFs::WriteFile | AccessFs::MakeReg,
+            "write the audit file, and create it anew after log rotation",
+        )?);
+    }
+    if let Some(socket) = own.socket {
+        rules.push(own_dir(
+            socket,
+            "the socket's directory",
+            AccessFs::RemoveFile.into(),
+            "remove the socket at exit",
+        )?);
+    }
+    Ok(Plan { rules, placed })
+}
 
-    /// Whether `new` (the reach of a reloaded policy) lies within this one: every root
-    /// beneath placed roots whose access covers it. Each new root looks up only its own
-    /// ancestors, so a 10,000-rule reload stays fast.
-    pub fn covers(&self, new: &[(PathBuf, Access)]) -> Result<(), String> {
-        for (root, access) in new {
-            let allowed = root
-                .ancestors()
-                .filter_map(|a| self.0.get(a))
-                .fold(Access::empty(), |acc, a| acc | *a);
-            if !allowed.contains(*access) {
-                return Err(format!("{access} beneath {}", root.display()));
+/// Opens each root of `reach`: a usable one gets a Landlock rule, an unusable one is
+/// recorded in the placement.
+pub fn place_roots(reach: &[(Root, Access)]) -> (Vec<Rule>, Placed) {
+    let mut rules = Vec::with_capacity(reach.len());
+    let mut placed = Placed::default();
+    for (root, access) in reach {
+        match grant_root::open(root) {
+            Ok(fd) => {
+                *placed.roots.entry(root.path.clone()).or_default() |= *access;
+                rules.push(Rule {
+                    path: root.path.clone(),
+                    fd,
+                    rights: rights_for(*access),
+                    why: format!("policy: {access} beneath {}", root.path.display()),
+                });
+            }
+            Err(why) => {
+                placed.unusable.insert(root.clone(), why);
             }
         }
-        Ok(())
+    }
+    (rules, placed)
+}
+
+/// The Landlock rule for the directory of `file`, which the broker needs for itself.
+fn own_dir(file: &Path, what: &str, rights: BitFlags<AccessFs>, why: &str) -> io::Result<Rule> {
+    let dir = file.parent().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no directory", file.display()),
+        )
+    })?;
+    Ok(Rule {
+        path: dir.to_path_buf(),
+        fd: grant_root::open_own_dir(dir, what)?,
+        rights,
+        why: why.into(),
+    })
+}
+
+/// Where a ruleset placed a policy's roots (each exactly at itself, never at an
+/// ancestor) and which roots it found unusable: the allow rules with an unusable root
+/// are inactive, and a reload is checked against exactly the placed roots.
+#[derive(Debug, Default)]
+pub struct Placed {
+    roots: HashMap<PathBuf, Access>,
+    unusable: HashMap<Root, Unusable>,
+}
+
+impl Placed {
+    /// The allow rules of `policy` with a root found unusable at start, in policy order.
+    /// When `confined`, every other root must lie beneath placed roots whose access
+    /// covers its rule's: else the error names the first that does not (a reload
+    /// reaching beyond the Landlock ruleset). Each root looks up only its own ancestors,
+    /// so a 10,000-rule reload stays fast.
+    pub fn inactive(&self, policy: &Policy, confined: bool) -> Result<Vec<InactiveRule>, String> {
+        let mut inactive = Vec::new();
+        for rule in policy
+            .rules()
+            .iter()
+            .filter(|r| r.effect() == Effect::Allow)
+        {
+            let access = rule.access();
+            for root in rule.grant_roots() {
+                if let Some(why) = self.unusable.get(&root) {
+                    inactive.push(InactiveRule {
+                        index: rule.index(),
+                        name: rule.name().to_owned(),
+                        line: rule.line(),
+                        root: root.path,
+                        why: why.clone(),
+                    });
+                    break;
+                }
+                if confined && !self.covers(&root.path).contains(access) {
+                    return Err(format!("{access} beneath {}", root.path.display()));
+                }
+            }
+        }
+        Ok(inactive)
+    }
+
+    /// The access words placed at `path` or an ancestor.
+    fn covers(&self, path: &Path) -> Access {
+        path.ancestors()
+            .filter_map(|a| self.roots.get(a))
+            .fold(Access::empty(), |acc, a| acc | *a)
+    }
+}
+
+/// Whether this kernel has Landlock's truncate right (ABI 3, Linux 6.2): without it,
+/// nothing stops a client from truncating a file through a `write` or `append` fd.
+pub fn kernel_has_truncate_right() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::Truncate)
+        .is_ok()
+}
+
+/// Checks that every grant of `policy` can be held: a rule granting `write` without
+/// `truncate` needs Landlock's truncate right (`truncate_right`), since `O_TRUNC`
+/// is the broker's to refuse but `ftruncate` on the fd is not. The error names the
+/// first rule that cannot be held.
+pub fn holdable(policy: &Policy, truncate_right: bool) -> Result<(), String> {
+    if truncate_right {
+        return Ok(());
+    }
+    let unheld = policy.rules().iter().find(|r| {
+        r.effect() == Effect::Allow
+            && r.access().contains(Access::WRITE)
+            && !r.access().contains(Access::TRUNCATE)
+    });
+    match unheld {
+        None => Ok(()),
+        Some(rule) => Err(format!(
+            "rule {:?} (line {}) grants write without truncate, but this kernel cannot stop a \
+             client from truncating a file through that fd: that needs Landlock's truncate \
+             right (Linux 6.2 or later, with Landlock enabled). Grant truncate too, or \
+             run a kernel that has it",
+            rule.name(),
+            rule.line(),
+        )),
     }
 }
 
@@ -131,16 +253,9 @@ pub fn restrict(rules: &[Rule]) -> io::Result<RulesetStatus> {
         .and_then(Ruleset::create)
         .map_err(io::Error::other)?;
     for rule in rules {
-        let fd = openat(
-            CWD,
-            &rule.path,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", rule.path.display())))?;
         ruleset = ruleset
-            .add_rule(PathBeneath::new(fd, rule.rights))
-            .map_err(io::Error::other)?;
+            .add_rule(PathBeneath::new(&rule.fd, rule.rights))
+            .map_err(|e| io::Error::other(format!("{}: {e}", rule.path.display())))?;
     }
     let status = ruleset.restrict_self().map_err(io::Error::other)?;
     Ok(status.ruleset)
@@ -168,20 +283,30 @@ fn rights_for(access: Access) -> BitFlags<AccessFs> {
     rights
 }
 
-/// `path` if it exists, else its nearest existing ancestor (`/` at worst).
-fn existing_ancestor(path: &Path) -> PathBuf {
-    path.ancestors()
-        .find(|p| !p.as_os_str().is_empty() && p.symlink_metadata().is_ok())
-        .unwrap_or(Path::new("/"))
-        .to_path_buf()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fdbroker_policy::NameResolver;
 
-    fn reach(list: &[(&str, Access)]) -> Vec<(PathBuf, Access)> {
-        list.iter().map(|(p, a)| (PathBuf::from(p), *a)).collect()
+    struct NoNames;
+
+    impl NameResolver for NoNames {
+        fn uid(&self, _: &str) -> Option<u32> {
+            None
+        }
+        fn gid(&self, _: &str) -> Option<u32> {
+            None
+        }
+    }
+
+    fn policy(rules: &[(&str, &str, &str)]) -> Policy {
+        let mut text = String::from("version = 1\n");
+        for (name, path, access) in rules {
+            text.push_str(&format!(
+                "[[rule]]\nname = \"{name}\"\nusers = [1]\npaths = [\"{path}\"]\naccess = [{access}]\n"
+            ));
+        }
+        Policy::parse(&text, &NoNames).unwrap()
     }
 
     #[test]
@@ -196,44 +321,83 @@ mod tests {
 
     #[test]
     fn a_reload_may_narrow_but_not_widen() {
-        let old = Placed::new(&reach(&[
-            ("/proc/sys", Access::READ | Access::LIST),
-            ("/dev", Access::WRITE),
-        ]));
+        let start = policy(&[
+            ("sys", "/proc/sys/**", "\"read\", \"list\""),
+            ("dev", "/dev/**", "\"write\""),
+        ]);
+        let (_, placed) = place_roots(&start.reach());
+        let reload = |rules| placed.inactive(&policy(rules), true);
         assert_eq!(
-            old.covers(&reach(&[("/proc/sys/kernel", Access::READ)])),
-            Ok(())
+            reload(&[("k", "/proc/sys/kernel/**", "\"read\"")]),
+            Ok(vec![])
         );
-        assert_eq!(old.covers(&reach(&[("/dev/null", Access::WRITE)])), Ok(()));
-        assert!(
-            old.covers(&reach(&[("/proc/sysrq-trigger", Access::READ)]))
-                .is_err()
-        );
-        assert!(old.covers(&reach(&[("/proc/sys", Access::WRITE)])).is_err());
-        assert!(old.covers(&reach(&[("/", Access::READ)])).is_err());
+        assert_eq!(reload(&[("n", "/dev/null", "\"write\"")]), Ok(vec![]));
+        assert!(reload(&[("t", "/proc/sysrq-trigger", "\"read\"")]).is_err());
+        assert!(reload(&[("w", "/proc/sys/**", "\"write\"")]).is_err());
+        assert!(reload(&[("all", "/**", "\"read\"")]).is_err());
     }
 
     #[test]
-    fn missing_roots_fall_back_to_their_nearest_existing_ancestor() {
+    fn an_unusable_root_makes_its_rule_inactive_and_is_never_placed_at_an_ancestor() {
+        let p = policy(&[
+            ("ok", "/etc/**", "\"read\""),
+            ("missing", "/etc/no/such/dir/**", "\"read\""),
+            ("link", "/proc/self/**", "\"read\""),
+        ]);
+        let (rules, placed) = place_roots(&p.reach());
+        let paths: Vec<&Path> = rules.iter().map(|r| r.path.as_path()).collect();
+        assert_eq!(paths, [Path::new("/etc")]);
+        let inactive = placed.inactive(&p, false).unwrap();
+        let names: Vec<(&str, &Unusable)> =
+            inactive.iter().map(|r| (r.name.as_str(), &r.why)).collect();
         assert_eq!(
-            existing_ancestor(Path::new("/proc/no/such/dir")),
-            Path::new("/proc")
-        );
-        let rules = plan(
-            &reach(&[("/dev/null", Access::READ)]),
-            &[Path::new("/etc/fdbroker/p.toml")],
-            Some(Path::new("/run/x.sock")),
-            None,
-        );
-        assert_eq!(rules[0].path, Path::new("/dev/null"));
-        assert_eq!(
-            rules[1].path,
-            Path::new("/etc"),
-            "the policy directory's nearest ancestor"
+            names,
+            [
+                ("missing", &Unusable::Missing),
+                ("link", &Unusable::Symlink)
+            ]
         );
         assert_eq!(
-            rules.last().map(|r| r.rights),
-            Some(AccessFs::RemoveFile.into())
+            placed.inactive(&p, true).unwrap().len(),
+            2,
+            "the same policy reloads, with the same rules inactive"
+        );
+    }
+
+    #[test]
+    fn the_broker_own_directories_are_never_widened() {
+        let own = Own {
+            policy_files: &[Path::new("/etc/no-such-fdbroker-dir/p.toml")],
+            socket: None,
+            audit_file: None,
+        };
+        let err = plan(&[], &own).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let own = Own {
+            policy_files: &[Path::new("/etc/p.toml")],
+            socket: Some(Path::new("/run/x.sock")),
+            audit_file: None,
+        };
+        let rules = plan(&[], &own).unwrap().rules;
+        assert_eq!(rules[0].path, Path::new("/etc"));
+        assert_eq!(
+            rules.last().map(|r| (r.path.as_path(), r.rights)),
+            Some((Path::new("/run"), AccessFs::RemoveFile.into()))
+        );
+    }
+
+    #[test]
+    fn write_without_truncate_needs_the_truncate_right() {
+        let p = policy(&[
+            ("r", "/a/**", "\"read\""),
+            ("wt", "/b/**", "\"write\", \"truncate\""),
+            ("w", "/c/**", "\"write\", \"create\""),
+        ]);
+        assert_eq!(holdable(&p, true), Ok(()));
+        let err = holdable(&p, false).unwrap_err();
+        assert!(
+            err.starts_with("rule \"w\" (line 12) grants write without truncate"),
+            "{err}"
         );
     }
 }

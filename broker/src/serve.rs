@@ -1,8 +1,12 @@
 //! `fdbroker serve`: the privileged start-up, then the accept loop.
 //!
-//! Start-up is one linear sequence; the order is the point:
-//! 0. start the name resolver ([`crate::resolver`]), while still root and unconfined;
-//! 1. load the policy (a broken policy must stop us before anything is created);
+//! Start-up is one linear sequence; the order is the point (before it, `main` has closed
+//! every inherited fd, see [`crate::inherited_fds`]):
+//! 0. check that the kernel has `openat2`, without which nothing can be opened safely,
+//!    and start the name resolver ([`crate::resolver`]), while still root and unconfined;
+//! 1. load the policy (a broken policy, or one the kernel cannot hold, must stop us
+//!    before anything is created), and open the roots Landlock will confine us to
+//!    (a rule with an unusable root is inactive);
 //! 2. bind the socket (the last step that may need more privilege than the policy);
 //! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
 //!    no-new-privs;
@@ -23,13 +27,14 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
 use crate::audit::{self, Audit};
+use crate::inactive::{Inactive, InactiveRule};
 use crate::limits::Limits;
 use crate::listener::bind_listener;
 use crate::policy_file;
 use crate::policy_store::{Bounds, PolicyStore};
 use crate::privileges::{self, Caps, RunAs};
 use crate::resolver::Resolver;
-use crate::{activation, sandbox, server};
+use crate::{activation, open, sandbox, server};
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -58,36 +63,48 @@ pub struct ServeOptions {
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
 pub fn run(opts: &ServeOptions) -> io::Result<()> {
+    open::check_openat2().map_err(io::Error::other)?;
     let names =
         Arc::new(Resolver::spawn().map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start the name resolver: {e}"))
         })?);
     let policy = policy_file::load_resolved(&opts.policy, &names)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
+    let truncate_right = sandbox::kernel_has_truncate_right();
+    sandbox::holdable(&policy, truncate_right)
+        .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
     let needed = Caps::needed_for(policy.granted());
-    let reach = policy.reach();
     let inherited = activation::inherited_listener()?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
     let policy_files: Vec<&Path> = std::iter::once(opts.policy.as_path())
         .chain(opts.shadow_policy.as_deref())
         .collect();
-    let ruleset = sandbox::plan(
-        &reach,
-        &policy_files,
-        own_socket,
-        opts.audit_file.as_deref(),
-    );
+    let sandbox::Plan {
+        rules: ruleset,
+        placed,
+    } = sandbox::plan(
+        &policy.reach(),
+        &sandbox::Own {
+            policy_files: &policy_files,
+            socket: own_socket,
+            audit_file: opts.audit_file.as_deref(),
+        },
+    )?;
+    let inactive = placed.inactive(&policy, false).map_err(io::Error::other)?;
     if opts.print_privileges {
-        print_privileges(&needed, opts.run_as, &ruleset);
+        print_privileges(&needed, opts.run_as, &ruleset, &inactive);
         return Ok(());
     }
+    let inactive = Inactive::new(inactive, policy.rules().len());
     log::info!(
-        "policy loaded from {}: {} rules",
+        "policy loaded from {}: {} rules, {} inactive",
         opts.policy.display(),
-        policy.rules().len()
+        policy.rules().len(),
+        inactive.rules().len()
     );
     log::info!("name resolver started (pid {})", names.pid());
-    let store = PolicyStore::new(opts.policy.clone(), policy, names.clone());
+    inactive.warn();
+    let store = PolicyStore::new(opts.policy.clone(), policy, inactive, names.clone());
     let shadow = match &opts.shadow_policy {
         Some(file) => {
             let policy = policy_file::load_resolved(file, &names).map_err(|e| {
@@ -150,10 +167,16 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
             "Landlock confines file access to {} rules (see --print-privileges)",
             ruleset.len()
         );
+    } else {
+        sandbox::holdable(&store.current().policy, false)
+            .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
     }
+    drop(ruleset);
     store.set_bounds(Bounds {
         caps: kept,
-        reach: confined.then(|| sandbox::Placed::new(&reach)),
+        placed,
+        confined,
+        truncate_right: confined && truncate_right,
     });
 
     let signals = signal_fd()?;
@@ -174,7 +197,12 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
 }
 
 /// `serve --print-privileges`: what this policy would keep, without starting.
-fn print_privileges(needed: &Caps, run_as: Option<RunAs>, ruleset: &[sandbox::Rule]) {
+fn print_privileges(
+    needed: &Caps,
+    run_as: Option<RunAs>,
+    ruleset: &[sandbox::Rule],
+    inactive: &[InactiveRule],
+) {
     println!("capabilities: {needed}");
     match run_as {
         Some(RunAs { uid, gid }) => println!("user: uid {uid}, gid {gid}, no supplementary groups"),
@@ -191,6 +219,15 @@ fn print_privileges(needed: &Caps, run_as: Option<RunAs>, ruleset: &[sandbox::Ru
     println!("landlock: every file-system right denied except:");
     for rule in ruleset {
         println!("  {rule}");
+    }
+    for rule in inactive {
+        println!(
+            "inactive: rule {:?} (line {}): its root {} {}; it serves nothing",
+            rule.name,
+            rule.line,
+            rule.root.display(),
+            rule.why
+        );
     }
 }
 

@@ -159,4 +159,5 @@ use fdbroker_wire::UnknownAccessWord;
 pub use lint::Warning;
 pub use policy::Policy;
 pub use rule::{Effect, Rule};
+pub use scope::Root;
 pub use subjects::{NameResolver, Peer};

@@ -124,6 +124,13 @@ impl Pattern {
         self.components.iter().map_while(|c| self.literal(c))
     }
 
+    /// True if the pattern has no wildcard: it matches exactly one path, itself.
+    pub(crate) fn is_literal(&self) -> bool {
+        self.components
+            .iter()
+            .all(|c| matches!(c, Component::Literal(_)))
+    }
+
     /// The literal components the pattern ends with, last first, back to its last wildcard
     /// component: a path it matches has exactly these as its last components, since every
     /// component after the last `**` matches exactly one path component.

@@ -19,16 +19,15 @@ impl Policy {
             .filter(|r| r.effect() == Effect::Allow && r.subjects.name(peer))
     }
 
-    /// For each pattern of each allow rule, its root — the pattern's leading literal
-    /// components, up to the first one with a wildcard (`/srv/up/*.txt` → `/srv/up`; a
-    /// pattern without wildcards is its own root) — with the rule's access words.
-    /// Everything this policy can allow lies beneath one of these roots, with those words.
-    /// Each (root, access) pair appears once, in the order of first appearance.
-    pub fn reach(&self) -> Vec<(PathBuf, Access)> {
+    /// For each pattern of each allow rule, its grant root (see [`Rule::grant_roots`])
+    /// with the rule's access words. Everything this policy can allow lies beneath one of
+    /// these roots, with those words. Each (root, access) pair appears once, in the order
+    /// of first appearance.
+    pub fn reach(&self) -> Vec<(Root, Access)> {
         let mut seen = HashSet::new();
         let mut reach = Vec::new();
         for rule in self.rules().iter().filter(|r| r.effect() == Effect::Allow) {
-            for root in rule.roots() {
+            for root in rule.grant_roots() {
                 if seen.insert((root.clone(), rule.access())) {
                     reach.push((root, rule.access()));
                 }
@@ -38,7 +37,40 @@ impl Policy {
     }
 }
 
+/// Where everything one pattern of an allow rule can grant lies: the tree the broker
+/// confines itself to for that pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Root {
+    /// The file or directory it all lies beneath.
+    pub path: PathBuf,
+    /// True when the pattern names this one existing file (no wildcard, no `create`), so
+    /// the root may be a file of any type; otherwise it must be a directory.
+    pub may_be_file: bool,
+}
+
 impl Rule {
+    /// The grant root of each of the rule's patterns: its root (see [`Rule::roots`]),
+    /// except that a pattern without wildcards in a rule that creates files has its
+    /// parent directory as its root, since a file is created in its directory (and
+    /// need not exist before).
+    pub fn grant_roots(&self) -> impl Iterator<Item = Root> + '_ {
+        let creates = self.access().contains(Access::CREATE);
+        self.paths.iter().map(move |pattern| {
+            let mut path = PathBuf::from("/");
+            for component in pattern.leading_literals() {
+                path.push(OsStr::from_bytes(component));
+            }
+            let exact = pattern.is_literal();
+            if exact && creates {
+                path.pop();
+            }
+            Root {
+                path,
+                may_be_file: exact && !creates,
+            }
+        })
+    }
+
     /// The root of each of the rule's patterns: its leading literal components, up to the
     /// first one with a wildcard (`/srv/up/*.txt` → `/srv/up`; a pattern without
     /// wildcards is its own root). Everything the rule matches lies beneath these.
@@ -57,6 +89,7 @@ impl Rule {
 mod tests {
     use std::path::PathBuf;
 
+    use super::Root;
     use crate::testing::policy;
     use crate::{Access, Rule};
 
@@ -70,6 +103,11 @@ users = [1]
 paths = ["/srv/up/**", "/srv/up/*.txt", "/srv/exact/file", "/*/x", "/srv/a*b/c"]
 access = ["read"]
 [[rule]]
+name = "c"
+users = [1]
+paths = ["/srv/spool/new.eml", "/srv/in/**"]
+access = ["write", "create"]
+[[rule]]
 name = "d"
 users = [1]
 paths = ["/etc/**"]
@@ -77,11 +115,22 @@ access = ["read"]
 effect = "deny"
 "#,
         );
-        let roots: Vec<(PathBuf, Access)> = ["/srv/up", "/srv/exact/file", "/", "/srv"]
-            .iter()
-            .map(|r| (PathBuf::from(r), Access::READ))
-            .collect();
-        assert_eq!(p.reach(), roots);
+        let root = |path: &str, may_be_file, access| {
+            let path = PathBuf::from(path);
+            (Root { path, may_be_file }, access)
+        };
+        let creates = Access::WRITE | Access::CREATE;
+        assert_eq!(
+            p.reach(),
+            [
+                root("/srv/up", false, Access::READ),
+                root("/srv/exact/file", true, Access::READ),
+                root("/", false, Access::READ),
+                root("/srv", false, Access::READ),
+                root("/srv/spool", false, creates),
+                root("/srv/in", false, creates),
+            ]
+        );
     }
 
     #[test]

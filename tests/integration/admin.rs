@@ -188,17 +188,21 @@ fn explain_usage_errors_exit_2() {
 fn check_verbose_shows_rules_capabilities_and_warnings() {
     require_root!();
     let tree = Tree::new();
+    tree.dir("drop", 0o755);
     let file = tree.p("p.toml");
+    let drop = tree.p("drop");
     write_policy(
         tree.path("p.toml").as_ref(),
-        "version = 1\n\n[[rule]]\nname = \"root-etc\"\nusers = [\"root\"]\npaths = [\"/etc/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"drop\"\nusers = [\"*\"]\npaths = [\"/srv/drop/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n",
+        &format!(
+            "version = 1\n\n[[rule]]\nname = \"root-etc\"\nusers = [\"root\"]\npaths = [\"/etc/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"drop\"\nusers = [\"*\"]\npaths = [\"{drop}/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n"
+        ),
     );
     let out = fdbroker(&tree, &["check", "--verbose", &file]);
     out.code_is(0);
     let expected = format!(
         "{file}: ok (2 rules)\n\
          rule \"root-etc\" (line 3): allow users=[0] paths=[\"/etc/**\"] access=read\n\
-         rule \"drop\" (line 9): allow users=[*] paths=[\"/srv/drop/*\"] access=write,create create_mode=0o640\n\
+         rule \"drop\" (line 9): allow users=[*] paths=[\"{drop}/*\"] access=write,create create_mode=0o640\n\
          capabilities: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH\n\
          {file}:3: warning: rule \"root-etc\" grants read on everything under /etc (/etc/**)\n\
          {file}:9: warning: rule \"drop\" grants write,create to every user (users = [\"*\"])\n"

@@ -198,7 +198,10 @@ fn access_words(roff: &mut Roff) {
          and `create` and `create_new` exclude each other. A `create` grant also grants \
          `create_new` (which does less); a `create_new` grant does not grant `create`; a \
          deny rule naming either creating word denies both. Only regular files are handed \
-         out, and directories only for `list`; FIFOs, sockets and devices never are.",
+         out, and directories only for `list`; FIFOs, sockets and devices never are. \
+         A rule granting `write` without `truncate` needs Landlock's truncate right (Linux \
+         6.2 or later) to keep clients from truncating through the fd: without it the \
+         broker refuses the policy.",
     );
     paragraph(
         roff,

@@ -145,8 +145,14 @@ fn drop_privileges() -> io::Result<()> {
 /// name service reads depends on its sources (files, systemd, sss, ldap, extrausers) and
 /// would fail quietly where a list missed one, and nobody can read only what anyone can.
 fn confine() -> io::Result<()> {
+    let root = rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
     let read_only = Rule {
         path: "/".into(),
+        fd: root,
         rights: AccessFs::ReadFile | AccessFs::ReadDir,
         why: "resolve names".into(),
     };

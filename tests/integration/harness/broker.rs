@@ -2,7 +2,9 @@
 //! file, stopped (and its log shown if the test failed) on drop.
 
 use std::fs::{self, File};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use rustix::process::{Pid, Signal};
 
 use super::raw::RawConn;
 use super::run::{Cmd, Output, User};
+use super::seccomp::Seccomp;
 use super::{Tree, bins, wait_until};
 
 /// How long the broker may take to start serving, to apply a reload, or to exit.
@@ -66,14 +69,54 @@ impl<'t> Broker<'t> {
         });
     }
 
+    /// Like `start_with`, launched as `launch` says (under a seccomp filter, with an
+    /// inherited fd).
+    pub fn launch(tree: &'t Tree, policy: &str, extra: &[&str], launch: Launch) -> Broker<'t> {
+        let mut broker = Self::spawn_launched(tree, policy, extra, "info", launch);
+        broker.wait_ready();
+        broker.settle();
+        broker
+    }
+
+    /// Launches a broker that must fail to start: waits for it to exit (bounded) and
+    /// returns its exit code and log.
+    #[track_caller]
+    pub fn launch_fails(
+        tree: &'t Tree,
+        policy: &str,
+        extra: &[&str],
+        launch: Launch,
+    ) -> (Option<i32>, String) {
+        let mut broker = Self::spawn_launched(tree, policy, extra, "info", launch);
+        let child = broker.child.as_mut().expect("broker running");
+        match wait_until(BROKER_TIMEOUT, || child.try_wait().expect("try_wait")) {
+            Some(status) => {
+                broker.child = None;
+                (status.code(), broker.log())
+            }
+            None => broker.fail("the broker was expected to exit at start, and did not"),
+        }
+    }
+
     /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
     fn spawn(tree: &'t Tree, policy: &str, extra: &[&str], rust_log: &str) -> Broker<'t> {
+        Self::spawn_launched(tree, policy, extra, rust_log, Launch::default())
+    }
+
+    fn spawn_launched(
+        tree: &'t Tree,
+        policy: &str,
+        extra: &[&str],
+        rust_log: &str,
+        launch: Launch,
+    ) -> Broker<'t> {
         let policy_path = tree.path("policy.toml");
         write_policy(&policy_path, policy);
         let socket = tree.path("fdbroker.sock");
         let log = tree.path("run/broker.log");
         let log_file = File::create(&log).expect("create broker log");
-        let child = Command::new(bins::bin("fdbroker"))
+        let mut command = Command::new(bins::bin("fdbroker"));
+        command
             .arg("serve")
             .arg("--policy")
             .arg(&policy_path)
@@ -83,9 +126,9 @@ impl<'t> Broker<'t> {
             .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("dup log file"))
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn fdbroker");
+            .stderr(log_file);
+        launch.prepare(&mut command);
+        let child = command.spawn().expect("spawn fdbroker");
         Broker {
             tree,
             child: Some(child),
@@ -323,6 +366,46 @@ impl Drop for Broker<'_> {
                 self.log.display(),
                 fs::read_to_string(&self.log).unwrap_or_default()
             );
+        }
+    }
+}
+
+/// How a broker is launched beyond its arguments.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// Installed in the broker's process before exec.
+    pub seccomp: Option<Seccomp>,
+    /// Passed to the broker as fd [`INHERITED_FD`], without close-on-exec, as a careless
+    /// parent would leak it.
+    pub inherited: Option<File>,
+}
+
+/// The fd number [`Launch::inherited`] has in the broker.
+pub const INHERITED_FD: RawFd = 100;
+
+impl Launch {
+    /// Adds the pre-exec steps to `command`.
+    fn prepare(self, command: &mut Command) {
+        if self.seccomp.is_none() && self.inherited.is_none() {
+            return;
+        }
+        let Launch { seccomp, inherited } = self;
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe work is allowed: `dup2` is a system call, and
+        // `seccompiler::apply_filter` makes two (`prctl`, `seccomp`) on a program built
+        // before the fork, allocating nothing on success.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(file) = &inherited
+                    && libc::dup2(file.as_raw_fd(), INHERITED_FD) < 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if let Some(Seccomp(program)) = &seccomp {
+                    seccompiler::apply_filter(program).map_err(std::io::Error::other)?;
+                }
+                Ok(())
+            });
         }
     }
 }

@@ -8,6 +8,7 @@ mod bins;
 mod broker;
 mod raw;
 mod run;
+mod seccomp;
 mod tree;
 
 use std::io::Write;
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 
 pub use accounts::Account;
 pub use bins::bin as built_bin;
-pub use broker::{Broker, status_field, write_policy};
+pub use broker::{Broker, INHERITED_FD, Launch, status_field, write_policy};
 pub use raw::{RawConn, encode};
 pub use run::{Output, User};
+pub use seccomp::Seccomp;
 pub use tree::Tree;
 
 /// Shared group id that some policies grant; CAROL has it only as a supplementary group.
