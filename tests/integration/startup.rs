@@ -1,7 +1,7 @@
 //! What the broker makes sure of before it serves: path options made absolute (a relative
 //! one must not widen Landlock to `/`), no fd inherited from its parent, a kernel with
 //! `openat2`, and a kernel that can hold every grant (Landlock's truncate right, for a
-//! `write` or `append` grant without `truncate`). Kernels without a feature are played
+//! `write` grant without `truncate`). Kernels without a feature are played
 //! by a seccomp filter that makes its system calls fail.
 
 use std::fs::File;
@@ -156,8 +156,8 @@ fn a_kernel_without_openat2_stops_the_broker_at_start() {
 }
 
 /// Only Landlock's truncate right (ABI 3, Linux 6.2) stops a client from truncating a
-/// file through a `write` or `append` fd. Without it (here: no Landlock at all), a
-/// policy granting `write` or `append` without `truncate` is refused at start, naming
+/// file through a `write` fd. Without it (here: no Landlock at all), a policy granting
+/// `write` without `truncate` is refused at start, naming
 /// the rule, and so is a reload to one; a read-only policy, or one that grants
 /// `truncate` with `write`, still starts (unconfined, with a warning).
 #[test]
@@ -169,7 +169,7 @@ fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
     };
     let tree = Tree::new();
     tree.private_file("data/a.txt", b"alpha\n");
-    let writes = policy(&tree, "writes", "\"write\", \"append\"");
+    let writes = policy(&tree, "writes", "\"write\", \"create\"");
     let (code, log) = Broker::launch_fails(&tree, &writes, &[], no_landlock());
     assert_eq!(code, Some(3), "{log}");
     for needle in ["\"writes\"", "truncate"] {
@@ -192,7 +192,7 @@ fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
         &[],
         no_landlock(),
     );
-    let log = broker.reload(&policy(&tree, "writes", "\"write\", \"append\""));
+    let log = broker.reload(&policy(&tree, "writes", "\"write\", \"create\""));
     assert!(
         log.contains("policy reload refused") && log.contains("truncate"),
         "{log}"
