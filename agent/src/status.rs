@@ -154,6 +154,8 @@ pub struct RuleCounts {
     pub allowed: u64,
     /// Requests it denied.
     pub denied: u64,
+    /// Why it serves nothing, when a root of its could not be confined to at start.
+    pub inactive: Option<String>,
 }
 
 /// One attempt to reload the policy (SIGHUP or [`Client::reload`]).
@@ -186,6 +188,7 @@ impl BrokerStatus {
                     name: r.name.to_owned(),
                     allowed: r.allowed,
                     denied: r.denied,
+                    inactive: r.inactive.map(str::to_owned),
                 })
                 .collect(),
             last_reload: page.last_reload.map(|a| ReloadAttempt {

@@ -29,15 +29,16 @@ pub struct InactiveRule {
     pub why: Unusable,
 }
 
+impl InactiveRule {
+    /// Why it serves nothing: `its root PATH does not exist` (for `Status`).
+    pub fn reason(&self) -> String {
+        format!("its root {} {}", self.root.display(), self.why)
+    }
+}
+
 impl fmt::Display for InactiveRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "rule {:?} is inactive: its root {} {}",
-            self.name,
-            self.root.display(),
-            self.why
-        )
+        write!(f, "rule {:?} is inactive: {}", self.name, self.reason())
     }
 }
 

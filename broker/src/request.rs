@@ -429,6 +429,12 @@ fn status(
     let file = ctx.store.file().to_string_lossy();
     let last = ctx.store.last_attempt();
     let mut budget = MAX_RESPONSE - STATUS_FIXED_BYTES;
+    let reasons: Vec<(usize, String)> = live
+        .inactive
+        .rules()
+        .iter()
+        .map(|r| (r.index, r.reason()))
+        .collect();
     let mut rules = Vec::new();
     for rule in live
         .policy
@@ -438,7 +444,11 @@ fn status(
         .take(MAX_BATCH)
     {
         let name = clip(rule.name(), MAX_RULE_NAME);
-        let cost = name.len() + STATUS_RULE_BYTES;
+        let inactive = reasons
+            .iter()
+            .find(|(index, _)| *index == rule.index())
+            .map(|(_, why)| clip(why, MAX_MESSAGE_TEXT));
+        let cost = name.len() + inactive.map_or(0, str::len) + STATUS_RULE_BYTES;
         if cost > budget {
             break;
         }
@@ -448,6 +458,7 @@ fn status(
             name,
             allowed,
             denied,
+            inactive,
         });
     }
     let (connections, peak) = ctx.conns.counts();
@@ -560,9 +571,9 @@ fn unix_secs(at: SystemTime) -> u64 {
 
 /// Bytes of a `Status` reply besides its rules: the counters, a policy file path of at
 /// most [`MAX_STATUS_PATH`] bytes and a reload error of at most [`MAX_MESSAGE_TEXT`]. And
-/// per rule besides its name: two counters and lengths.
+/// per rule besides its name and why it is inactive: two counters, lengths and a tag.
 const STATUS_FIXED_BYTES: usize = MAX_STATUS_PATH + MAX_MESSAGE_TEXT + 128;
-const STATUS_RULE_BYTES: usize = 24;
+const STATUS_RULE_BYTES: usize = 28;
 const MAX_STATUS_PATH: usize = 1024;
 
 /// Bytes of a `Grants` reply besides its names: two counts and a length; and per name

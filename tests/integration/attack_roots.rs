@@ -113,6 +113,35 @@ fn swapped_roots_leave_their_rules_inactive_and_the_others_serve() {
     assert!(log.contains("policy reloaded from"), "{log}");
     cat("data/a.txt").code_is(0).stdout_is("alpha\n");
     cat("home/missing/x").code_is(74).stdout_is("");
+
+    // Root's status names each inactive rule and why, in text and in JSON.
+    let status = broker.fdagent_root().arg("status").run();
+    let text = status.code_is(0).stdout_str();
+    let home = tree.p("home");
+    assert!(
+        text.contains(&format!(
+            "missing (inactive: its root {home}/missing does not exist)"
+        )),
+        "{text}"
+    );
+    for (name, _) in SWAPPED {
+        assert!(
+            text.contains(&format!("{name} (inactive: its root ")),
+            "{name}: {text}"
+        );
+    }
+    let json = broker.fdagent_root().args(["status", "--json"]).run();
+    let json: serde_json::Value = serde_json::from_str(&json.code_is(0).stdout_str()).unwrap();
+    let rules = json["rules"].as_array().expect("rules");
+    let inactive = |name: &str| {
+        let rule = rules.iter().find(|r| r["name"] == name).expect(name);
+        rule["inactive"].as_str().map(str::to_owned)
+    };
+    assert_eq!(inactive("good"), None, "{json}");
+    assert_eq!(
+        inactive("missing").as_deref(),
+        Some(format!("its root {home}/missing does not exist").as_str())
+    );
 }
 
 /// `check --verbose` warns, at each rule, about a root reached through a symbolic link

@@ -172,6 +172,15 @@ pub fn decode_response(msg: &[u8]) -> Result<Response<'_>, DecodeError> {
             last_reload: Some(ReloadAttempt { error, .. }),
             ..
         }) if error.len() > MAX_MESSAGE_TEXT => Err(DecodeError::MessageText(error.len())),
+        Response::Status(Status { rules, .. }) => match rules
+            .0
+            .iter()
+            .filter_map(|rule| rule.inactive)
+            .find(|why| why.len() > MAX_MESSAGE_TEXT)
+        {
+            Some(why) => Err(DecodeError::MessageText(why.len())),
+            None => Ok(response),
+        },
         _ => Ok(response),
     }
 }

@@ -68,7 +68,7 @@
 //! | [`Response::Opened`] (tag 1) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //! | [`Response::Error`] (tag 2) | `kind: ErrorKind`, `errno: i32`, `message: string` | none |
 //! | [`Response::OpenedMany`] (tag 3) | `results: [Outcome]` | one fd per `Outcome::Opened` or `Outcome::Created`, in order |
-//! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts, `last_reload: Option<ReloadAttempt>` | none |
+//! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts (each `name`, `allowed`, `denied`, and `inactive: Option<string>`: why the rule serves nothing, at most `MAX_MESSAGE_TEXT` bytes), `last_reload: Option<ReloadAttempt>` | none |
 //! | [`Response::Grants`] (tag 5) | a [`Grants`]: `rule_count: u32`, `rules: [string]`, `first_rule: u32` | none |
 //! | [`Response::Created`] (tag 6) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
 //!

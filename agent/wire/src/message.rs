@@ -180,6 +180,10 @@ pub struct RuleStatus<'a> {
     pub allowed: u64,
     /// Requests this rule denied.
     pub denied: u64,
+    /// Why the rule serves nothing, when a root of its could not be confined to at start
+    /// (`its root /srv/x does not exist`); `None` for a rule in force.
+    #[serde(borrow)]
+    pub inactive: Option<&'a str>,
 }
 
 /// What happened to one path of an `OpenMany` request.

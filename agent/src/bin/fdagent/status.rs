@@ -16,7 +16,7 @@ As root:
    "last_reload": null | {"at": T, "result": "in_force" | "invalid" | "needs_restart",
                           "error": "first line of the reason, empty when in force"},
    "connections": {"open": N, "peak": N}, "default_denied": N, "errors": N,
-   "rules": [{"name": "NAME", "allowed": N, "denied": N}, ...]}
+   "rules": [{"name": "NAME", "allowed": N, "denied": N, "inactive": null|"WHY"}, ...]}
 As another user (only the allow rules that name you):
   {"scope": "granted", "rules": ["NAME", ...]}"#;
 
@@ -55,7 +55,13 @@ fn print_full(status: &BrokerStatus, now: SystemTime) {
     println!("errors: {}", status.errors);
     println!("{:>10} {:>10}  rule", "allowed", "denied");
     for rule in &status.rules {
-        println!("{:>10} {:>10}  {}", rule.allowed, rule.denied, rule.name);
+        match &rule.inactive {
+            None => println!("{:>10} {:>10}  {}", rule.allowed, rule.denied, rule.name),
+            Some(why) => println!(
+                "{:>10} {:>10}  {} (inactive: {why})",
+                rule.allowed, rule.denied, rule.name
+            ),
+        }
     }
 }
 
@@ -101,7 +107,9 @@ fn to_json(reply: &StatusReply) -> Value {
     let rules: Vec<Value> = status
         .rules
         .iter()
-        .map(|r| json!({"name": r.name, "allowed": r.allowed, "denied": r.denied}))
+        .map(|r| {
+            json!({"name": r.name, "allowed": r.allowed, "denied": r.denied, "inactive": r.inactive})
+        })
         .collect();
     let last_reload = status.last_reload.as_ref().map(|a| {
         let result = match a.result {

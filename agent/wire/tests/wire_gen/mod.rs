@@ -59,7 +59,7 @@ pub enum OwnedResponse {
 pub struct OwnedStatus {
     counters: [u64; 6],
     policy_file: String,
-    rules: Vec<(String, u64, u64)>,
+    rules: Vec<(String, u64, u64, Option<String>)>,
     first_rule: u32,
     last_reload: Option<(u64, ReloadResult, String)>,
 }
@@ -119,10 +119,11 @@ impl OwnedStatus {
             rules: Batch(
                 self.rules
                     .iter()
-                    .map(|(name, allowed, denied)| RuleStatus {
+                    .map(|(name, allowed, denied, inactive)| RuleStatus {
                         name,
                         allowed: *allowed,
                         denied: *denied,
+                        inactive: inactive.as_deref().map(clip_message_text),
                     })
                     .collect(),
             ),
@@ -261,7 +262,15 @@ fn status() -> impl Strategy<Value = OwnedStatus> {
     (
         any::<[u64; 6]>(),
         "[ -~]{0,200}",
-        vec((rule_name(), any::<u64>(), any::<u64>()), 0..8),
+        vec(
+            (
+                rule_name(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of("[ -~]{0,40}"),
+            ),
+            0..8,
+        ),
         any::<u32>(),
         reload,
     )
