@@ -10,6 +10,7 @@ mod cli;
 mod close_runs;
 mod conns;
 mod id_hash;
+mod in_flight;
 mod limits;
 mod listener;
 mod man;

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, Outcome, Request, Response};
 use rustix::io::Errno;
 use rustix::net::SendFlags;
+use rustix::process::Signal;
 
 use crate::harness::{
-    ALICE, Broker, RawConn, Tree, User, encode, require_root, wait_until, within,
+    ALICE, BOB, Broker, RawConn, Tree, User, audit_allow, audit_fail, encode, require_root,
+    wait_until, within,
 };
 
 fn read(path: &str) -> Request<'_> {
@@ -546,5 +548,104 @@ fn clients_streaming_batches_do_not_hold_the_workers() {
     assert!(
         worst < Duration::from_millis(500),
         "a single open waited {worst:?} behind the streams"
+    );
+}
+
+/// Alice and bob may read `data/**`.
+fn two_readers(tree: &Tree) -> String {
+    format!(
+        "version = 1\n\n[[rule]]\nname = \"readers\"\nusers = [{}, {}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
+        ALICE.uid,
+        BOB.uid,
+        tree.p("data")
+    )
+}
+
+/// Sends `batch` on every connection, round robin, without reading a reply, until the
+/// broker takes no more (no send succeeded for a while) or 10 s have passed; returns
+/// how many were sent.
+fn flood(conns: &[RawConn], batch: &[u8]) -> usize {
+    let (mut sent, started, mut last) = (0, Instant::now(), Instant::now());
+    while last.elapsed() < Duration::from_millis(500) && started.elapsed() < Duration::from_secs(10)
+    {
+        let mut any = false;
+        for conn in conns {
+            match rustix::net::send(conn, batch, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+                Ok(_) => (sent, any) = (sent + 1, true),
+                Err(Errno::AGAIN) => {}
+                Err(e) => panic!("flooding: {e}"),
+            }
+        }
+        if any {
+            last = Instant::now();
+        } else {
+            // Every send buffer is full until the broker reads: pacing, not synchronization.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    sent
+}
+
+/// Twelve connections of alice pipeline full batches and never read a reply. The kernel
+/// charges fds in flight to the sender's user and refuses `SCM_RIGHTS` beyond the
+/// sender's open-files limit, so the broker must bound one uid's unread fds over all its
+/// connections: bob's `fdagent cat` is served meanwhile, and with the broker stopped,
+/// alice's sockets hold no more fds than the documented bound (`--max-unread-fds-per-uid`,
+/// plus one batch per request of hers that may be in progress).
+#[test]
+fn one_uid_with_unread_fds_cannot_stop_delivery_to_others() {
+    require_root!();
+    let tree = Tree::new();
+    tree.private_file("data/a.txt", b"alpha\n");
+    let broker = Broker::start(&tree, &two_readers(&tree));
+    let baseline = broker.fd_count();
+    let path = tree.p("data/a.txt");
+    let batch = encode(&Request::OpenMany {
+        paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
+        access: Access::READ,
+        create_mode: 0,
+    });
+    let flooders = RawConn::connect_many_as(broker.socket(), ALICE, 12).expect("connect");
+    let sent = flood(&flooders, &batch);
+    broker
+        .fdagent(BOB)
+        .args(["cat", &path])
+        .run()
+        .code_is(0)
+        .stdout_is("alpha\n");
+
+    broker.signal(Signal::STOP);
+    let in_flight: usize = flooders.iter().map(RawConn::drain_fds).sum();
+    broker.signal(Signal::CONT);
+    println!("{sent} batches sent on 12 connections; {in_flight} fds were in flight");
+    let bound = 4096 + 4 * MAX_BATCH;
+    if in_flight > bound {
+        broker.fail(&format!(
+            "alice had {in_flight} fds in flight, over the bound of {bound}"
+        ));
+    }
+    drop(flooders);
+    broker.assert_fds_back_to(baseline);
+}
+
+/// A reply that cannot be sent delivers no fd, so its record says `fail` with the send's
+/// errno, never `allow`: alice's request is queued while the broker is stopped and her
+/// connection closed before it is answered (`EPIPE`).
+#[test]
+fn an_fd_that_cannot_be_delivered_is_audited_as_a_failure() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    let path = tree.p("data/a.txt");
+    let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect");
+    broker.signal(Signal::STOP);
+    conn.send(&encode(&read(&path))).expect("send");
+    drop(conn);
+    broker.signal(Signal::CONT);
+    let pid = std::process::id();
+    let log = broker.expect_log(&audit_fail(ALICE, pid, "read", &path, "readers", "EPIPE"));
+    assert!(
+        !log.contains(&audit_allow(ALICE, pid, "read", &path, "readers")),
+        "an undelivered fd was audited as allowed:\n{log}"
     );
 }

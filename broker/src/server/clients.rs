@@ -12,7 +12,7 @@ use rustix::io::Errno;
 use rustix::net::{SocketFlags, accept_with};
 
 use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
-use crate::conns::Conn;
+use crate::conns::{Admission, Conn};
 use crate::peer::PeerCreds;
 use crate::unread::unread;
 use crate::{policy_store::PolicyStore, request};
@@ -88,8 +88,10 @@ impl Server<'_> {
     /// of the re-arm waking a second worker for it, which costs two context switches.
     ///
     /// It waits instead when its client has too many replies unread (re-armed for
-    /// `EPOLLOUT`, which the kernel reports once the client has read enough), or when the
-    /// uid is at its limit of requests in flight (parked until one of them ends). When a
+    /// `EPOLLOUT`, which the kernel reports once the client has read enough), when the
+    /// uid is at its limit of requests in flight (parked until one of them ends), or when
+    /// the uid's clients have too many fds unread over all its connections (parked until
+    /// the tick finds them read, see [`crate::in_flight`]); other uids go on meanwhile. When a
     /// request ends while another connection of the same uid is parked, that connection's
     /// turn has come: this worker re-arms its own and serves the parked one next, handing
     /// over the freed slot without a trip through epoll. A connection to close with
@@ -134,8 +136,12 @@ impl Server<'_> {
                 work = 0;
             }
             conn.set_busy(true, self.now_ms());
+            let mut freed = 0;
             if conn.unread_check_due() {
-                if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
+                let queued = unread(conn.fd.as_fd()).unwrap_or(0);
+                freed = conn.settle(queued);
+                if queued > conn.unread_limit {
+                    self.fds_read(uid, freed);
                     let wait = EventFlags::OUT | EventFlags::ONESHOT;
                     if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait)
                         .is_err()
@@ -146,12 +152,27 @@ impl Server<'_> {
                 }
                 conn.unread_checked();
             }
-            if !self.conns.begin_request(uid, token, self.limits) {
-                return None;
+            let mut settled = false;
+            loop {
+                match self
+                    .conns
+                    .begin_request(uid, token, self.limits, freed, settled)
+                {
+                    Admission::Admitted => break,
+                    Admission::Parked => return None,
+                    Admission::OverUnreadFds => {
+                        freed = self.conns.settle_uid(uid);
+                        settled = true;
+                    }
+                }
             }
             let answered = self.answer(&conn, flags, buf);
             self.gate.step(worker);
-            turn = self.conns.end_request(uid);
+            let fds = match &answered {
+                Answered::Served(served) => served.reply.fds,
+                _ => 0,
+            };
+            turn = self.conns.end_request(uid, fds);
             conn.set_busy(false, self.now_ms());
             match answered {
                 Answered::Served(served) if turn.is_none() => work += served.paths.max(1),
@@ -181,6 +202,18 @@ impl Server<'_> {
         };
         // An error says nothing: yield, as a turn's end always did.
         poll(&mut fds, Some(&now)).map_or(true, |ready| ready > 0)
+    }
+
+    /// Takes `freed` fds of `uid`, found read, off its fds in flight, and hands back its
+    /// connections parked for them if that brings it within its limit.
+    pub(super) fn fds_read(&self, uid: u32, freed: usize) {
+        for token in self.conns.fds_read(uid, freed, self.limits) {
+            if let Some(conn) = self.conns.get(token)
+                && self.rearm(&conn.fd, token).is_err()
+            {
+                self.retire(token, &conn);
+            }
+        }
     }
 
     /// `parked`, or if it has been closed meanwhile, the next parked connection of `uid`.

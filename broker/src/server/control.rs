@@ -1,5 +1,6 @@
 //! The server's own housekeeping: signals (reload, shutdown), the reloader thread, the
-//! periodic tick (idle connections, paused accepts, status lines).
+//! periodic tick (idle connections, paused accepts, connections parked for unread fds,
+//! status lines).
 
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -102,6 +103,11 @@ impl Server<'_> {
             && let Err(e) = self.rearm(self.listener, LISTENER)
         {
             log::error!("cannot resume accepting: {e}");
+        }
+        // Hand back the connections parked while their uid had too many fds unread, once
+        // its clients have read enough of them.
+        for uid in self.conns.fd_parked_uids() {
+            self.fds_read(uid, self.conns.settle_uid(uid));
         }
         // Close idle and retiring connections, but only once their replies are read:
         // closing would leave the fds in them in flight, charged to the broker.
