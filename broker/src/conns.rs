@@ -137,8 +137,11 @@ pub enum Admission {
     /// Yes: it is counted in flight until [`ConnTable::end_request`].
     Admitted,
     /// No: the connection is parked until its uid's requests in flight drop below the
-    /// limit, or its fds in flight do.
+    /// limit.
     Parked,
+    /// No: the connection is parked until its uid's fds in flight (`unread`) fall within
+    /// the limit; `first` if no other connection of the uid was parked for that.
+    ParkedForFds { first: bool, unread: i64 },
     /// Not yet: its uid has too many fds in flight, by the counts so far. Settle them
     /// from the queues ([`ConnTable::settle_uid`]) and ask again.
     OverUnreadFds,
@@ -270,8 +273,12 @@ impl ConnTable {
             if !settled {
                 return Admission::OverUnreadFds;
             }
+            let first = usage.fd_parked.is_empty();
             usage.fd_parked.push(token);
-            return Admission::Parked;
+            return Admission::ParkedForFds {
+                first,
+                unread: usage.unread_fds,
+            };
         }
         if usage.requests >= limits.max_requests_per_uid {
             usage.parked.push_back(token);
@@ -311,7 +318,11 @@ impl ConnTable {
             .collect();
         conns
             .iter()
-            .filter_map(|c| crate::unread::unread(c.fd.as_fd()).ok().map(|u| c.settle(u)))
+            .filter_map(|c| {
+                crate::unread::unread(c.fd.as_fd())
+                    .ok()
+                    .map(|u| c.settle(u))
+            })
             .sum()
     }
 
@@ -429,7 +440,11 @@ mod tests {
         assert_eq!(begin(7, 100), Admission::Admitted);
         assert_eq!(begin(7, 101), Admission::Parked);
         assert_eq!(begin(7, 102), Admission::Parked);
-        assert_eq!(begin(8, 200), Admission::Admitted, "other uids are not held up");
+        assert_eq!(
+            begin(8, 200),
+            Admission::Admitted,
+            "other uids are not held up"
+        );
         assert_eq!(table.end_request(7, 0), Some(101));
         assert_eq!(begin(7, 101), Admission::Admitted);
         assert_eq!(table.next_parked(7), Some(102));
@@ -444,19 +459,34 @@ mod tests {
         let table = ConnTable::default();
         let l = limits();
         let _conn = table.insert(fd(), peer(7), &l, 0, 100).unwrap();
-        assert_eq!(table.begin_request(7, 100, &l, 0, false), Admission::Admitted);
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, false),
+            Admission::Admitted
+        );
         table.end_request(7, 101);
         assert_eq!(
             table.begin_request(7, 100, &l, 0, false),
             Admission::OverUnreadFds
         );
-        assert_eq!(table.begin_request(7, 100, &l, 0, true), Admission::Parked);
-        assert_eq!(table.begin_request(8, 200, &l, 0, false), Admission::Admitted);
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, true),
+            Admission::ParkedForFds {
+                first: true,
+                unread: 101
+            }
+        );
+        assert_eq!(
+            table.begin_request(8, 200, &l, 0, false),
+            Admission::Admitted
+        );
         assert_eq!(table.fd_parked_uids(), vec![7]);
         assert!(table.fds_read(7, 0, &l).is_empty(), "still over");
         assert_eq!(table.fds_read(7, 1, &l), vec![100]);
         assert!(table.fd_parked_uids().is_empty());
-        assert_eq!(table.begin_request(7, 100, &l, 0, false), Admission::Admitted);
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, false),
+            Admission::Admitted
+        );
     }
 
     #[test]

@@ -143,7 +143,16 @@ pub fn handle(
                 ),
             };
             let delivery = Delivery::of(&sent);
-            record(peer, ctx, &mut records, path, access, verdict, &opened, delivery);
+            record(
+                peer,
+                ctx,
+                &mut records,
+                path,
+                access,
+                verdict,
+                &opened,
+                delivery,
+            );
             records.flush();
             sent
         }
@@ -205,7 +214,16 @@ pub fn handle(
             );
             let delivery = Delivery::of(&sent);
             for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
-                record(peer, ctx, &mut records, path, access, verdict, outcome, delivery);
+                record(
+                    peer,
+                    ctx,
+                    &mut records,
+                    path,
+                    access,
+                    verdict,
+                    outcome,
+                    delivery,
+                );
             }
             records.flush();
             drop(fds);

@@ -607,6 +607,7 @@ fn one_uid_with_unread_fds_cannot_stop_delivery_to_others() {
     });
     let flooders = RawConn::connect_many_as(broker.socket(), ALICE, 12).expect("connect");
     let sent = flood(&flooders, &batch);
+    broker.expect_log(&format!("uid={} has ", ALICE.uid));
     broker
         .fdagent(BOB)
         .args(["cat", &path])

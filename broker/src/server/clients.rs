@@ -160,6 +160,15 @@ impl Server<'_> {
                 {
                     Admission::Admitted => break,
                     Admission::Parked => return None,
+                    Admission::ParkedForFds { first, unread } => {
+                        if first {
+                            log::info!(
+                                "uid={uid} has {unread} fds unread in replies, over --max-unread-fds-per-uid {}: its requests wait until its clients read them",
+                                self.limits.max_unread_fds_per_uid
+                            );
+                        }
+                        return None;
+                    }
                     Admission::OverUnreadFds => {
                         freed = self.conns.settle_uid(uid);
                         settled = true;
