@@ -31,3 +31,4 @@ mod reload;
 mod scanner;
 mod service;
 mod stall;
+mod timeouts;

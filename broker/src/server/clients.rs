@@ -18,12 +18,19 @@ use crate::unread::unread;
 use crate::{policy_store::PolicyStore, request};
 
 impl Server<'_> {
-    /// Accepts every waiting connection. Out of fds, it pauses accepting until the next
-    /// tick instead of spinning on a listener that stays readable.
+    /// Accepts every waiting connection. Out of fds, it refuses each with `Busy` through
+    /// its reserve fd; without one, it pauses accepting until the next tick instead of
+    /// spinning on a listener that stays readable.
     pub(super) fn accept_all(&self) {
         loop {
-            match accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
-                Ok(conn) => self.admit(conn),
+            let accepted =
+                match accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+                    // Out of fds, `accept` fails before it looks at the backlog.
+                    Err(Errno::MFILE | Errno::NFILE) => self.refuse_with_reserve(),
+                    other => other.map(|conn| self.admit(conn)),
+                };
+            match accepted {
+                Ok(()) => {}
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR | Errno::CONNABORTED) => {}
                 Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
@@ -42,6 +49,38 @@ impl Server<'_> {
         if let Err(e) = self.rearm(self.listener, LISTENER) {
             log::error!("cannot re-arm the listener: {e}");
         }
+    }
+
+    /// Out of fds: frees the reserve fd to accept one connection, answers it `Busy` and
+    /// closes it, then takes the reserve back. The error is the accept's (`EAGAIN`: none
+    /// was waiting), or `EMFILE` without a reserve; the tick takes back a reserve lost
+    /// to another thread's open meanwhile.
+    fn refuse_with_reserve(&self) -> Result<(), Errno> {
+        let mut reserve = self.reserve.lock().unwrap_or_else(|e| e.into_inner());
+        if reserve.take().is_none() {
+            return Err(Errno::MFILE);
+        }
+        let accepted = accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK);
+        if let Ok(conn) = &accepted {
+            let message = "the broker is out of file descriptors; retry later";
+            match PeerCreds::of(conn.as_fd()) {
+                Ok(peer) => log::warn!(
+                    "refused connection of uid={} pid={}: {message}",
+                    peer.uid,
+                    peer.pid
+                ),
+                Err(_) => log::warn!("refused a connection: {message}"),
+            }
+            request::refuse_busy(conn.as_fd(), message);
+        }
+        let accepted = accepted.map(drop);
+        *reserve = self.new_reserve();
+        accepted
+    }
+
+    /// A new reserve fd, if one can be had.
+    pub(super) fn new_reserve(&self) -> Option<OwnedFd> {
+        rustix::io::fcntl_dupfd_cloexec(self.listener, 0).ok()
     }
 
     fn admit(&self, fd: OwnedFd) {

@@ -99,6 +99,12 @@ impl Server<'_> {
         {
             notify::status(&self.status_line());
         }
+        {
+            let mut reserve = self.reserve.lock().unwrap_or_else(|e| e.into_inner());
+            if reserve.is_none() {
+                *reserve = self.new_reserve();
+            }
+        }
         if self.accept_paused.swap(false, Ordering::AcqRel)
             && let Err(e) = self.rearm(self.listener, LISTENER)
         {
