@@ -4,7 +4,9 @@
 //! event for a connection closed meanwhile finds nothing instead of a stranger that reused
 //! the fd.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::id_hash::BuildIdHasher;
 use crate::in_flight::Flight;
 use crate::limits::Limits;
-use crate::peer::PeerCreds;
+use crate::peer::{GroupsFor, PeerCreds};
 
 /// One client connection.
 #[derive(Debug)]
@@ -41,6 +43,9 @@ pub struct Conn {
     /// The fds its client may not have received yet (see [`crate::in_flight`]); its uid's
     /// sum is kept in the table.
     flight: Mutex<Flight>,
+    /// `peer` with its groups narrowed for the policies in force, once a reload has
+    /// replaced those `peer`'s were narrowed for (see [`crate::peer`]).
+    regrouped: Mutex<Option<PeerCreds>>,
 }
 
 impl Conn {
@@ -79,6 +84,27 @@ impl Conn {
     /// can hold; returns by how much, to be taken off the uid's sum.
     pub fn settle(&self, unread_bytes: usize) -> usize {
         self.flight().settle(unread_bytes)
+    }
+
+    /// The peer's credentials with its groups narrowed for `policies`, which name the
+    /// gids `named`: `peer` itself if it was narrowed for them, else read again from the
+    /// socket once per reload.
+    pub fn peer_for(
+        &self,
+        policies: GroupsFor,
+        named: &[&[u32]],
+    ) -> io::Result<Cow<'_, PeerCreds>> {
+        if self.peer.groups_for == policies {
+            return Ok(Cow::Borrowed(&self.peer));
+        }
+        let mut regrouped = self.regrouped.lock().unwrap_or_else(|e| e.into_inner());
+        match &*regrouped {
+            Some(peer) if peer.groups_for == policies => {}
+            _ => *regrouped = Some(self.peer.regrouped(self.fd.as_fd(), named, policies)?),
+        }
+        Ok(Cow::Owned(
+            regrouped.clone().unwrap_or_else(|| self.peer.clone()),
+        ))
     }
 
     fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
@@ -204,6 +230,7 @@ impl ConnTable {
             room: sndbuf - sndbuf / 4,
             charged: AtomicUsize::new(0),
             flight: Mutex::new(Flight::default()),
+            regrouped: Mutex::new(None),
         });
         conns.insert(token, conn.clone());
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
@@ -406,6 +433,7 @@ mod tests {
             gid: uid,
             pid: 1,
             groups: vec![],
+            groups_for: GroupsFor::ALL,
             user: None,
         }
     }

@@ -5,6 +5,7 @@
 //! for the time of one `Arc` clone (never during a decision or a file load).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -23,15 +24,25 @@ pub struct Live {
     pub counts: Counts,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Which load this is: a number no other load in this process has (never 0).
+    pub serial: u64,
+    /// The gids its rules name ([`Policy::named_gids`]): of a client's groups, only these
+    /// are kept (see [`crate::peer`]).
+    pub gids: Vec<u32>,
 }
+
+/// The serial of the last policy loaded.
+static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Live {
     fn new(policy: Policy) -> Live {
         let counts = Counts::new(policy.rules().len());
         Live {
+            gids: policy.named_gids(),
             policy,
             counts,
             loaded_at: SystemTime::now(),
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 }

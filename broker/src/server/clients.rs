@@ -13,7 +13,8 @@ use rustix::net::{SocketFlags, accept_with};
 
 use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
 use crate::conns::{Admission, Conn};
-use crate::peer::PeerCreds;
+use crate::peer::{GroupsFor, PeerCreds};
+use crate::policy_store::Live;
 use crate::unread::unread;
 use crate::{policy_store::PolicyStore, request};
 
@@ -93,6 +94,12 @@ impl Server<'_> {
         if self.audit.wants_user_names() {
             peer.user = user_name(peer.uid);
         }
+        let (live, shadow) = (self.store.current(), self.shadow.map(PolicyStore::current));
+        peer.narrow(
+            &named_gids(&live, shadow.as_deref()),
+            groups_for(&live, shadow.as_deref()),
+        );
+        drop((live, shadow));
         let (uid, pid) = (peer.uid, peer.pid);
         let (token, conn) =
             match self
@@ -308,6 +315,14 @@ impl Server<'_> {
             Ok(received) => {
                 let live = self.store.current();
                 let shadow = self.shadow.map(PolicyStore::current);
+                let policies = groups_for(&live, shadow.as_deref());
+                let peer = match conn.peer_for(policies, &named_gids(&live, shadow.as_deref())) {
+                    Ok(peer) => peer,
+                    Err(e) => {
+                        log::warn!("cannot read the groups of pid={pid} again, closing: {e}");
+                        return Answered::Close;
+                    }
+                };
                 let ctx = request::Context {
                     live: &live,
                     shadow: shadow.as_deref(),
@@ -316,7 +331,7 @@ impl Server<'_> {
                     conns: &self.conns,
                     audit: self.audit,
                 };
-                match request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf) {
+                match request::handle(conn.fd.as_fd(), &peer, &ctx, received, buf) {
                     Ok(served) => {
                         conn.replied(served.reply);
                         Answered::Served(served)
@@ -364,6 +379,16 @@ enum Answered {
     Nothing,
     /// End of file, or an error receiving or replying: the connection is done.
     Close,
+}
+
+/// The gids the live and shadow policies name: of a client's groups, the ones to keep.
+fn named_gids<'p>(live: &'p Live, shadow: Option<&'p Live>) -> [&'p [u32]; 2] {
+    [&live.gids, shadow.map_or(&[][..], |s| &s.gids)]
+}
+
+/// What a client's groups narrowed for `live` and `shadow` are narrowed for.
+fn groups_for(live: &Live, shadow: Option<&Live>) -> GroupsFor {
+    GroupsFor(live.serial, shadow.map_or(0, |s| s.serial))
 }
 
 /// The name of `uid` in the user database, if it has one.
