@@ -6,11 +6,14 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use fdbroker_wire::{
     Access, DEFAULT_SOCKET, FileKind, MAX_REQUEST, MAX_RESPONSE, Request, Response,
     decode_response, encode_request,
 };
+use rustix::io::Errno;
+use rustix::net::sockopt::{Timeout, set_socket_timeout};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType, connect, socket_with};
 
 use crate::BrokerError;
@@ -31,6 +34,8 @@ pub struct Client {
     /// The buffer replies are received into, likewise: zeroing a fresh 4 KiB per reply
     /// was a measurable part of a client's cost per open.
     replies: Box<[u8]>,
+    /// How long one send or receive may wait for the broker (see [`Client::set_timeout`]).
+    timeout: Option<Duration>,
 }
 
 /// A file the broker opened, with what `fstat` said about it.
@@ -56,7 +61,29 @@ impl Client {
     /// client.ping()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    ///
+    /// It waits as long as it takes, here and for every reply: to bound the waits, use
+    /// [`Client::connect_timeout`], or [`Client::set_timeout`] once connected.
     pub fn connect(socket: impl AsRef<Path>) -> io::Result<Client> {
+        Client::connect_timeout(socket, None)
+    }
+
+    /// Connects like [`Client::connect`], waiting at most `timeout` (`None`: as long as it
+    /// takes) to connect (a broker whose listen backlog is full keeps new clients waiting
+    /// in `connect`), and then for each send and receive, as [`Client::set_timeout`] sets.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let timeout = Some(Duration::from_secs(5));
+    /// let mut client = fdbroker_agent::Client::connect_timeout("/run/fdbroker.sock", timeout)?;
+    /// client.ping()?; // an error of kind TimedOut if the broker does not answer in time
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_timeout(
+        socket: impl AsRef<Path>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Client> {
         let socket = socket.as_ref();
         let sock = socket_with(
             AddressFamily::UNIX,
@@ -64,19 +91,75 @@ impl Client {
             SocketFlags::CLOEXEC,
             None,
         )?;
-        let connected = SocketAddrUnix::new(socket).and_then(|addr| connect(&sock, &addr));
-        connected.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot connect to the broker at {}: {e}", socket.display()),
-            )
-        })?;
-        Ok(Client {
+        let mut client = Client {
             sock,
             pending: VecDeque::new(),
             out: Vec::new(),
             replies: Box::default(),
-        })
+            timeout: None,
+        };
+        client.set_timeout(timeout)?;
+        let connected = SocketAddrUnix::new(socket).and_then(|addr| connect(&client.sock, &addr));
+        connected.map_err(|e| {
+            let (kind, e) = match e {
+                // A blocking connect that ran out of time.
+                Errno::AGAIN | Errno::INPROGRESS => (
+                    io::ErrorKind::TimedOut,
+                    client.timed_out("accept the connection"),
+                ),
+                e => (io::Error::from(e).kind(), e.to_string()),
+            };
+            io::Error::new(
+                kind,
+                format!("cannot connect to the broker at {}: {e}", socket.display()),
+            )
+        })?;
+        Ok(client)
+    }
+
+    /// Bounds each wait for the broker on this connection to `timeout` (`None`: no bound,
+    /// the default): a send that the broker does not take in time, or a reply that does
+    /// not come in time, is an error of kind [`io::ErrorKind::TimedOut`], so a stopped or
+    /// wedged broker gives an error, never a hang. The connection is of no further use
+    /// after a timeout: a late reply would be taken for the next request's. A zero
+    /// duration is refused (`InvalidInput`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let mut client = fdbroker_agent::Client::connect_default()?;
+    /// client.set_timeout(Some(Duration::from_secs(30)))?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if timeout == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a timeout must be longer than zero (None for no timeout)",
+            ));
+        }
+        set_socket_timeout(&self.sock, Timeout::Recv, timeout)?;
+        set_socket_timeout(&self.sock, Timeout::Send, timeout)?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    /// What a wait that ran out of time was for, as an error message.
+    fn timed_out(&self, what: &str) -> String {
+        let within = self
+            .timeout
+            .map_or_else(String::new, |t| format!(" within {t:?}"));
+        format!("the broker did not {what}{within}")
+    }
+
+    /// `err` from a send or receive: a timeout (`EAGAIN` on a blocking socket) becomes a
+    /// [`io::ErrorKind::TimedOut`] that says so.
+    fn waited(&self, err: io::Error, what: &str) -> io::Error {
+        if err.kind() == io::ErrorKind::WouldBlock {
+            io::Error::new(io::ErrorKind::TimedOut, self.timed_out(what))
+        } else {
+            err
+        }
     }
 
     /// Connects to `$FDBROKER_SOCKET`, or to `/run/fdbroker.sock` when it is not set.
@@ -210,7 +293,14 @@ impl Client {
         buf: &'b mut [u8],
         max_fds: usize,
     ) -> io::Result<(Response<'b>, Vec<OwnedFd>)> {
-        let received = fdbroker_wire::recv(self.sock.as_fd(), buf, max_fds)?;
+        let received = match fdbroker_wire::recv(self.sock.as_fd(), buf, max_fds) {
+            // The broker closed the connection with our request unread: after this error
+            // comes what it sent before closing, such as `Busy`.
+            Err(e) if e.raw_os_error() == Some(Errno::CONNRESET.raw_os_error()) => {
+                fdbroker_wire::recv(self.sock.as_fd(), buf, max_fds).map_err(|_| e)?
+            }
+            received => received.map_err(|e| self.waited(e, "answer"))?,
+        };
         if received.len == 0 && received.fds.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -244,7 +334,26 @@ impl Client {
         }
         let msg = encode_request(request, &mut self.out)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        fdbroker_wire::send(self.sock.as_fd(), msg, &[])
+        match fdbroker_wire::send(self.sock.as_fd(), msg, &[]) {
+            Ok(()) => Ok(()),
+            // The broker refuses a connection over a limit with an unasked `Busy`, then
+            // closes it, often before the first request is sent: that reply, not the
+            // broken pipe, says why.
+            Err(e) if e.raw_os_error() == Some(Errno::PIPE.raw_os_error()) => {
+                Err(self.unasked_reply().unwrap_or(e))
+            }
+            Err(e) => Err(self.waited(e, "take the request")),
+        }
+    }
+
+    /// The error reply the broker sent before it closed the connection, if there is one.
+    /// (The connection is closed, so the receive cannot block.)
+    fn unasked_reply(&mut self) -> Option<io::Error> {
+        self.with_reply_buffer(|client, buf| match client.receive(buf, 0) {
+            Err(e) if BrokerError::from_io(&e).is_some() => Ok(e),
+            _ => Err(io::Error::other("no reply")),
+        })
+        .ok()
     }
 }
 

@@ -166,6 +166,11 @@ pub struct LimitArgs {
     /// Requests being served at once for one uid; its further requests wait their turn.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub max_requests_per_uid: usize,
+    /// Fds one uid's clients may leave unread in replies, over all their connections;
+    /// over it, that uid's requests wait until its clients read. Keep it far below the
+    /// broker's open-files limit, which bounds the fds in flight of all clients together.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_unread_fds_per_uid: usize,
     /// Close a connection that sends nothing for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub idle_timeout: u64,
@@ -182,6 +187,7 @@ impl LimitArgs {
             max_connections: self.max_connections,
             max_connections_per_uid: self.max_connections_per_uid,
             max_requests_per_uid: self.max_requests_per_uid,
+            max_unread_fds_per_uid: self.max_unread_fds_per_uid,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
             workers: usize::from(self.workers),
         }

@@ -4,14 +4,18 @@
 //! event for a connection closed meanwhile finds nothing instead of a stranger that reused
 //! the fd.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::id_hash::BuildIdHasher;
+use crate::in_flight::Flight;
 use crate::limits::Limits;
-use crate::peer::PeerCreds;
+use crate::peer::{GroupsFor, PeerCreds};
 
 /// One client connection.
 #[derive(Debug)]
@@ -36,6 +40,12 @@ pub struct Conn {
     /// What the replies sent since the last check of the unread replies may have taken
     /// of `room`.
     charged: AtomicUsize,
+    /// The fds its client may not have received yet (see [`crate::in_flight`]); its uid's
+    /// sum is kept in the table.
+    flight: Mutex<Flight>,
+    /// `peer` with its groups narrowed for the policies in force, once a reload has
+    /// replaced those `peer`'s were narrowed for (see [`crate::peer`]).
+    regrouped: Mutex<Option<PeerCreds>>,
 }
 
 impl Conn {
@@ -63,10 +73,42 @@ impl Conn {
         self.charged.store(0, Ordering::Relaxed);
     }
 
-    /// Charges a reply sent against the room.
+    /// Charges a reply sent against the room, and counts its fds in flight.
     pub fn replied(&self, reply: crate::request::Sent) {
         let charge = crate::unread::charge(reply.bytes, reply.fds);
         self.charged.fetch_add(charge, Ordering::Relaxed);
+        self.flight().sent(reply.bytes, reply.fds);
+    }
+
+    /// Lowers the fds counted in flight to what `unread_bytes` (the replies queued now)
+    /// can hold; returns by how much, to be taken off the uid's sum.
+    pub fn settle(&self, unread_bytes: usize) -> usize {
+        self.flight().settle(unread_bytes)
+    }
+
+    /// The peer's credentials with its groups narrowed for `policies`, which name the
+    /// gids `named`: `peer` itself if it was narrowed for them, else read again from the
+    /// socket once per reload.
+    pub fn peer_for(
+        &self,
+        policies: GroupsFor,
+        named: &[&[u32]],
+    ) -> io::Result<Cow<'_, PeerCreds>> {
+        if self.peer.groups_for == policies {
+            return Ok(Cow::Borrowed(&self.peer));
+        }
+        let mut regrouped = self.regrouped.lock().unwrap_or_else(|e| e.into_inner());
+        match &*regrouped {
+            Some(peer) if peer.groups_for == policies => {}
+            _ => *regrouped = Some(self.peer.regrouped(self.fd.as_fd(), named, policies)?),
+        }
+        Ok(Cow::Owned(
+            regrouped.clone().unwrap_or_else(|| self.peer.clone()),
+        ))
+    }
+
+    fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
+        self.flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// True once [`Conn::retire`] was called.
@@ -94,6 +136,41 @@ struct UidUse {
     /// Connections with a request waiting for this uid's requests in flight to drop below
     /// the limit, oldest first. Each is disarmed while here, so it appears at most once.
     parked: VecDeque<u64>,
+    /// The sum of its connections' fds in flight. Signed: a connection's count may fall
+    /// (settled from its queue) just before the rise of a reply sent meanwhile is added.
+    unread_fds: i64,
+    /// Connections waiting for this uid's fds in flight to fall under the limit; the
+    /// tick hands them back (see [`ConnTable::fds_read`]). Disarmed while here.
+    fd_parked: Vec<u64>,
+}
+
+impl UidUse {
+    fn unused(&self) -> bool {
+        self.connections == 0
+            && self.requests == 0
+            && self.parked.is_empty()
+            && self.fd_parked.is_empty()
+    }
+
+    fn over_fds(&self, limits: &Limits) -> bool {
+        self.unread_fds > i64::try_from(limits.max_unread_fds_per_uid).unwrap_or(i64::MAX)
+    }
+}
+
+/// Whether a request may be served now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Yes: it is counted in flight until [`ConnTable::end_request`].
+    Admitted,
+    /// No: the connection is parked until its uid's requests in flight drop below the
+    /// limit.
+    Parked,
+    /// No: the connection is parked until its uid's fds in flight (`unread`) fall within
+    /// the limit; `first` if no other connection of the uid was parked for that.
+    ParkedForFds { first: bool, unread: i64 },
+    /// Not yet: its uid has too many fds in flight, by the counts so far. Settle them
+    /// from the queues ([`ConnTable::settle_uid`]) and ask again.
+    OverUnreadFds,
 }
 
 /// Why a connection or request was not admitted.
@@ -152,6 +229,8 @@ impl ConnTable {
             unread_limit: sndbuf / 4,
             room: sndbuf - sndbuf / 4,
             charged: AtomicUsize::new(0),
+            flight: Mutex::new(Flight::default()),
+            regrouped: Mutex::new(None),
         });
         conns.insert(token, conn.clone());
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
@@ -185,42 +264,121 @@ impl ConnTable {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&token)?;
         self.open.fetch_sub(1, Ordering::Relaxed);
+        // Closed only once its replies are read or its client is gone: nothing of it is
+        // in flight any more.
+        let in_flight = conn.flight().fds();
         let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(usage) = per_uid.get_mut(&conn.peer.uid) {
             usage.connections -= 1;
-            if usage.connections == 0 && usage.requests == 0 && usage.parked.is_empty() {
+            usage.unread_fds -= in_flight as i64;
+            if usage.unused() {
                 per_uid.remove(&conn.peer.uid);
             }
         }
         Some(conn)
     }
 
-    /// Counts a request of connection `token` of `uid` as in flight and returns true, unless
-    /// that uid is at its limit: then parks the connection and returns false. A parked
+    /// Counts a request of connection `token` of `uid` as in flight ([`Admission::Admitted`]),
+    /// unless that uid is at its limit of requests: then parks the connection. A parked
     /// connection is handed back by [`ConnTable::end_request`] when a slot frees, so the
-    /// limit is backpressure, never an error.
-    pub fn begin_request(&self, uid: u32, token: u64, limits: &Limits) -> bool {
+    /// limit is backpressure, never an error. `freed` fds of the uid were found read
+    /// since they were counted in flight. Over the uid's limit of fds in flight, the
+    /// connection is parked too if `settled` (its uid's counts were just settled from the
+    /// queues), else the caller is to settle them first.
+    pub fn begin_request(
+        &self,
+        uid: u32,
+        token: u64,
+        limits: &Limits,
+        freed: usize,
+        settled: bool,
+    ) -> Admission {
         let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
         let usage = per_uid.entry(uid).or_default();
+        usage.unread_fds -= freed as i64;
+        if usage.over_fds(limits) {
+            if !settled {
+                return Admission::OverUnreadFds;
+            }
+            let first = usage.fd_parked.is_empty();
+            usage.fd_parked.push(token);
+            return Admission::ParkedForFds {
+                first,
+                unread: usage.unread_fds,
+            };
+        }
         if usage.requests >= limits.max_requests_per_uid {
             usage.parked.push_back(token);
-            return false;
+            return Admission::Parked;
         }
         usage.requests += 1;
-        true
+        Admission::Admitted
     }
 
-    /// Ends a request counted by [`ConnTable::begin_request`], and returns the oldest
-    /// connection of `uid` parked waiting for the slot, whose turn it now is.
-    pub fn end_request(&self, uid: u32) -> Option<u64> {
+    /// Ends a request counted by [`ConnTable::begin_request`], whose reply carried `fds`
+    /// fds, and returns the oldest connection of `uid` parked waiting for the slot, whose
+    /// turn it now is.
+    pub fn end_request(&self, uid: u32, fds: usize) -> Option<u64> {
         let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
         let usage = per_uid.get_mut(&uid)?;
         usage.requests -= 1;
+        usage.unread_fds += fds as i64;
         let next = usage.parked.pop_front();
-        if usage.connections == 0 && usage.requests == 0 && usage.parked.is_empty() {
+        if usage.unused() {
             per_uid.remove(&uid);
         }
         next
+    }
+
+    /// Settles the fds in flight of every connection of `uid` that has some from their
+    /// queues (one `SIOCOUTQ` each); returns how many were found read, for
+    /// [`ConnTable::begin_request`] or [`ConnTable::fds_read`] to take off the uid's sum.
+    /// Called only when the uid is over its limit.
+    pub fn settle_uid(&self, uid: u32) -> usize {
+        let conns: Vec<Arc<Conn>> = self
+            .conns
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|c| c.peer.uid == uid && c.flight().fds() > 0)
+            .cloned()
+            .collect();
+        conns
+            .iter()
+            .filter_map(|c| {
+                crate::unread::unread(c.fd.as_fd())
+                    .ok()
+                    .map(|u| c.settle(u))
+            })
+            .sum()
+    }
+
+    /// The uids with connections parked for their fds in flight.
+    pub fn fd_parked_uids(&self) -> Vec<u32> {
+        let per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
+        per_uid
+            .iter()
+            .filter(|(_, usage)| !usage.fd_parked.is_empty())
+            .map(|(uid, _)| *uid)
+            .collect()
+    }
+
+    /// Takes `freed` fds (found read) off `uid`'s sum; if it is then within the limit,
+    /// returns the connections parked for it, whose turn has come.
+    pub fn fds_read(&self, uid: u32, freed: usize, limits: &Limits) -> Vec<u64> {
+        let mut per_uid = self.per_uid.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(usage) = per_uid.get_mut(&uid) else {
+            return Vec::new();
+        };
+        usage.unread_fds -= freed as i64;
+        if usage.over_fds(limits) {
+            return Vec::new();
+        }
+        let parked = std::mem::take(&mut usage.fd_parked);
+        if usage.unused() {
+            per_uid.remove(&uid);
+        }
+        parked
     }
 
     /// The next parked connection of `uid`, when the one handed back before has gone.
@@ -254,6 +412,7 @@ mod tests {
             max_connections: 3,
             max_connections_per_uid: 2,
             max_requests_per_uid: 1,
+            max_unread_fds_per_uid: 100,
             idle_timeout: Duration::from_secs(1),
             workers: 1,
         }
@@ -274,6 +433,7 @@ mod tests {
             gid: uid,
             pid: 1,
             groups: vec![],
+            groups_for: GroupsFor::ALL,
             user: None,
         }
     }
@@ -304,18 +464,57 @@ mod tests {
     fn requests_over_the_limit_park_and_resume_in_order() {
         let table = ConnTable::default();
         let l = limits();
-        assert!(table.begin_request(7, 100, &l));
-        assert!(!table.begin_request(7, 101, &l));
-        assert!(!table.begin_request(7, 102, &l));
-        assert!(
-            table.begin_request(8, 200, &l),
+        let begin = |uid, token| table.begin_request(uid, token, &l, 0, false);
+        assert_eq!(begin(7, 100), Admission::Admitted);
+        assert_eq!(begin(7, 101), Admission::Parked);
+        assert_eq!(begin(7, 102), Admission::Parked);
+        assert_eq!(
+            begin(8, 200),
+            Admission::Admitted,
             "other uids are not held up"
         );
-        assert_eq!(table.end_request(7), Some(101));
-        assert!(table.begin_request(7, 101, &l));
+        assert_eq!(table.end_request(7, 0), Some(101));
+        assert_eq!(begin(7, 101), Admission::Admitted);
         assert_eq!(table.next_parked(7), Some(102));
-        assert_eq!(table.end_request(7), None);
-        assert_eq!(table.end_request(8), None);
+        assert_eq!(table.end_request(7, 0), None);
+        assert_eq!(table.end_request(8, 0), None);
+    }
+
+    /// Over its limit of fds in flight, a uid's requests are first sent to settle the
+    /// counts, then parked until fds are found read; other uids go on.
+    #[test]
+    fn a_uid_over_its_fds_in_flight_parks_until_they_are_read() {
+        let table = ConnTable::default();
+        let l = limits();
+        let _conn = table.insert(fd(), peer(7), &l, 0, 100).unwrap();
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, false),
+            Admission::Admitted
+        );
+        table.end_request(7, 101);
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, false),
+            Admission::OverUnreadFds
+        );
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, true),
+            Admission::ParkedForFds {
+                first: true,
+                unread: 101
+            }
+        );
+        assert_eq!(
+            table.begin_request(8, 200, &l, 0, false),
+            Admission::Admitted
+        );
+        assert_eq!(table.fd_parked_uids(), vec![7]);
+        assert!(table.fds_read(7, 0, &l).is_empty(), "still over");
+        assert_eq!(table.fds_read(7, 1, &l), vec![100]);
+        assert!(table.fd_parked_uids().is_empty());
+        assert_eq!(
+            table.begin_request(7, 100, &l, 0, false),
+            Admission::Admitted
+        );
     }
 
     #[test]

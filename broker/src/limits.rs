@@ -15,6 +15,11 @@ pub struct Limits {
     /// requests of that uid wait their turn, so one uid with slow opens cannot hold every
     /// worker.
     pub max_requests_per_uid: usize,
+    /// Fds one uid's clients may leave unread in replies, over all its connections (see
+    /// [`crate::in_flight`]). Over it, that uid's requests wait until they read; the
+    /// kernel refuses every client's fds once the broker's user has as many in flight as
+    /// its open-files limit, so this stays far below it.
+    pub max_unread_fds_per_uid: usize,
     /// A connection that sends nothing for this long is closed.
     pub idle_timeout: Duration,
     /// Threads serving requests. A request stalled in the file system (a hung network

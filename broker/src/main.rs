@@ -12,6 +12,7 @@ mod close_runs;
 mod conns;
 mod grant_root;
 mod id_hash;
+mod in_flight;
 mod inactive;
 mod inherited_fds;
 mod limits;

@@ -4,6 +4,12 @@
 //! Nothing a client sends can change these. A connected socket handed on to a process of
 //! another uid still carries the identity of the process that connected.
 //!
+//! A client may be in up to 65,536 supplementary groups. Of those, a connection keeps
+//! only the ones the policies in force name ([`PeerCreds::narrow`]): they decide exactly
+//! as the full list would, and the memory and the time of matching them with the rules
+//! no longer grow with the client's groups. After a reload, whose policy may name other
+//! groups, the list is read again from the socket ([`PeerCreds::regrouped`]).
+//!
 //! [`unix(7)`]: https://man7.org/linux/man-pages/man7/unix.7.html
 
 use std::io;
@@ -22,8 +28,11 @@ pub struct PeerCreds {
     /// Pid at connect time (for the audit log; it may have exited or been reused since).
     /// 0 for a client in another pid namespace, whose pid means nothing here.
     pub pid: i32,
-    /// Supplementary groups at connect time.
+    /// Supplementary groups at connect time: after [`PeerCreds::narrow`], only those the
+    /// policies of `groups_for` name, sorted.
     pub groups: Vec<u32>,
+    /// The policies `groups` was narrowed for.
+    pub groups_for: GroupsFor,
     /// The uid's user name, looked up once per connection when the audit trail wants it.
     pub user: Option<String>,
 }
@@ -39,9 +48,55 @@ impl PeerCreds {
             gid: cred.gid(),
             pid: cred.pid(),
             groups: peer_groups(sock)?,
+            groups_for: GroupsFor::ALL,
             user: None,
         })
     }
+
+    /// Keeps of the groups only those in one of `named` (sorted lists of the gids the
+    /// policies of `policies` name).
+    pub fn narrow(&mut self, named: &[&[u32]], policies: GroupsFor) {
+        self.groups = narrowed(&self.groups, named);
+        self.groups_for = policies;
+    }
+
+    /// These credentials with the groups of `sock` (this connection's socket) narrowed
+    /// for other policies.
+    pub fn regrouped(
+        &self,
+        sock: BorrowedFd<'_>,
+        named: &[&[u32]],
+        policies: GroupsFor,
+    ) -> io::Result<PeerCreds> {
+        let mut peer = PeerCreds {
+            groups: peer_groups(sock)?,
+            ..self.clone()
+        };
+        peer.narrow(named, policies);
+        Ok(peer)
+    }
+}
+
+/// Which policies a connection's groups were narrowed for: the serials of the live and of
+/// the shadow policy (0 without one), see [`crate::policy_store::Live::serial`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupsFor(pub u64, pub u64);
+
+impl GroupsFor {
+    /// Not narrowed: every group.
+    pub const ALL: GroupsFor = GroupsFor(0, 0);
+}
+
+/// The gids of `groups` that are in one of `named` (each sorted), sorted, each once.
+fn narrowed(groups: &[u32], named: &[&[u32]]) -> Vec<u32> {
+    let mut kept: Vec<u32> = groups
+        .iter()
+        .filter(|g| named.iter().any(|n| n.binary_search(g).is_ok()))
+        .copied()
+        .collect();
+    kept.sort_unstable();
+    kept.dedup();
+    kept
 }
 
 /// `getsockopt(SO_PEERGROUPS)`: the supplementary groups of the peer. Neither rustix nor
@@ -107,5 +162,12 @@ mod tests {
         ours.sort_unstable();
         theirs.sort_unstable();
         assert_eq!(theirs, ours);
+    }
+
+    #[test]
+    fn narrowing_keeps_the_named_groups_sorted_once() {
+        let groups = [50, 7, 9, 50, 1000, 3];
+        assert_eq!(narrowed(&groups, &[&[3, 9, 11], &[50]]), [3, 9, 50]);
+        assert_eq!(narrowed(&groups, &[&[], &[]]), [0u32; 0]);
     }
 }

@@ -5,6 +5,7 @@
 //! for the time of one `Arc` clone (never during a decision or a file load).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,16 +29,26 @@ pub struct Live {
     pub loaded_at: SystemTime,
     /// Its allow rules that serve nothing, with why.
     pub inactive: Inactive,
+    /// Which load this is: a number no other load in this process has (never 0).
+    pub serial: u64,
+    /// The gids its rules name ([`Policy::named_gids`]): of a client's groups, only these
+    /// are kept (see [`crate::peer`]).
+    pub gids: Vec<u32>,
 }
+
+/// The serial of the last policy loaded.
+static SERIAL: AtomicU64 = AtomicU64::new(0);
 
 impl Live {
     fn new(policy: Policy, inactive: Inactive) -> Live {
         let counts = Counts::new(policy.rules().len());
         Live {
+            gids: policy.named_gids(),
             policy,
             counts,
             loaded_at: SystemTime::now(),
             inactive,
+            serial: SERIAL.fetch_add(1, Ordering::Relaxed) + 1,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! One request, one decision per path, one audit line per path, one reply — top to bottom
+//! One request, one decision per path, one reply, one audit line per path — top to bottom
 //! in this file.
 
 use std::io;
@@ -104,8 +104,8 @@ pub fn handle(
         }
     };
 
-    // 2. Each path: decide, open, record; the records are written, then the one reply is
-    //    sent.
+    // 2. Each path: decide and open; the one reply is sent, then the records are written,
+    //    with the send's outcome.
     let paths = match &request {
         Request::Open { .. } => 1,
         Request::OpenMany { paths, .. } => paths.0.len(),
@@ -124,16 +124,15 @@ pub fn handle(
         } => {
             let verdict = judge(peer, ctx, path, access);
             let opened = open_allowed(peer, verdict, path, None, access, create_mode);
-            record(peer, ctx, &mut records, path, access, verdict, &opened);
-            records.flush();
-            match opened {
+            let sent = match &opened {
                 Ok(Opened {
                     fd,
                     kind,
                     size,
                     created,
                 }) => {
-                    let response = if created {
+                    let (kind, size) = (*kind, *size);
+                    let response = if *created {
                         Response::Created { kind, size }
                     } else {
                         Response::Opened { kind, size }
@@ -144,19 +143,29 @@ pub fn handle(
                     kind,
                     errno,
                     reason,
-                }) => {
-                    let errno = errno.raw_os_error();
-                    reply(
-                        sock,
-                        &Response::Error {
-                            kind,
-                            errno,
-                            message: reason,
-                        },
-                        &[],
-                    )
-                }
-            }
+                }) => reply(
+                    sock,
+                    &Response::Error {
+                        kind: *kind,
+                        errno: errno.raw_os_error(),
+                        message: reason,
+                    },
+                    &[],
+                ),
+            };
+            let delivery = Delivery::of(&sent);
+            record(
+                peer,
+                ctx,
+                &mut records,
+                path,
+                access,
+                verdict,
+                &opened,
+                delivery,
+            );
+            records.flush();
+            sent
         }
         Request::OpenMany {
             paths,
@@ -191,10 +200,9 @@ pub fn handle(
                 })
                 .collect();
             let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(paths.len());
-            let mut results = Vec::with_capacity(paths.len());
-            for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
-                record(peer, ctx, &mut records, path, access, verdict, outcome);
-                results.push(match outcome {
+            let results = opened
+                .iter()
+                .map(|outcome| match outcome {
                     Ok(Opened {
                         fd,
                         kind,
@@ -213,9 +221,8 @@ pub fn handle(
                         kind: *kind,
                         errno: errno.raw_os_error(),
                     },
-                });
-            }
-            records.flush();
+                })
+                .collect();
             let sent = reply(
                 sock,
                 &Response::OpenedMany {
@@ -223,6 +230,20 @@ pub fn handle(
                 },
                 &fds,
             );
+            let delivery = Delivery::of(&sent);
+            for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
+                record(
+                    peer,
+                    ctx,
+                    &mut records,
+                    path,
+                    access,
+                    verdict,
+                    outcome,
+                    delivery,
+                );
+            }
+            records.flush();
             drop(fds);
             close_all(opened.into_iter().filter_map(Result::ok).map(|o| o.fd));
             sent
@@ -338,10 +359,30 @@ fn open_allowed(
     open::open(path, parent, access, create)
 }
 
+/// Whether a reply was delivered: the errno of its failed send, if it failed (the kernel
+/// refusing its fds, `ETOOMANYREFS`; the client gone, `EPIPE`), in which case none of
+/// its fds reached the client.
+#[derive(Debug, Clone, Copy)]
+enum Delivery {
+    Sent,
+    Failed(i32),
+}
+
+impl Delivery {
+    fn of(sent: &io::Result<Sent>) -> Delivery {
+        match sent {
+            Ok(_) => Delivery::Sent,
+            Err(e) => Delivery::Failed(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+}
+
 /// Counts one path's outcome against its rule and adds its audit record to `records`;
 /// a path that broke the path rule is logged and counted as an error instead (nothing
-/// was asked of the policy). The caller writes the records before it sends the reply,
-/// so no fd is ever handed out without its record.
+/// was asked of the policy). An allowed fd whose reply could not be sent is recorded as
+/// a failure with the send's errno, never as allowed: the records are written right
+/// after the send, so each says what the client got.
+#[allow(clippy::too_many_arguments)]
 fn record(
     peer: &PeerCreds,
     ctx: &Context<'_>,
@@ -350,10 +391,11 @@ fn record(
     access: Access,
     verdict: Verdict<'_>,
     opened: &Result<Opened, OpenFailure>,
+    delivery: Delivery,
 ) {
     let counts = &ctx.live.counts;
-    match (verdict, opened) {
-        (Verdict::BadPath(e), _) => {
+    match (verdict, opened, delivery) {
+        (Verdict::BadPath(e), _, _) => {
             counts.error();
             log::info!(
                 "refused path from uid={} pid={}: {}: {e}",
@@ -362,11 +404,11 @@ fn record(
                 QuotedPath(path)
             );
         }
-        (Verdict::Denied(rule), _) => {
+        (Verdict::Denied(rule), _, _) => {
             counts.denied(rule.map(Rule::index));
             records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
         }
-        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(opened)) => {
+        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(opened), Delivery::Sent) => {
             counts.allowed(rule.index());
             let outcome = if opened.created {
                 Outcome::Created
@@ -375,7 +417,16 @@ fn record(
             };
             records.open(peer, access, path, Some(rule.name()), outcome);
         }
-        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Err(f)) => {
+        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(_), Delivery::Failed(errno)) => {
+            counts.allowed(rule.index());
+            counts.error();
+            let outcome = Outcome::Fail {
+                errno,
+                reason: "the reply with the fd could not be sent",
+            };
+            records.open(peer, access, path, Some(rule.name()), outcome);
+        }
+        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Err(f), _) => {
             counts.allowed(rule.index());
             counts.error();
             let outcome = Outcome::Fail {

@@ -68,6 +68,23 @@ impl Policy {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
+
+    /// Every gid some rule names in `groups`, sorted, each once. Only these of a client's
+    /// supplementary groups can change a decision ([`Peer::groups`]), so a client's other
+    /// groups need not be kept, nor compared with every rule.
+    ///
+    /// [`Peer::groups`]: crate::Peer::groups
+    pub fn named_gids(&self) -> Vec<u32> {
+        let mut gids: Vec<u32> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.subjects.gids())
+            .copied()
+            .collect();
+        gids.sort_unstable();
+        gids.dedup();
+        gids
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +93,14 @@ mod tests {
 
     use super::*;
     use crate::testing::{Names, policy};
+
+    #[test]
+    fn named_gids_are_every_group_rule_gid_once_sorted() {
+        let p = policy(
+            "version = 1\n\n[[rule]]\nname = \"a\"\ngroups = [9, 3]\nusers = [1]\npaths = [\"/a\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"b\"\ngroups = [3, 5]\npaths = [\"/b\"]\naccess = [\"read\"]\neffect = \"deny\"\n\n[[rule]]\nname = \"c\"\nusers = [\"*\"]\npaths = [\"/c\"]\naccess = [\"read\"]\n",
+        );
+        assert_eq!(p.named_gids(), [3, 5, 9]);
+    }
 
     /// A file in the temporary directory holding `contents`, removed when dropped.
     struct TempFile(PathBuf);

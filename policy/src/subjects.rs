@@ -23,7 +23,9 @@ pub struct Peer<'a> {
     pub uid: u32,
     /// The primary gid.
     pub gid: u32,
-    /// The supplementary gids (may repeat `gid`).
+    /// The supplementary gids (may repeat `gid`). Matching compares each with the gids
+    /// of each rule that may apply, so a caller with many groups should pass only those
+    /// the policy names ([`crate::Policy::named_gids`]): the decisions are the same.
     pub groups: &'a [u32],
 }
 

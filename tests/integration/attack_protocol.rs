@@ -251,7 +251,7 @@ fn mixed_bad_paths_in_a_full_batch_each_answered() {
         }
     }
     let decided = batch.iter().filter(|(_, e)| *e != invalid).count();
-    let log = wait_for_count(&broker, " op=open uid=0 ", decided).unwrap_or_else(|| broker.log());
+    let log = broker.wait_for_count(" op=open uid=0 ", decided);
     assert_eq!(
         log.matches(" op=open uid=0 ").count(),
         decided,
@@ -265,15 +265,6 @@ fn mixed_bad_paths_in_a_full_batch_each_answered() {
     drop((reply, conn));
     broker.assert_fds_back_to(baseline);
     assert_still_serving(&broker, &tree);
-}
-
-/// Polls the log until `needle` occurs `count` times (audit lines are written just before
-/// the reply, but the log is read from another process).
-fn wait_for_count(broker: &Broker, needle: &str, count: usize) -> Option<String> {
-    crate::harness::wait_until(Duration::from_secs(5), || {
-        let log = broker.log();
-        (log.matches(needle).count() >= count).then_some(log)
-    })
 }
 
 /// Sends pings on `conn` as fast as it can without reading replies (non-blocking sends,

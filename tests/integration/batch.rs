@@ -90,7 +90,7 @@ fn each_path_is_answered_on_its_own_in_order() {
     assert_eq!(read_all(results.next().unwrap().unwrap()), "alpha\n");
     assert_eq!(read_all(results.last().unwrap().unwrap()), "beta\n");
     // One audit line per decided path (the relative one is refused before any decision).
-    let log = broker.log();
+    let log = broker.wait_for_count(" op=open uid=0 ", 6);
     assert_eq!(log.matches(" op=open uid=0 ").count(), 6, "{log}");
     assert!(log.contains("refused path from uid=0"), "{log}");
 }

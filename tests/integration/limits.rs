@@ -220,3 +220,21 @@ fn requests_over_the_per_uid_limit_wait_their_turn() {
     drop(bob);
     broker.assert_fds_back_to(baseline);
 }
+
+/// A client over the per-uid connection cap is told `Busy` every time, never a broken
+/// pipe: the broker refuses it with an unasked `Busy` and closes, often before fdagent has
+/// sent its request, and fdagent must read that reply rather than report the failed send.
+/// 50 tries, each exit 75.
+#[test]
+fn fdagent_over_the_connection_cap_always_exits_busy() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start_with(&tree, &policy, &["--max-connections-per-uid", "1"]);
+    let _held = admitted(&broker, ALICE);
+    let path = tree.p("data/a.txt");
+    for _ in 0..50 {
+        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        out.code_is(75)
+            .stderr_has("too many connections from this uid");
+    }
+}

@@ -35,3 +35,4 @@ mod service;
 mod stall;
 mod startup;
 mod status;
+mod timeouts;

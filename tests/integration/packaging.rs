@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -186,10 +187,87 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
         .into_iter()
         .flat_map(str::split_whitespace)
         .collect();
+    // And switching to its own user (`serve --user`), which the unit does.
+    let mut needed = needed;
+    if service_user().is_some() {
+        needed.extend(["CAP_SETUID", "CAP_SETGID"]);
+    }
     assert_eq!(
         bounding, needed,
-        "CapabilityBoundingSet= vs `check --verbose`"
+        "CapabilityBoundingSet= vs `check --verbose` (and --user)"
     );
+}
+
+/// The user the service's `serve` switches to (`--user NAME`), if any.
+fn service_user() -> Option<String> {
+    let serve = fdbroker_command_lines()
+        .into_iter()
+        .find(|words| words[1] == "serve")
+        .expect("ExecStart runs serve");
+    let at = serve.iter().position(|w| w == "--user")?;
+    serve.get(at + 1).cloned()
+}
+
+/// The service runs the broker as a dedicated system user, so the fds in its replies that
+/// clients have not read are charged to that user, never to root; the deb's postinst
+/// creates it as Debian daemons do (`adduser --system --group`, once), and the deb
+/// depends on adduser. The postinst runs here with stand-ins for `getent` and `adduser`
+/// that record what they were asked.
+#[test]
+fn the_deb_creates_the_user_the_service_runs_as() {
+    let user = service_user().expect("the service runs serve --user NAME");
+    assert_ne!(user, "root");
+    let deb = deb_metadata();
+    assert!(
+        deb["depends"]
+            .as_str()
+            .is_some_and(|d| d.contains("adduser")),
+        "the deb must depend on adduser: {}",
+        deb["depends"]
+    );
+    let scripts = deb["maintainer-scripts"]
+        .as_str()
+        .expect("maintainer-scripts");
+    let postinst = repo().join("broker").join(scripts).join("postinst");
+    let tree = Tree::new();
+    tree.dir("fake", 0o755);
+    let calls = tree.path("calls");
+    for (name, status) in [("getent", 2), ("adduser", 0)] {
+        let script = tree.path(&format!("fake/{name}"));
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh
+echo {name} \"$@\" >> {}
+exit {status}
+",
+                calls.display()
+            ),
+        )
+        .expect("write a stand-in");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod a stand-in");
+    }
+    let path = format!("{}:/usr/bin:/bin", tree.p("fake"));
+    for _ in 0..2 {
+        tree.cmd(Path::new("/bin/sh"))
+            .arg(&postinst)
+            .arg("configure")
+            .env("PATH", &path)
+            .run()
+            .code_is(0);
+    }
+    let calls = std::fs::read_to_string(&calls).expect("read the calls");
+    let adduser: Vec<&str> = calls.lines().filter(|l| l.starts_with("adduser")).collect();
+    assert_eq!(adduser.len(), 2, "{calls}");
+    for call in adduser {
+        for word in ["--system", "--group", &user] {
+            assert!(
+                call.split_whitespace().any(|w| w == word),
+                "postinst: {call:?} lacks {word}"
+            );
+        }
+    }
 }
 
 /// The command lines of the service's `Exec*=` directives that run fdbroker, split into
@@ -259,6 +337,11 @@ fn the_units_command_lines_use_real_flags_and_run() {
                     .replace(SYSTEM_SOCKET, &broker.socket_str())
             })
             .collect();
+        // The service's own user exists where the package is installed; here, a user
+        // that exists everywhere stands in for it.
+        if let Some(at) = args.iter().position(|w| w == "--user") {
+            args[at + 1] = "nobody".to_owned();
+        }
         if subcommand == "serve" {
             args.push("--print-privileges".to_owned());
         }

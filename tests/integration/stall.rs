@@ -23,7 +23,7 @@ const FILES: usize = 64;
 /// The system calls of a request in the file system, where a hung mount holds a thread.
 /// A worker stopped anywhere else stands for another stall: idle in `epoll_wait`, or
 /// writing an audit line with the log's lock held, which stops every request that must be
-/// recorded (as it should: no fd goes out without its record).
+/// recorded (as it should: a worker writes its records before it serves anything else).
 const FILE_SYSTEM_CALLS: [libc::c_long; 4] = [
     libc::SYS_openat2,
     libc::SYS_fstat,

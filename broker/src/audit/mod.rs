@@ -22,7 +22,10 @@
 //! not recorded: reading `/proc` would widen the broker's Landlock confinement.
 //!
 //! A request's records are one `write` (a file sink is unbuffered and opened `O_APPEND`),
-//! made before the fd is sent: a crash never loses the record of a handed-out fd.
+//! made right after its reply is sent, with the send's outcome: an allowed fd whose reply
+//! the kernel refused (`ETOOMANYREFS`) or whose client was gone (`EPIPE`) was never
+//! delivered, and is recorded as a `fail`, not an `allow`. The worker writes them before
+//! it does anything else, so only the broker dying in between can lose them.
 
 mod path;
 mod record;
@@ -127,8 +130,8 @@ impl Audit {
 }
 
 /// The records of one request, written together in one `write` by [`Pending::flush`]
-/// before the reply is sent: a batch's records cost one system call, and none is lost if
-/// the broker dies after handing out an fd.
+/// right after the reply is sent: a batch's records cost one system call, and each says
+/// whether its fd was delivered.
 #[derive(Debug)]
 pub struct Pending<'a> {
     audit: &'a Audit,

@@ -190,6 +190,7 @@ mod tests {
             gid: 2002,
             pid: 77,
             groups: vec![],
+            groups_for: crate::peer::GroupsFor::ALL,
             user: Some("alice".into()),
         }
     }

@@ -12,18 +12,26 @@ use rustix::io::Errno;
 use rustix::net::{SocketFlags, accept_with};
 
 use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
-use crate::conns::Conn;
-use crate::peer::PeerCreds;
+use crate::conns::{Admission, Conn};
+use crate::peer::{GroupsFor, PeerCreds};
+use crate::policy_store::Live;
 use crate::unread::unread;
 use crate::{policy_store::PolicyStore, request};
 
 impl Server<'_> {
-    /// Accepts every waiting connection. Out of fds, it pauses accepting until the next
-    /// tick instead of spinning on a listener that stays readable.
+    /// Accepts every waiting connection. Out of fds, it refuses each with `Busy` through
+    /// its reserve fd; without one, it pauses accepting until the next tick instead of
+    /// spinning on a listener that stays readable.
     pub(super) fn accept_all(&self) {
         loop {
-            match accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
-                Ok(conn) => self.admit(conn),
+            let accepted =
+                match accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK) {
+                    // Out of fds, `accept` fails before it looks at the backlog.
+                    Err(Errno::MFILE | Errno::NFILE) => self.refuse_with_reserve(),
+                    other => other.map(|conn| self.admit(conn)),
+                };
+            match accepted {
+                Ok(()) => {}
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR | Errno::CONNABORTED) => {}
                 Err(e @ (Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)) => {
@@ -44,6 +52,38 @@ impl Server<'_> {
         }
     }
 
+    /// Out of fds: frees the reserve fd to accept one connection, answers it `Busy` and
+    /// closes it, then takes the reserve back. The error is the accept's (`EAGAIN`: none
+    /// was waiting), or `EMFILE` without a reserve; the tick takes back a reserve lost
+    /// to another thread's open meanwhile.
+    fn refuse_with_reserve(&self) -> Result<(), Errno> {
+        let mut reserve = self.reserve.lock().unwrap_or_else(|e| e.into_inner());
+        if reserve.take().is_none() {
+            return Err(Errno::MFILE);
+        }
+        let accepted = accept_with(self.listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK);
+        if let Ok(conn) = &accepted {
+            let message = "the broker is out of file descriptors; retry later";
+            match PeerCreds::of(conn.as_fd()) {
+                Ok(peer) => log::warn!(
+                    "refused connection of uid={} pid={}: {message}",
+                    peer.uid,
+                    peer.pid
+                ),
+                Err(_) => log::warn!("refused a connection: {message}"),
+            }
+            request::refuse_busy(conn.as_fd(), message);
+        }
+        let accepted = accepted.map(drop);
+        *reserve = self.new_reserve();
+        accepted
+    }
+
+    /// A new reserve fd, if one can be had.
+    pub(super) fn new_reserve(&self) -> Option<OwnedFd> {
+        rustix::io::fcntl_dupfd_cloexec(self.listener, 0).ok()
+    }
+
     fn admit(&self, fd: OwnedFd) {
         let mut peer = match PeerCreds::of(fd.as_fd()) {
             Ok(peer) => peer,
@@ -54,6 +94,12 @@ impl Server<'_> {
         if self.audit.wants_user_names() {
             peer.user = self.names.user_name(peer.uid);
         }
+        let (live, shadow) = (self.store.current(), self.shadow.map(PolicyStore::current));
+        peer.narrow(
+            &named_gids(&live, shadow.as_deref()),
+            groups_for(&live, shadow.as_deref()),
+        );
+        drop((live, shadow));
         let (uid, pid) = (peer.uid, peer.pid);
         let (token, conn) =
             match self
@@ -88,8 +134,10 @@ impl Server<'_> {
     /// of the re-arm waking a second worker for it, which costs two context switches.
     ///
     /// It waits instead when its client has too many replies unread (re-armed for
-    /// `EPOLLOUT`, which the kernel reports once the client has read enough), or when the
-    /// uid is at its limit of requests in flight (parked until one of them ends). When a
+    /// `EPOLLOUT`, which the kernel reports once the client has read enough), when the
+    /// uid is at its limit of requests in flight (parked until one of them ends), or when
+    /// the uid's clients have too many fds unread over all its connections (parked until
+    /// the tick finds them read, see [`crate::in_flight`]); other uids go on meanwhile. When a
     /// request ends while another connection of the same uid is parked, that connection's
     /// turn has come: this worker re-arms its own and serves the parked one next, handing
     /// over the freed slot without a trip through epoll. A connection to close with
@@ -134,8 +182,12 @@ impl Server<'_> {
                 work = 0;
             }
             conn.set_busy(true, self.now_ms());
+            let mut freed = 0;
             if conn.unread_check_due() {
-                if unread(conn.fd.as_fd()).unwrap_or(0) > conn.unread_limit {
+                let queued = unread(conn.fd.as_fd()).unwrap_or(0);
+                freed = conn.settle(queued);
+                if queued > conn.unread_limit {
+                    self.fds_read(uid, freed);
                     let wait = EventFlags::OUT | EventFlags::ONESHOT;
                     if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), wait)
                         .is_err()
@@ -146,12 +198,36 @@ impl Server<'_> {
                 }
                 conn.unread_checked();
             }
-            if !self.conns.begin_request(uid, token, self.limits) {
-                return None;
+            let mut settled = false;
+            loop {
+                match self
+                    .conns
+                    .begin_request(uid, token, self.limits, freed, settled)
+                {
+                    Admission::Admitted => break,
+                    Admission::Parked => return None,
+                    Admission::ParkedForFds { first, unread } => {
+                        if first {
+                            log::info!(
+                                "uid={uid} has {unread} fds unread in replies, over --max-unread-fds-per-uid {}: its requests wait until its clients read them",
+                                self.limits.max_unread_fds_per_uid
+                            );
+                        }
+                        return None;
+                    }
+                    Admission::OverUnreadFds => {
+                        freed = self.conns.settle_uid(uid);
+                        settled = true;
+                    }
+                }
             }
             let answered = self.answer(&conn, flags, buf);
             self.gate.step(worker);
-            turn = self.conns.end_request(uid);
+            let fds = match &answered {
+                Answered::Served(served) => served.reply.fds,
+                _ => 0,
+            };
+            turn = self.conns.end_request(uid, fds);
             conn.set_busy(false, self.now_ms());
             match answered {
                 Answered::Served(served) if turn.is_none() => work += served.paths.max(1),
@@ -181,6 +257,18 @@ impl Server<'_> {
         };
         // An error says nothing: yield, as a turn's end always did.
         poll(&mut fds, Some(&now)).map_or(true, |ready| ready > 0)
+    }
+
+    /// Takes `freed` fds of `uid`, found read, off its fds in flight, and hands back its
+    /// connections parked for them if that brings it within its limit.
+    pub(super) fn fds_read(&self, uid: u32, freed: usize) {
+        for token in self.conns.fds_read(uid, freed, self.limits) {
+            if let Some(conn) = self.conns.get(token)
+                && self.rearm(&conn.fd, token).is_err()
+            {
+                self.retire(token, &conn);
+            }
+        }
     }
 
     /// `parked`, or if it has been closed meanwhile, the next parked connection of `uid`.
@@ -227,6 +315,14 @@ impl Server<'_> {
             Ok(received) => {
                 let live = self.store.current();
                 let shadow = self.shadow.map(PolicyStore::current);
+                let policies = groups_for(&live, shadow.as_deref());
+                let peer = match conn.peer_for(policies, &named_gids(&live, shadow.as_deref())) {
+                    Ok(peer) => peer,
+                    Err(e) => {
+                        log::warn!("cannot read the groups of pid={pid} again, closing: {e}");
+                        return Answered::Close;
+                    }
+                };
                 let ctx = request::Context {
                     live: &live,
                     shadow: shadow.as_deref(),
@@ -236,7 +332,7 @@ impl Server<'_> {
                     conns: &self.conns,
                     audit: self.audit,
                 };
-                match request::handle(conn.fd.as_fd(), &conn.peer, &ctx, received, buf) {
+                match request::handle(conn.fd.as_fd(), &peer, &ctx, received, buf) {
                     Ok(served) => {
                         conn.replied(served.reply);
                         Answered::Served(served)
@@ -284,4 +380,14 @@ enum Answered {
     Nothing,
     /// End of file, or an error receiving or replying: the connection is done.
     Close,
+}
+
+/// The gids the live and shadow policies name: of a client's groups, the ones to keep.
+fn named_gids<'p>(live: &'p Live, shadow: Option<&'p Live>) -> [&'p [u32]; 2] {
+    [&live.gids, shadow.map_or(&[][..], |s| &s.gids)]
+}
+
+/// What a client's groups narrowed for `live` and `shadow` are narrowed for.
+fn groups_for(live: &Live, shadow: Option<&Live>) -> GroupsFor {
+    GroupsFor(live.serial, shadow.map_or(0, |s| s.serial))
 }

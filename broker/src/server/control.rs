@@ -1,6 +1,6 @@
 //! The server's own housekeeping: signals (reload, shutdown), the reloader thread, the
-//! periodic tick (idle connections, paused accepts, status lines). The `Reload` request
-//! asks the same reloader (see [`crate::reloads`]).
+//! periodic tick (idle connections, paused accepts, connections parked for unread fds,
+//! status lines). The `Reload` request asks the same reloader (see [`crate::reloads`]).
 
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -96,10 +96,21 @@ impl Server<'_> {
         {
             notify::status(&self.status_line());
         }
+        {
+            let mut reserve = self.reserve.lock().unwrap_or_else(|e| e.into_inner());
+            if reserve.is_none() {
+                *reserve = self.new_reserve();
+            }
+        }
         if self.accept_paused.swap(false, Ordering::AcqRel)
             && let Err(e) = self.rearm(self.listener, LISTENER)
         {
             log::error!("cannot resume accepting: {e}");
+        }
+        // Hand back the connections parked while their uid had too many fds unread, once
+        // its clients have read enough of them.
+        for uid in self.conns.fd_parked_uids() {
+            self.fds_read(uid, self.conns.settle_uid(uid));
         }
         // Close idle and retiring connections, but only once their replies are read:
         // closing would leave the fds in them in flight, charged to the broker.

@@ -21,6 +21,7 @@ mod pacer;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,10 @@ struct Server<'a> {
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
     accept_paused: AtomicBool,
+    /// An fd held in reserve (a duplicate of the listener): out of fds, the broker closes
+    /// it to accept one more connection, answers it `Busy` and closes it, so a new client
+    /// is told at once instead of waiting in the listen backlog.
+    reserve: Mutex<Option<OwnedFd>>,
     /// Ticks so far, to send the service manager a status line every few seconds.
     ticks: AtomicU64,
     /// Asks the reloader thread for reloads (SIGHUP, the `Reload` request); closed at
@@ -113,6 +118,7 @@ pub fn run(
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),
+        reserve: Mutex::new(Some(rustix::io::fcntl_dupfd_cloexec(listener, 0)?)),
         ticks: AtomicU64::new(0),
         reloads,
         gate: Gate::new(limits.workers.max(1), cpus()),

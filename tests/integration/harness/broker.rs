@@ -193,7 +193,19 @@ impl<'t> Broker<'t> {
         .unwrap_or_else(|| self.fail(&format!("the log never showed {needle:?}")))
     }
 
-    /// Polls until the log contains `needle` (audit lines may be written just after the
+    /// Polls until `needle` occurs at least `count` times in the log (audit records are
+    /// written just after the reply) and returns the whole log; fails with the log after
+    /// the timeout.
+    #[track_caller]
+    pub fn wait_for_count(&self, needle: &str, count: usize) -> String {
+        wait_until(BROKER_TIMEOUT, || {
+            let log = self.log();
+            (log.matches(needle).count() >= count).then_some(log)
+        })
+        .unwrap_or_else(|| self.fail(&format!("the log never showed {needle:?} {count} times")))
+    }
+
+    /// Polls until the log contains `needle` (audit lines are written just after the
     /// reply) and returns the whole log.
     #[track_caller]
     pub fn expect_log(&self, needle: &str) -> String {

@@ -116,6 +116,24 @@ impl RawConn {
         })
     }
 
+    /// Receives every reply already waiting, without waiting for more, and returns how
+    /// many fds they carried (closing them): the fds this connection had in flight.
+    pub fn drain_fds(&self) -> usize {
+        let mut buf = vec![0; MAX_RESPONSE + 1];
+        let mut fds = 0;
+        rustix::io::ioctl_fionbio(&self.sock, true).expect("make the socket non-blocking");
+        loop {
+            match fdbroker_wire::recv(self.sock.as_fd(), &mut buf, fdbroker_wire::MAX_FDS) {
+                Ok(got) if got.len == 0 && got.fds.is_empty() => break,
+                Ok(got) => fds += got.fds.len(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("draining replies: {e}"),
+            }
+        }
+        rustix::io::ioctl_fionbio(&self.sock, false).expect("make the socket blocking");
+        fds
+    }
+
     /// Encodes and sends `request`, then receives the reply.
     pub fn request(&self, request: &Request<'_>) -> Reply {
         self.send(&encode(request)).expect("send request");

@@ -11,12 +11,12 @@ pub const USAGE: u8 = 64;
 pub const INVALID: u8 = 65;
 /// The file does not exist.
 pub const NOT_FOUND: u8 = 66;
-/// The broker could not be reached.
+/// The broker could not be reached, or did not answer within `--timeout`.
 pub const UNAVAILABLE: u8 = 69;
 /// The open failed for another reason (a symlink in the path, not a regular file, ...),
 /// or copying the data failed.
 pub const IO: u8 = 74;
-/// The broker is over a limit (too many connections or requests); retry later.
+/// The broker is over a limit (too many connections) or out of fds; retry later.
 pub const BUSY: u8 = 75;
 /// The broker's reply made no sense (another protocol version, a malformed message).
 pub const PROTOCOL: u8 = 76;
@@ -36,14 +36,17 @@ pub const TABLE: &[(u8, &str)] = &[
         "invalid request (path not absolute and normalized, bad access words)",
     ),
     (NOT_FOUND, "not found"),
-    (UNAVAILABLE, "broker unreachable"),
+    (
+        UNAVAILABLE,
+        "broker unreachable, or no answer within --timeout",
+    ),
     (
         IO,
         "open or I/O failed (symlink in the path, not a regular file, not a directory, ...)",
     ),
     (
         BUSY,
-        "broker busy (over a connection or request limit); retry later",
+        "broker busy (over a connection limit, or out of file descriptors); retry later",
     ),
     (
         PROTOCOL,
@@ -82,6 +85,7 @@ pub fn for_request(err: &io::Error) -> u8 {
     match err.kind() {
         io::ErrorKind::InvalidInput => INVALID,
         io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => PROTOCOL,
+        io::ErrorKind::TimedOut => UNAVAILABLE,
         _ => IO,
     }
 }

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fdbroker_agent::{Access, Client, MAX_BATCH, default_socket};
@@ -25,6 +26,10 @@ struct Cli {
     /// The broker's socket [default: $FDBROKER_SOCKET, else /run/fdbroker.sock]
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
+    /// Give up on a broker that does not accept, take a request or answer within this
+    /// many seconds (exit 69); 0 waits for ever
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -115,7 +120,8 @@ fn main() -> ExitCode {
         };
     }
     let socket = cli.socket.unwrap_or_else(default_socket);
-    let mut client = match Client::connect(&socket) {
+    let timeout = (cli.timeout > 0).then(|| Duration::from_secs(cli.timeout));
+    let mut client = match Client::connect_timeout(&socket, timeout) {
         Ok(client) => client,
         Err(e) => return exit::report("broker unreachable", &e, exit::UNAVAILABLE),
     };
