@@ -158,10 +158,10 @@ fn root_sees_everything_in_text_and_json() {
     assert_eq!(json["default_denied"], 0, "{json}");
     assert_eq!(
         json["rules"][0],
-        serde_json::json!({"name": "alice-reads", "allowed": 2, "denied": 0})
+        serde_json::json!({"name": "alice-reads", "allowed": 2, "denied": 0, "inactive": null})
     );
     assert_eq!(
         json["rules"][2],
-        serde_json::json!({"name": "bob-held", "allowed": 0, "denied": 1})
+        serde_json::json!({"name": "bob-held", "allowed": 0, "denied": 1, "inactive": null})
     );
 }
