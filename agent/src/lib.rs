@@ -15,6 +15,9 @@
 //! file.read_to_end(&mut contents)?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! A program that embeds this library depends on it with `default-features = false`: the
+//! default `cli` feature is the `fdagent` binary's, and brings only its dependencies.
 
 #![forbid(unsafe_code)]
 

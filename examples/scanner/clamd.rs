@@ -8,15 +8,13 @@
 //! connect per file and lets clamd's threads scan several files at once.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
-use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rustix::io::Errno;
-use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+use sendfd::SendWithFd;
 
 use crate::report::Verdict;
 
@@ -152,25 +150,16 @@ pub fn parse_verdict(reply: &str) -> Verdict {
 
 /// The one-byte message carrying exactly `fd` that follows `zFILDES` (command and fd in
 /// one message is a protocol error for clamd).
+///
+/// `sendfd` sends without `MSG_NOSIGNAL`: a clamd gone away is an `EPIPE` error all the
+/// same, as for the `write_all`s around it, because a Rust program ignores `SIGPIPE`.
 fn send_fd(conn: &UnixStream, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds = [fd];
-    // `push` reports whether the fd fit; without the check the byte would go without it.
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("no room for the fd"));
-    }
     loop {
-        match sendmsg(
-            conn,
-            &[IoSlice::new(b"\0")],
-            &mut control,
-            SendFlags::NOSIGNAL,
-        ) {
+        match conn.send_with_fd(b"\0", &[fd.as_raw_fd()]) {
             Ok(1) => return Ok(()),
             Ok(_) => return Err(io::Error::other("the fd was not sent")),
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
     }
 }
