@@ -1,5 +1,6 @@
 //! The request and response types. Their postcard encoding is the wire format: variants
-//! and fields may only be appended, never reordered (see the crate docs).
+//! and fields may only be appended, never reordered (see the crate docs), and the golden
+//! vectors (`tests/golden/vectors.txt`) fail on any change to their bytes.
 
 use serde::{Deserialize, Serialize};
 
