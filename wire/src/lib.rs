@@ -130,6 +130,22 @@
 //! Both sides receive with `MSG_CMSG_CLOEXEC`, treat `MSG_TRUNC` as an over-long message
 //! and `MSG_CTRUNC` as an error, and close every fd they did not expect ([`recv`]). Both
 //! send with `MSG_NOSIGNAL`, so a peer that went away is an `EPIPE` error, not a signal.
+//!
+//! # Test vectors
+//!
+//! `tests/golden/vectors.txt` in this crate is normative together with the tables above:
+//! the exact bytes of every request and response, with representative values and the
+//! limits (the longest path, path bytes that are not UTF-8, a full batch, the longest text,
+//! the extreme integers), and of every access bit, file kind, error kind, reload result and
+//! outcome on its own. It is plain text, one vector a line (`NAME HEX ABOUT`, described in
+//! its header), for clients in any language to test against. The tags in the tables are
+//! the order of the variants in `message.rs`, so `cargo test` checks both ways, vector by
+//! vector: this crate encodes each value to the file's bytes, and decodes the file's bytes
+//! to the value; and every variant has a vector.
+//!
+//! The file changes only with the protocol, on purpose (variants and fields are appended,
+//! never reordered): `FDBROKER_BLESS=1 cargo test -p fdbroker-wire --test golden` rewrites
+//! it from the test's values, and its diff is reviewed with the change. CI never sets it.
 
 #![forbid(unsafe_code)]
 

@@ -1,5 +1,6 @@
 //! The request and response types. Their postcard encoding is the wire format: variants
-//! and fields may only be appended, never reordered (see the crate docs).
+//! and fields may only be appended, never reordered (see the crate docs), and the golden
+//! vectors (`tests/golden/vectors.txt`) fail on any change to their bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +147,13 @@ pub enum ReloadResult {
 }
 
 impl ReloadResult {
+    /// Every result, in tag order (a unit test checks that none is missing).
+    pub const ALL: [ReloadResult; 3] = [
+        ReloadResult::InForce,
+        ReloadResult::Invalid,
+        ReloadResult::NeedsRestart,
+    ];
+
     /// A few lower-case words for it, as the CLIs print them.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -223,6 +231,9 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind, in tag order (a unit test checks that none is missing).
+    pub const ALL: [FileKind; 2] = [FileKind::Regular, FileKind::Directory];
+
     /// The lower-case word for this kind, as printed by the CLIs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -257,6 +268,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in tag order (a unit test checks that none is missing), for tests and
+    /// for clients that list or map them.
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Denied,
+        ErrorKind::NotFound,
+        ErrorKind::NotRegular,
+        ErrorKind::InvalidRequest,
+        ErrorKind::TooLarge,
+        ErrorKind::Io,
+        ErrorKind::Internal,
+        ErrorKind::UnsupportedVersion,
+        ErrorKind::Busy,
+    ];
+
     /// A short lower-case description, as printed in logs and by the CLIs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -270,5 +295,44 @@ impl ErrorKind {
             ErrorKind::UnsupportedVersion => "unsupported protocol version",
             ErrorKind::Busy => "broker busy",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `all` is the whole enum in tag order: its `i`th item is tag `i`, and the tag after
+    /// the last is no variant at all, so a variant added to the enum but not to `ALL` fails.
+    fn is_every_variant_in_tag_order<T>(all: &[T])
+    where
+        T: Serialize + for<'de> Deserialize<'de> + PartialEq + std::fmt::Debug,
+    {
+        for (tag, item) in all.iter().enumerate() {
+            let tag = u8::try_from(tag).unwrap();
+            assert_eq!(postcard::to_allocvec(item).unwrap(), [tag], "{item:?}");
+            assert_eq!(postcard::from_bytes::<T>(&[tag]).as_ref(), Ok(item));
+        }
+        let past_end = u8::try_from(all.len()).unwrap();
+        let extra = postcard::from_bytes::<T>(&[past_end]);
+        assert!(
+            extra.is_err(),
+            "tag {past_end} is {extra:?}, missing from ALL"
+        );
+    }
+
+    #[test]
+    fn error_kind_all_has_every_variant() {
+        is_every_variant_in_tag_order(&ErrorKind::ALL);
+    }
+
+    #[test]
+    fn file_kind_all_has_every_variant() {
+        is_every_variant_in_tag_order(&FileKind::ALL);
+    }
+
+    #[test]
+    fn reload_result_all_has_every_variant() {
+        is_every_variant_in_tag_order(&ReloadResult::ALL);
     }
 }

@@ -207,22 +207,11 @@ pub fn request() -> impl Strategy<Value = OwnedRequest> {
 }
 
 fn file_kind() -> impl Strategy<Value = FileKind> {
-    select(vec![FileKind::Regular, FileKind::Directory])
+    select(FileKind::ALL.to_vec())
 }
 
 fn error_kind() -> impl Strategy<Value = ErrorKind> {
-    use ErrorKind::*;
-    let kinds = [
-        Denied,
-        NotFound,
-        NotRegular,
-        InvalidRequest,
-        TooLarge,
-        Io,
-        Internal,
-        UnsupportedVersion,
-    ];
-    select(kinds.to_vec())
+    select(ErrorKind::ALL.to_vec())
 }
 
 /// Message text of any length, often past the limit or within a few bytes of it, and often
@@ -238,8 +227,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn reload_result() -> impl Strategy<Value = ReloadResult> {
-    use ReloadResult::*;
-    select(vec![InForce, Invalid, NeedsRestart])
+    select(ReloadResult::ALL.to_vec())
 }
 
 /// A rule name of at most `MAX_RULE_NAME` bytes, as the broker clips them.
