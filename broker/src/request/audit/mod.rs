@@ -44,7 +44,7 @@ pub use path::QuotedPath;
 use record::{Record, Subject};
 use time::Stamp;
 
-use crate::peer::PeerCreds;
+use crate::server::peer::PeerCreds;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

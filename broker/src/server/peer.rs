@@ -78,7 +78,7 @@ impl PeerCreds {
 }
 
 /// Which policies a connection's groups were narrowed for: the serials of the live and of
-/// the shadow policy (0 without one), see [`crate::policy_store::Live::serial`].
+/// the shadow policy (0 without one), see [`crate::policy::store::Live::serial`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupsFor(pub u64, pub u64);
 

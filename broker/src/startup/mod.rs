@@ -1,7 +1,7 @@
 //! `fdbroker serve`: the privileged start-up, then the accept loop.
 //!
 //! Start-up is one linear sequence; the order is the point (before it, `main` has closed
-//! every inherited fd, see [`crate::inherited_fds`]):
+//! every inherited fd, see [`self::inherited_fds`]):
 //! 0. check that the kernel has `openat2`, without which nothing can be opened safely,
 //!    and start the name resolver ([`crate::resolver`]), while still root and unconfined;
 //! 1. load the policy (a broken policy, or one the kernel cannot hold, must stop us
@@ -17,6 +17,14 @@
 //! Steps 3 to 5 act on the calling thread only and are inherited by threads created
 //! later, so they happen before the first worker exists.
 
+pub mod absolute;
+mod activation;
+pub mod grant_root;
+pub mod inherited_fds;
+mod listener;
+pub mod privileges;
+pub mod sandbox;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,15 +34,16 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
-use crate::audit::{self, Audit};
-use crate::inactive::{Inactive, InactiveRule};
-use crate::limits::Limits;
-use crate::listener::bind_listener;
-use crate::policy_file;
-use crate::policy_store::{Bounds, PolicyStore};
-use crate::privileges::{self, Caps, RunAs};
+use self::listener::bind_listener;
+use self::privileges::{Caps, RunAs};
+use crate::policy;
+use crate::policy::inactive::{Inactive, InactiveRule};
+use crate::policy::store::{Bounds, PolicyStore};
+use crate::request::audit::{self, Audit};
+use crate::request::open;
 use crate::resolver::Resolver;
-use crate::{activation, open, sandbox, server};
+use crate::server;
+use crate::server::limits::Limits;
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -68,7 +77,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         Arc::new(Resolver::spawn().map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start the name resolver: {e}"))
         })?);
-    let policy = policy_file::load_resolved(&opts.policy, &names)
+    let policy = policy::file::load_resolved(&opts.policy, &names)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
     let truncate_right = sandbox::kernel_has_truncate_right();
     sandbox::holdable(&policy, truncate_right)
@@ -107,7 +116,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     let store = PolicyStore::new(opts.policy.clone(), policy, inactive, names.clone());
     let shadow = match &opts.shadow_policy {
         Some(file) => {
-            let policy = policy_file::load_resolved(file, &names).map_err(|e| {
+            let policy = policy::file::load_resolved(file, &names).map_err(|e| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!("invalid shadow policy:\n{e}"),
@@ -233,7 +242,7 @@ fn print_privileges(
 
 /// Raises the limit on open fds as far as the kernel allows (`fs.nr_open`), while the
 /// broker still has `CAP_SYS_RESOURCE`: every connection costs one, and every fd in a reply
-/// its client has not read yet counts against it too (see [`crate::unread`]). Failing to
+/// its client has not read yet counts against it too (see [`crate::server::unread`]). Failing to
 /// raise it only lowers capacity.
 fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

@@ -15,9 +15,9 @@
 //! widen it, as for capabilities.
 //!
 //! Each rule's Landlock rule is given the very fd that was opened and judged for it
-//! ([`crate::grant_root`]), so nothing can be swapped in between. A root that cannot be
+//! ([`super::grant_root`]), so nothing can be swapped in between. A root that cannot be
 //! confined to is never replaced by an ancestor: its allow rule is inactive
-//! ([`crate::inactive`]). The broker's own directories must exist, or it does not start.
+//! ([`crate::policy::inactive`]). The broker's own directories must exist, or it does not start.
 //!
 //! [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
 
@@ -34,8 +34,8 @@ use landlock::{
     RulesetAttr, RulesetCreatedAttr, RulesetStatus,
 };
 
-use crate::grant_root::{self, Unusable};
-use crate::inactive::InactiveRule;
+use super::grant_root::{self, Unusable};
+use crate::policy::inactive::InactiveRule;
 
 /// The Landlock ABI whose rights the broker handles (kernel 6.15+ has it; older kernels
 /// enforce what they support, best effort).
