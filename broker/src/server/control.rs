@@ -26,8 +26,8 @@ impl Server<'_> {
     }
 
     /// The reloader thread: reloads on request, paced (see [`pacer`](super::pacer)) so that
-    /// parsing even a 10,000-rule policy takes a CPU from requests only in slices of
-    /// microseconds; they go on with the old policy until the new one is swapped in.
+    /// parsing even a large policy takes a CPU from requests only in short slices; they go
+    /// on with the old policy until the new one is swapped in.
     pub(super) fn reloader(&self, requests: &Receiver<()>) {
         self.reloads.serve(requests, || {
             let _pacer = Pacer::start()

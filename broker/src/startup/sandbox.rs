@@ -175,7 +175,7 @@ impl Placed {
     /// When `confined`, every other root must lie beneath placed roots whose access
     /// covers its rule's: else the error names the first that does not (a reload
     /// reaching beyond the Landlock ruleset). Each root looks up only its own ancestors,
-    /// so a 10,000-rule reload stays fast.
+    /// so the reload of a large policy stays fast.
     pub fn inactive(&self, policy: &Policy, confined: bool) -> Result<Vec<InactiveRule>, String> {
         let mut inactive = Vec::new();
         for rule in policy
