@@ -35,7 +35,7 @@ use std::time::Instant;
 mod client;
 /// The broker's own way of closing a batch's fds, so the floors close theirs as cheaply.
 /// (Its unit tests run with the broker's; built here with `--all-targets`, they are unused.)
-#[path = "../src/close_runs.rs"]
+#[path = "../src/request/close_runs.rs"]
 #[cfg_attr(test, allow(dead_code, unused_imports))]
 mod close_runs;
 #[path = "bench/daemon.rs"]

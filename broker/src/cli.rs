@@ -52,7 +52,7 @@ pub enum Command {
         print_privileges: bool,
         /// Audit records as `text` lines or `json` objects (one per line).
         #[arg(long, value_name = "FORMAT", default_value = "text")]
-        audit_format: crate::audit::Format,
+        audit_format: crate::request::audit::Format,
         /// Write audit records to this file (appending; reopened on SIGHUP, for logrotate)
         /// instead of the log on stderr. Give it a directory of its own: the broker may
         /// write anything in that directory.
@@ -77,10 +77,10 @@ pub enum Command {
         #[arg(long, short)]
         verbose: bool,
         /// The subordinate uid file --verbose warns from (another system's, say).
-        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBUID)]
+        #[arg(long, value_name = "FILE", default_value = crate::admin::subids::SUBUID)]
         subuid: PathBuf,
         /// The subordinate gid file --verbose warns from.
-        #[arg(long, value_name = "FILE", default_value = crate::subids::SUBGID)]
+        #[arg(long, value_name = "FILE", default_value = crate::admin::subids::SUBGID)]
         subgid: PathBuf,
         /// The policy file to check.
         #[arg(value_name = "FILE")]
@@ -182,8 +182,8 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     /// The limits these flags set.
-    pub fn limits(&self) -> crate::limits::Limits {
-        crate::limits::Limits {
+    pub fn limits(&self) -> crate::server::limits::Limits {
+        crate::server::limits::Limits {
             max_connections: self.max_connections,
             max_connections_per_uid: self.max_connections_per_uid,
             max_requests_per_uid: self.max_requests_per_uid,

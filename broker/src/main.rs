@@ -3,39 +3,13 @@
 
 #![deny(unsafe_code)]
 
-mod absolute;
-mod activation;
 mod admin;
-mod audit;
 mod cli;
-mod close_runs;
-mod conns;
-mod grant_root;
-mod id_hash;
-mod in_flight;
-mod inactive;
-mod inherited_fds;
-mod limits;
-mod listener;
-mod man;
-mod names;
-mod notify;
-mod open;
-mod peer;
-mod policy_file;
-mod policy_store;
-mod privileges;
-mod reload_client;
-mod reloads;
+mod policy;
 mod request;
 mod resolver;
-mod sandbox;
-mod serve;
 mod server;
-mod siblings;
-mod stats;
-mod subids;
-mod unread;
+mod startup;
 
 use std::process::ExitCode;
 
@@ -43,7 +17,7 @@ use clap::Parser;
 use fdbroker_policy::NameResolver;
 
 use crate::cli::{Cli, Command};
-use crate::names::SystemNames;
+use crate::resolver::system::SystemNames;
 
 /// Exit status when the broker cannot start or stops on an error.
 const EXIT_RUNTIME: u8 = 3;
@@ -64,7 +38,7 @@ fn main() -> ExitCode {
             limits,
         } => {
             // First, before this process opens anything of its own.
-            if let Err(e) = inherited_fds::close() {
+            if let Err(e) = startup::inherited_fds::close() {
                 return fail(&e.to_string());
             }
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -80,13 +54,13 @@ fn main() -> ExitCode {
             // Every path option is absolute before anything uses it.
             let paths = (|| {
                 Ok::<_, String>((
-                    absolute::absolute(&policy, "--policy")?,
-                    absolute::absolute(&socket, "--socket")?,
+                    startup::absolute::absolute(&policy, "--policy")?,
+                    startup::absolute::absolute(&socket, "--socket")?,
                     audit_file
-                        .map(|f| absolute::absolute(&f, "--audit-file"))
+                        .map(|f| startup::absolute::absolute(&f, "--audit-file"))
                         .transpose()?,
                     shadow_policy
-                        .map(|f| absolute::absolute(&f, "--shadow-policy"))
+                        .map(|f| startup::absolute::absolute(&f, "--shadow-policy"))
                         .transpose()?,
                 ))
             })();
@@ -94,7 +68,7 @@ fn main() -> ExitCode {
                 Ok(paths) => paths,
                 Err(e) => return fail(&e),
             };
-            let opts = serve::ServeOptions {
+            let opts = startup::ServeOptions {
                 policy,
                 socket,
                 socket_mode,
@@ -106,7 +80,7 @@ fn main() -> ExitCode {
                 audit_file,
                 shadow_policy,
             };
-            match serve::run(&opts) {
+            match startup::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e.to_string()),
             }
@@ -153,12 +127,12 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Reload { socket } => reload_client::reload(&socket).unwrap_or_else(|e| fail(&e)),
+        Command::Reload { socket } => admin::reload::reload(&socket).unwrap_or_else(|e| fail(&e)),
         Command::ResolveNames => match resolver::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("name resolver: {e}")),
         },
-        Command::Man { dir } => match man::write_pages(&dir) {
+        Command::Man { dir } => match admin::man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),
         },
@@ -175,14 +149,14 @@ fn group_id(group: &str) -> Result<u32, String> {
 }
 
 /// A `--user` value: a user name, or a uid, with its primary group from the user database.
-fn run_as(user: &str) -> Result<privileges::RunAs, String> {
+fn run_as(user: &str) -> Result<startup::privileges::RunAs, String> {
     use nix::unistd::{Uid, User};
     let entry = match user.parse::<u32>() {
         Ok(uid) => User::from_uid(Uid::from_raw(uid)),
         Err(_) => User::from_name(user),
     };
     match entry {
-        Ok(Some(u)) => Ok(privileges::RunAs {
+        Ok(Some(u)) => Ok(startup::privileges::RunAs {
             uid: u.uid.as_raw(),
             gid: u.gid.as_raw(),
         }),

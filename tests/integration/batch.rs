@@ -96,7 +96,7 @@ fn each_path_is_answered_on_its_own_in_order() {
 }
 
 /// Files that share a directory are opened by name in it (the directory walked to once,
-/// see `broker/src/siblings.rs`): the answers are those of whole-path opens, whatever the
+/// see `broker/src/request/siblings.rs`): the answers are those of whole-path opens, whatever the
 /// directory turns out to be (a symlink, a file, missing), and with a symlink under a
 /// name in it.
 #[test]

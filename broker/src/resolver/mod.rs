@@ -17,11 +17,12 @@
 //! closes the socket, or dies. The broker waits a bounded time for each answer
 //! ([`client`]): a stuck or dead resolver fails a reload with an error that says so, and
 //! never hangs the broker. Admin commands (`check`, `explain`) are not confined and
-//! resolve names themselves ([`crate::names`]).
+//! resolve names in their own process ([`system`]).
 
 mod client;
 pub mod message;
 mod process;
+pub mod system;
 
 pub use client::Resolver;
 pub use process::run;

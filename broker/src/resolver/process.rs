@@ -13,7 +13,7 @@ use rustix::net::{RecvFlags, SendFlags, SocketType, recv, send, sockopt};
 use rustix::process::{DumpableBehavior, Signal};
 
 use super::message::{self, Answer, LEN, Question};
-use crate::sandbox::{self, Rule};
+use crate::startup::sandbox::{self, Rule};
 
 /// The identity the resolver runs as when started by root: the kernel's overflow id,
 /// `nobody`/`nogroup` on Debian and most distributions, which owns no files.

@@ -11,12 +11,13 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{SocketFlags, accept_with};
 
+use super::conns::{Admission, Conn};
+use super::peer::{GroupsFor, PeerCreds};
+use super::unread::unread;
 use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
-use crate::conns::{Admission, Conn};
-use crate::peer::{GroupsFor, PeerCreds};
-use crate::policy_store::Live;
-use crate::unread::unread;
-use crate::{policy_store::PolicyStore, request};
+use crate::policy::store::Live;
+use crate::policy::store::PolicyStore;
+use crate::request;
 
 impl Server<'_> {
     /// Accepts every waiting connection. Out of fds, it refuses each with `Busy` through
@@ -137,7 +138,7 @@ impl Server<'_> {
     /// `EPOLLOUT`, which the kernel reports once the client has read enough), when the
     /// uid is at its limit of requests in flight (parked until one of them ends), or when
     /// the uid's clients have too many fds unread over all its connections (parked until
-    /// the tick finds them read, see [`crate::in_flight`]); other uids go on meanwhile. When a
+    /// the tick finds them read, see [`super::in_flight`]); other uids go on meanwhile. When a
     /// request ends while another connection of the same uid is parked, that connection's
     /// turn has come: this worker re-arms its own and serves the parked one next, handing
     /// over the freed slot without a trip through epoll. A connection to close with

@@ -1,6 +1,6 @@
 //! The server's own housekeeping: signals (reload, shutdown), the reloader thread, the
 //! periodic tick (idle connections, paused accepts, connections parked for unread fds,
-//! status lines). The `Reload` request asks the same reloader (see [`crate::reloads`]).
+//! status lines). The `Reload` request asks the same reloader (see [`super::reloads`]).
 
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -8,10 +8,10 @@ use std::sync::mpsc::Receiver;
 
 use nix::sys::signal::Signal;
 
+use super::notify;
 use super::pacer::Pacer;
+use super::unread::unread;
 use super::{LISTENER, SIGNALS, STATUS_EVERY_TICKS, Server, TICK};
-use crate::notify;
-use crate::unread::unread;
 
 impl Server<'_> {
     /// The service manager's status line: what is loaded, and what has been decided.
@@ -26,8 +26,8 @@ impl Server<'_> {
     }
 
     /// The reloader thread: reloads on request, paced (see [`pacer`](super::pacer)) so that
-    /// parsing even a 10,000-rule policy takes a CPU from requests only in slices of
-    /// microseconds; they go on with the old policy until the new one is swapped in.
+    /// parsing even a large policy takes a CPU from requests only in short slices; they go
+    /// on with the old policy until the new one is swapped in.
     pub(super) fn reloader(&self, requests: &Receiver<()>) {
         self.reloads.serve(requests, || {
             let _pacer = Pacer::start()

@@ -4,7 +4,7 @@
 //! Every worker waiting in `epoll_wait` is a thread the kernel wakes for the next request
 //! that arrives, even when a busy worker would take it a moment later. With more waiting
 //! workers than CPUs, nearly every request then costs a thread's wake-up and its sleep
-//! again (two context switches, several microseconds on a VM) and the workers crowd out
+//! again (two context switches) and the workers crowd out
 //! the clients they serve. So only `base` workers (the CPUs this process may run on) are
 //! admitted to the loop; the others wait here.
 //!

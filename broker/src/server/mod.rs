@@ -12,11 +12,24 @@
 //!
 //! This file sets the loop up and dispatches events; `clients.rs` serves connections,
 //! `control.rs` handles signals, reloads and the periodic tick, `gate.rs` admits workers.
+//! Beside them, what the loop keeps: the table of connections ([`conns`]) with each
+//! client's identity ([`peer`]), what its clients have not read yet ([`unread`],
+//! [`in_flight`]) checked against the [`limits`], the queue of reload requests
+//! ([`reloads`]), and what it tells the service manager ([`notify`]). One request, once
+//! read, is the request stage's ([`crate::request`]).
 
 mod clients;
+pub mod conns;
 mod control;
 mod gate;
+mod id_hash;
+mod in_flight;
+pub mod limits;
+mod notify;
 mod pacer;
+pub mod peer;
+pub mod reloads;
+pub mod unread;
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -34,13 +47,12 @@ use rustix::time::{
     timerfd_settime,
 };
 
+use self::conns::ConnTable;
 use self::gate::Gate;
-use crate::audit::Audit;
-use crate::conns::ConnTable;
-use crate::limits::Limits;
-use crate::notify;
-use crate::policy_store::PolicyStore;
-use crate::reloads::Reloads;
+use self::limits::Limits;
+use self::reloads::Reloads;
+use crate::policy::store::PolicyStore;
+use crate::request::audit::Audit;
 use crate::resolver::Resolver;
 
 const LISTENER: u64 = 0;

@@ -1,28 +1,21 @@
-//! Pacing the reloader: a reload is CPU-bound for tens of milliseconds (parsing and
-//! compiling the policy), and while it runs it must give way to requests within
-//! microseconds, not at the scheduler's next tick.
+//! Pacing the reloader: a reload is CPU-bound (parsing and compiling the policy), and
+//! while it runs it must give way to requests at once, not at the scheduler's next tick.
 //!
 //! A scheduling class cannot do it when the reloader shares a CPU with a busy client (one
 //! CPU, or a broker confined to one). Even under `SCHED_IDLE` the scheduler owes the
 //! reloader a share, and pays it by running it now and then while a worker is runnable
 //! but not newly woken (it was preempted by its own client); nothing then takes the CPU
-//! back before the next tick, 4 ms at `HZ=250`, and the request waits that long. Measured
-//! on one CPU, a client in lock-step, a 10,000-rule policy reloaded every 0.5 s: worst
-//! request 5.3 ms, against 0.35 ms without reloads.
+//! back before the next tick, and the request waits that long.
 //!
 //! So while a reload runs, a timer interrupts the reloader after every [`PERIOD`] of its
 //! running with a signal whose handler yields the CPU ([`sched_yield(2)`]): a waiting
 //! worker runs at once, and the reload goes on when the CPU is free again. On an idle CPU
-//! the yield returns at once; on a busy machine the reload takes longer (a 10,000-rule
-//! reload in force after about 40 ms before pacing, 75–130 ms now, while the bench probes
-//! the broker for it).
+//! the yield returns at once; on a busy machine the reload takes longer to come into
+//! force, which is the CPU it needs, taken in slices of [`PERIOD`].
 //!
-//! The reloader keeps the normal scheduling class. Paced under `SCHED_IDLE` it still
-//! stalled requests for a tick in three runs of five (the yields of an idle-class thread
-//! do not reliably hand the CPU back), and on a saturated CPU a reload took 3.5 s to come
-//! into force. Paced in the normal class, in the same test: worst request 0.35–0.74 ms,
-//! a reload in force in about 0.5 s, and the p99 of requests during reloads 91 µs instead
-//! of 27 µs, which is the CPU the reload needs, taken in slices of [`PERIOD`].
+//! The reloader keeps the normal scheduling class: the yields of an idle-class thread do
+//! not reliably hand the CPU back, and on a saturated CPU its reloads hardly come into
+//! force. The measurements behind all this are in the README (*Performance*).
 //!
 //! [`sched_yield(2)`]: https://man7.org/linux/man-pages/man2/sched_yield.2.html
 
@@ -167,7 +160,7 @@ mod tests {
         std::thread::spawn(|| {
             let pacer = Pacer::start().expect("pacer");
             let before = GIVEN_WAY.load(Ordering::Relaxed);
-            // 20 periods take 1 ms of running; a loaded test machine may run us less.
+            // Twenty periods of running; a loaded test machine may run us less.
             let deadline = Instant::now() + Duration::from_secs(2);
             while GIVEN_WAY.load(Ordering::Relaxed) - before < 20 && Instant::now() < deadline {
                 spin(Duration::from_millis(1));

@@ -1,6 +1,6 @@
 //! Allow rules that serve nothing: a root of theirs could not be confined to at start
 //! (missing, not a directory, or reached through a symbolic link; see
-//! [`crate::grant_root`]).
+//! [`crate::startup::grant_root`]).
 //!
 //! Such a rule keeps its place in the policy (its name, its counters, its order among
 //! the rules), but a request it allows is not served: it fails with an audit record
@@ -12,7 +12,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::grant_root::Unusable;
+use crate::startup::grant_root::Unusable;
 
 /// One inactive rule and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

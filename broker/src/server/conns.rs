@@ -12,10 +12,10 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::id_hash::BuildIdHasher;
-use crate::in_flight::Flight;
-use crate::limits::Limits;
-use crate::peer::{GroupsFor, PeerCreds};
+use super::id_hash::BuildIdHasher;
+use super::in_flight::Flight;
+use super::limits::Limits;
+use super::peer::{GroupsFor, PeerCreds};
 
 /// One client connection.
 #[derive(Debug)]
@@ -29,22 +29,22 @@ pub struct Conn {
     /// A worker is serving a request of this connection right now (or it waits for its
     /// client to read replies, or for the uid's requests in flight to drop).
     busy: AtomicBool,
-    /// To be closed once the client has read its replies (see [`crate::unread`]).
+    /// To be closed once the client has read its replies (see [`super::unread`]).
     retiring: AtomicBool,
     /// Unread reply bytes above which the connection waits: a quarter of its send
     /// buffer, where the kernel reports it writable again.
     pub unread_limit: usize,
     /// The send buffer left above `unread_limit`, which replies sent without a check
-    /// may take (see [`crate::unread::charge`]).
+    /// may take (see [`super::unread::charge`]).
     room: usize,
     /// What the replies sent since the last check of the unread replies may have taken
     /// of `room`.
     charged: AtomicUsize,
-    /// The fds its client may not have received yet (see [`crate::in_flight`]); its uid's
+    /// The fds its client may not have received yet (see [`super::in_flight`]); its uid's
     /// sum is kept in the table.
     flight: Mutex<Flight>,
     /// `peer` with its groups narrowed for the policies in force, once a reload has
-    /// replaced those `peer`'s were narrowed for (see [`crate::peer`]).
+    /// replaced those `peer`'s were narrowed for (see [`super::peer`]).
     regrouped: Mutex<Option<PeerCreds>>,
 }
 
@@ -63,9 +63,9 @@ impl Conn {
 
     /// Whether this request should first check the connection's unread replies: when the
     /// replies sent since the last check may have taken so much of the room that the
-    /// largest reply might not fit (see [`crate::unread`] why that is enough).
+    /// largest reply might not fit (see [`super::unread`] why that is enough).
     pub fn unread_check_due(&self) -> bool {
-        self.charged.load(Ordering::Relaxed) + crate::unread::LARGEST_CHARGE > self.room
+        self.charged.load(Ordering::Relaxed) + super::unread::LARGEST_CHARGE > self.room
     }
 
     /// A check found at most `unread_limit` bytes unread: the whole room is free again.
@@ -75,7 +75,7 @@ impl Conn {
 
     /// Charges a reply sent against the room, and counts its fds in flight.
     pub fn replied(&self, reply: crate::request::Sent) {
-        let charge = crate::unread::charge(reply.bytes, reply.fds);
+        let charge = super::unread::charge(reply.bytes, reply.fds);
         self.charged.fetch_add(charge, Ordering::Relaxed);
         self.flight().sent(reply.bytes, reply.fds);
     }
@@ -202,11 +202,11 @@ impl ConnTable {
         now_ms: u64,
         first_token: u64,
     ) -> Result<(u64, Arc<Conn>), (Refusal, OwnedFd)> {
-        // Replies beyond this wait for the client to read; see `crate::unread`.
+        // Replies beyond this wait for the client to read; see `super::unread`.
         let sndbuf =
-            rustix::net::sockopt::set_socket_send_buffer_size(&fd, crate::unread::SEND_BUFFER)
+            rustix::net::sockopt::set_socket_send_buffer_size(&fd, super::unread::SEND_BUFFER)
                 .and_then(|()| rustix::net::sockopt::socket_send_buffer_size(&fd))
-                .unwrap_or(2 * crate::unread::SEND_BUFFER);
+                .unwrap_or(2 * super::unread::SEND_BUFFER);
         let mut conns = self.conns.write().unwrap_or_else(|e| e.into_inner());
         if conns.len() >= limits.max_connections {
             return Err((Refusal::TooManyConnections, fd));
@@ -346,7 +346,7 @@ impl ConnTable {
         conns
             .iter()
             .filter_map(|c| {
-                crate::unread::unread(c.fd.as_fd())
+                super::unread::unread(c.fd.as_fd())
                     .ok()
                     .map(|u| c.settle(u))
             })

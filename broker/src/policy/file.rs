@@ -97,7 +97,7 @@ fn trusted(stat: &Stat, what: &'static str, me: u32) -> Result<(), Unsafe> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::SystemNames;
+    use crate::resolver::system::SystemNames;
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     /// A fresh directory with a valid policy file in it, removed when dropped.

@@ -1,21 +1,40 @@
-//! `fdbroker serve`: the privileged start-up, then the accept loop.
+//! `fdbroker serve`: the privileged start-up, one step after another, then the server.
 //!
-//! Start-up is one linear sequence; the order is the point (before it, `main` has closed
-//! every inherited fd, see [`crate::inherited_fds`]):
-//! 0. check that the kernel has `openat2`, without which nothing can be opened safely,
-//!    and start the name resolver ([`crate::resolver`]), while still root and unconfined;
-//! 1. load the policy (a broken policy, or one the kernel cannot hold, must stop us
-//!    before anything is created), and open the roots Landlock will confine us to
-//!    (a rule with an unusable root is inactive);
-//! 2. bind the socket (the last step that may need more privilege than the policy);
-//! 3. drop to the capabilities the policy needs (switching to `--user` if given) and set
-//!    no-new-privs;
-//! 4. confine the broker's own file access with Landlock to what the policy can grant;
-//! 5. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
-//! 6. start the workers ([`crate::server`]).
+//! The order is the point. Before it, `main` has closed every inherited fd
+//! ([`inherited_fds`]) and made the path options absolute ([`absolute`]). Then (steps 1
+//! to 9 as root and unconfined):
+//! 1. check that the kernel has `openat2`, without which nothing can be opened safely;
+//! 2. start the name resolver ([`crate::resolver`]);
+//! 3. load the policy, and check that this kernel can hold its grants (a broken policy,
+//!    or one the kernel cannot hold, must stop us before anything is created);
+//! 4. take over the socket the service manager passed, if any ([`activation`]);
+//! 5. plan the Landlock ruleset: open the policy's roots (a rule with an unusable root is
+//!    inactive) and the directories of the broker's own files ([`sandbox`]);
+//!    `--print-privileges` prints the plan and stops here;
+//! 6. load the shadow policy, if any;
+//! 7. open the audit file, if any;
+//! 8. raise the open-files limit;
+//! 9. bind the socket, unless the service manager passed one (the last step that may need
+//!    more privilege than the policy);
+//! 10. drop to the capabilities the policy needs (switching to `--user` if given) and set
+//!     no-new-privs ([`privileges`]);
+//! 11. confine the broker's own file access with Landlock to the plan; without Landlock,
+//!     check again that the policy can be held;
+//! 12. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
+//! 13. start the workers ([`crate::server`]).
 //!
-//! Steps 3 to 5 act on the calling thread only and are inherited by threads created
-//! later, so they happen before the first worker exists.
+//! Steps 10 to 12 act on the calling thread only and are inherited by threads created
+//! later, so they happen before the first worker exists. A step that fails stops the
+//! start-up with its [`StartError`].
+
+pub mod absolute;
+mod activation;
+mod error;
+pub mod grant_root;
+pub mod inherited_fds;
+mod listener;
+pub mod privileges;
+pub mod sandbox;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,15 +45,17 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
-use crate::audit::{self, Audit};
-use crate::inactive::{Inactive, InactiveRule};
-use crate::limits::Limits;
-use crate::listener::bind_listener;
-use crate::policy_file;
-use crate::policy_store::{Bounds, PolicyStore};
-use crate::privileges::{self, Caps, RunAs};
+pub use self::error::StartError;
+use self::listener::bind_listener;
+use self::privileges::{Caps, RunAs};
+use crate::policy;
+use crate::policy::inactive::{Inactive, InactiveRule};
+use crate::policy::store::{Bounds, PolicyStore};
+use crate::request::audit::{self, Audit};
+use crate::request::open;
 use crate::resolver::Resolver;
-use crate::{activation, open, sandbox, server};
+use crate::server;
+use crate::server::limits::Limits;
 
 /// What `serve` needs to know.
 #[derive(Debug)]
@@ -61,20 +82,15 @@ pub struct ServeOptions {
     pub shadow_policy: Option<PathBuf>,
 }
 
-/// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures.
-pub fn run(opts: &ServeOptions) -> io::Result<()> {
-    open::check_openat2().map_err(io::Error::other)?;
-    let names =
-        Arc::new(Resolver::spawn().map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot start the name resolver: {e}"))
-        })?);
-    let policy = policy_file::load_resolved(&opts.policy, &names)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid policy:\n{e}")))?;
+/// Runs the broker until SIGTERM or SIGINT: the start-up steps in order, then the server.
+pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
+    open::check_openat2().map_err(StartError::Openat2)?;
+    let names = Arc::new(Resolver::spawn().map_err(StartError::Resolver)?);
+    let policy = policy::file::load_resolved(&opts.policy, &names).map_err(StartError::Policy)?;
     let truncate_right = sandbox::kernel_has_truncate_right();
-    sandbox::holdable(&policy, truncate_right)
-        .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
+    sandbox::holdable(&policy, truncate_right).map_err(StartError::Holdable)?;
     let needed = Caps::needed_for(policy.granted());
-    let inherited = activation::inherited_listener()?;
+    let inherited = activation::inherited_listener().map_err(StartError::Activation)?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
     let policy_files: Vec<&Path> = std::iter::once(opts.policy.as_path())
         .chain(opts.shadow_policy.as_deref())
@@ -89,8 +105,11 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
             socket: own_socket,
             audit_file: opts.audit_file.as_deref(),
         },
-    )?;
-    let inactive = placed.inactive(&policy, false).map_err(io::Error::other)?;
+    )
+    .map_err(StartError::LandlockPlan)?;
+    let inactive = placed
+        .inactive(&policy, false)
+        .map_err(StartError::Placement)?;
     if opts.print_privileges {
         print_privileges(&needed, opts.run_as, &ruleset, &inactive);
         return Ok(());
@@ -106,35 +125,23 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     inactive.warn();
     let store = PolicyStore::new(opts.policy.clone(), policy, inactive, names.clone());
     let shadow = match &opts.shadow_policy {
-        Some(file) => {
-            let policy = policy_file::load_resolved(file, &names).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("invalid shadow policy:\n{e}"),
-                )
-            })?;
-            log::info!(
-                "shadow policy loaded from {}: {} rules",
-                file.display(),
-                policy.rules().len()
-            );
-            Some(PolicyStore::shadow(file.clone(), policy, names.clone()))
-        }
+        Some(file) => Some(load_shadow(file, &names)?),
         None => None,
     };
-    let audit = Audit::new(opts.audit_format, opts.audit_file.as_deref())?;
+    let audit =
+        Audit::new(opts.audit_format, opts.audit_file.as_deref()).map_err(StartError::AuditFile)?;
     raise_fd_limit();
 
     let (listener, socket) = match inherited {
         Some(listener) => (listener, None),
         None => {
-            let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)?;
+            let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)
+                .map_err(StartError::Socket)?;
             (listener, Some(SocketFile(&opts.socket)))
         }
     };
 
-    let kept = privileges::drop_to(&needed, opts.run_as)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot drop privileges: {e}")))?;
+    let kept = privileges::drop_to(&needed, opts.run_as).map_err(StartError::Privileges)?;
     let missing = needed.missing_from(&kept);
     if !missing.is_empty() {
         log::warn!(
@@ -143,25 +150,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
     }
     let uid = rustix::process::geteuid().as_raw();
     log::info!("keeping capabilities: {kept}; no_new_privs set; running as uid {uid}");
-    let confined = match sandbox::restrict(&ruleset) {
-        Ok(RulesetStatus::FullyEnforced) => true,
-        Ok(RulesetStatus::PartiallyEnforced) => {
-            log::warn!(
-                "Landlock is only partly supported by this kernel: file access is confined to what it supports"
-            );
-            true
-        }
-        Ok(RulesetStatus::NotEnforced) => {
-            log::warn!("Landlock is not available: the broker's own file access is not confined");
-            false
-        }
-        Err(e) => {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot apply Landlock: {e}"),
-            ));
-        }
-    };
+    let confined = confine(&ruleset).map_err(StartError::Landlock)?;
     if confined {
         log::info!(
             "Landlock confines file access to {} rules (see --print-privileges)",
@@ -169,7 +158,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         );
     } else {
         sandbox::holdable(&store.current().policy, false)
-            .map_err(|e| io::Error::other(format!("cannot hold the policy: {e}")))?;
+            .map_err(StartError::HoldableWithoutLandlock)?;
     }
     drop(ruleset);
     store.set_bounds(Bounds {
@@ -179,7 +168,7 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         truncate_right: confined && truncate_right,
     });
 
-    let signals = signal_fd()?;
+    let signals = signal_fd().map_err(StartError::Signals)?;
     match own_socket {
         Some(path) => log::info!("listening on {}", path.display()),
         None => log::info!("listening on the socket passed by the service manager (LISTEN_FDS)"),
@@ -190,10 +179,44 @@ pub fn run(opts: &ServeOptions) -> io::Result<()> {
         (&store, shadow.as_ref()),
         &opts.limits,
         (&audit, &names),
-    )?;
+    )
+    .map_err(StartError::Workers)?;
     drop(socket);
     log::info!("stopped");
     Ok(())
+}
+
+/// Loads the shadow policy (`--shadow-policy`), which is compared with, never granted from.
+fn load_shadow(file: &Path, names: &Arc<Resolver>) -> Result<PolicyStore, StartError> {
+    let policy = policy::file::load_resolved(file, names).map_err(StartError::ShadowPolicy)?;
+    log::info!(
+        "shadow policy loaded from {}: {} rules",
+        file.display(),
+        policy.rules().len()
+    );
+    Ok(PolicyStore::shadow(
+        file.to_path_buf(),
+        policy,
+        names.clone(),
+    ))
+}
+
+/// Confines this thread, and every thread it starts later, to `ruleset`: true if Landlock
+/// enforces it (in full or in part), false if this kernel has no Landlock.
+fn confine(ruleset: &[sandbox::Rule]) -> io::Result<bool> {
+    match sandbox::restrict(ruleset)? {
+        RulesetStatus::FullyEnforced => Ok(true),
+        RulesetStatus::PartiallyEnforced => {
+            log::warn!(
+                "Landlock is only partly supported by this kernel: file access is confined to what it supports"
+            );
+            Ok(true)
+        }
+        RulesetStatus::NotEnforced => {
+            log::warn!("Landlock is not available: the broker's own file access is not confined");
+            Ok(false)
+        }
+    }
 }
 
 /// `serve --print-privileges`: what this policy would keep, without starting.
@@ -233,7 +256,7 @@ fn print_privileges(
 
 /// Raises the limit on open fds as far as the kernel allows (`fs.nr_open`), while the
 /// broker still has `CAP_SYS_RESOURCE`: every connection costs one, and every fd in a reply
-/// its client has not read yet counts against it too (see [`crate::unread`]). Failing to
+/// its client has not read yet counts against it too (see [`crate::server::unread`]). Failing to
 /// raise it only lowers capacity.
 fn raise_fd_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use crate::activation;
+use super::activation;
 
 /// Closes every fd above stdio and the `LISTEN_FDS` sockets passed to this process.
 #[allow(unsafe_code)]

@@ -1,5 +1,13 @@
-//! The administrator's offline commands: `check` and `explain`. They read the policy file
-//! exactly as `serve` does, so what they say is what the broker would do.
+//! The administrator's commands, which run and exit without serving: `check` and `explain`
+//! (here), `reload` ([`reload`]), and `man` ([`man`]).
+//!
+//! `check` and `explain` read the policy file exactly as `serve` does, so what they say is
+//! what the broker would do; `check --verbose` also warns about the deny rules that users
+//! with subordinate ids escape ([`subids`]).
+
+pub mod man;
+pub mod reload;
+pub mod subids;
 
 use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
@@ -8,12 +16,13 @@ use std::path::Path;
 use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
-use crate::names::SystemNames;
-use crate::privileges::Caps;
-use crate::subids::{self, SubIds};
-use crate::{grant_root, policy_file, sandbox};
+use crate::policy;
+use crate::resolver::system::SystemNames;
+use crate::startup::privileges::Caps;
+use crate::startup::{grant_root, sandbox};
+use subids::SubIds;
 
-/// The subordinate id files `check --verbose` warns from (see [`crate::subids`]).
+/// The subordinate id files `check --verbose` warns from (see [`self::subids`]).
 #[derive(Debug)]
 pub struct SubIdFiles<'a> {
     pub subuid: &'a Path,
@@ -25,7 +34,7 @@ pub struct SubIdFiles<'a> {
 /// the policy's own (see `Policy::warnings`), those about its roots on this machine now,
 /// and those about the deny rules that users with subordinate ids escape.
 pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
-    let policy = match policy_file::load(file, &SystemNames) {
+    let policy = match policy::file::load(file, &SystemNames) {
         Ok(policy) => policy,
         Err(e) => {
             eprintln!("{e}");
@@ -143,7 +152,7 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
     let (uid, gid, groups) = resolve(&query.who)?;
-    let policy = policy_file::load(policy_file, &SystemNames)?;
+    let policy = policy::file::load(policy_file, &SystemNames)?;
     let decision = policy.decide(
         &Peer {
             uid,

@@ -11,7 +11,7 @@ use super::Outcome;
 use fdbroker_wire::Escaped;
 
 use super::path::push_quoted;
-use crate::peer::PeerCreds;
+use crate::server::peer::PeerCreds;
 
 /// What is recorded about one decision.
 pub struct Record<'a> {
@@ -190,7 +190,7 @@ mod tests {
             gid: 2002,
             pid: 77,
             groups: vec![],
-            groups_for: crate::peer::GroupsFor::ALL,
+            groups_for: crate::server::peer::GroupsFor::ALL,
             user: Some("alice".into()),
         }
     }

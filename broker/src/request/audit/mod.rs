@@ -12,7 +12,7 @@
 //! `op` is `create` when the broker created the file (`create` or `create_new` access),
 //! `open` otherwise: a `create` request that found the file there opened it.
 //! Text records on stderr look like the log's own lines (`[TIME INFO  audit] allow ...`)
-//! but bypass the logger, which costs several microseconds a line; in a file they start
+//! but bypass the logger, which would cost more than the record; in a file they start
 //! with the time. JSON, one object per line, with stable fields: `time` (UTC, RFC 3339), `decision`
 //! (`allow`, `deny`, `fail`), `uid`, `user` (the name, or null), `gid`, `pid`, `op` (`open`
 //! or `create`),
@@ -44,7 +44,7 @@ pub use path::QuotedPath;
 use record::{Record, Subject};
 use time::Stamp;
 
-use crate::peer::PeerCreds;
+use crate::server::peer::PeerCreds;
 
 /// How records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

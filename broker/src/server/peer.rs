@@ -78,7 +78,7 @@ impl PeerCreds {
 }
 
 /// Which policies a connection's groups were narrowed for: the serials of the live and of
-/// the shadow policy (0 without one), see [`crate::policy_store::Live::serial`].
+/// the shadow policy (0 without one), see [`crate::policy::store::Live::serial`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupsFor(pub u64, pub u64);
 
@@ -100,7 +100,7 @@ fn narrowed(groups: &[u32], named: &[&[u32]]) -> Vec<u32> {
 }
 
 /// `getsockopt(SO_PEERGROUPS)`: the supplementary groups of the peer. Neither rustix nor
-/// nix wraps this option, hence the one `unsafe` block of the broker.
+/// nix wraps this option, hence `unsafe` here.
 #[allow(unsafe_code)]
 fn peer_groups(sock: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
     // NGROUPS_MAX is 65536; start with room for the common case and grow on ERANGE, when

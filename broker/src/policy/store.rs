@@ -12,11 +12,12 @@ use std::time::{Duration, Instant, SystemTime};
 use fdbroker_policy::Policy;
 use fdbroker_wire::{ReloadResult, clip_message_text};
 
-use crate::inactive::Inactive;
-use crate::privileges::Caps;
+use super::file;
+use super::inactive::Inactive;
+use super::stats::Counts;
 use crate::resolver::Resolver;
-use crate::stats::Counts;
-use crate::{policy_file, sandbox};
+use crate::startup::privileges::Caps;
+use crate::startup::sandbox;
 
 /// A loaded policy with its counters.
 #[derive(Debug)]
@@ -32,7 +33,7 @@ pub struct Live {
     /// Which load this is: a number no other load in this process has (never 0).
     pub serial: u64,
     /// The gids its rules name ([`Policy::named_gids`]): of a client's groups, only these
-    /// are kept (see [`crate::peer`]).
+    /// are kept (see [`crate::server::peer`]).
     pub gids: Vec<u32>,
 }
 
@@ -180,7 +181,7 @@ impl PolicyStore {
 
     fn try_reload(&self) -> Attempt {
         let file = self.file.display();
-        let policy = match policy_file::load_resolved(&self.file, &self.names) {
+        let policy = match file::load_resolved(&self.file, &self.names) {
             Ok(policy) => policy,
             Err(e) => {
                 let label = self.label;

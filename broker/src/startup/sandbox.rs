@@ -15,9 +15,9 @@
 //! widen it, as for capabilities.
 //!
 //! Each rule's Landlock rule is given the very fd that was opened and judged for it
-//! ([`crate::grant_root`]), so nothing can be swapped in between. A root that cannot be
+//! ([`super::grant_root`]), so nothing can be swapped in between. A root that cannot be
 //! confined to is never replaced by an ancestor: its allow rule is inactive
-//! ([`crate::inactive`]). The broker's own directories must exist, or it does not start.
+//! ([`crate::policy::inactive`]). The broker's own directories must exist, or it does not start.
 //!
 //! [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
 
@@ -34,8 +34,8 @@ use landlock::{
     RulesetAttr, RulesetCreatedAttr, RulesetStatus,
 };
 
-use crate::grant_root::{self, Unusable};
-use crate::inactive::InactiveRule;
+use super::grant_root::{self, Unusable};
+use crate::policy::inactive::InactiveRule;
 
 /// The Landlock ABI whose rights the broker handles (kernel 6.15+ has it; older kernels
 /// enforce what they support, best effort).
@@ -175,7 +175,7 @@ impl Placed {
     /// When `confined`, every other root must lie beneath placed roots whose access
     /// covers its rule's: else the error names the first that does not (a reload
     /// reaching beyond the Landlock ruleset). Each root looks up only its own ancestors,
-    /// so a 10,000-rule reload stays fast.
+    /// so the reload of a large policy stays fast.
     pub fn inactive(&self, policy: &Policy, confined: bool) -> Result<Vec<InactiveRule>, String> {
         let mut inactive = Vec::new();
         for rule in policy

@@ -61,7 +61,7 @@ const EAGAIN_RETRIES: usize = 8;
 /// re-owned), with `create_new` it is an `EEXIST` failure. [`Opened::created`] says which.
 ///
 /// With `parent`, the directory `path` is in, opened on the way to it (see
-/// [`crate::siblings`]), only the last component is looked up, in `parent`.
+/// [`super::siblings`]), only the last component is looked up, in `parent`.
 ///
 /// Inlined into the loop that opens a batch, like [`openat2_retry`]: see
 /// `request::open_allowed` for why.
@@ -74,7 +74,7 @@ pub fn open(
 ) -> Result<Opened, OpenFailure> {
     let flags = open_flags(access);
     let (dir, rel) = match parent {
-        Some(dir) => (dir, crate::siblings::name(path)),
+        Some(dir) => (dir, super::siblings::name(path)),
         None => (CWD, path),
     };
     let opened = match create.filter(|_| access.creates()) {

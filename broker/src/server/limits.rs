@@ -16,7 +16,7 @@ pub struct Limits {
     /// worker.
     pub max_requests_per_uid: usize,
     /// Fds one uid's clients may leave unread in replies, over all its connections (see
-    /// [`crate::in_flight`]). Over it, that uid's requests wait until they read; the
+    /// [`super::in_flight`]). Over it, that uid's requests wait until they read; the
     /// kernel refuses every client's fds once the broker's user has as many in flight as
     /// its open-files limit, so this stays far below it.
     pub max_unread_fds_per_uid: usize,

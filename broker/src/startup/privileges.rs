@@ -2,7 +2,7 @@
 //! `PR_SET_NO_NEW_PRIVS` ([`capabilities(7)`]).
 //!
 //! Capabilities are per thread: this must run before the first thread is spawned, so
-//! every connection thread inherits the reduced set.
+//! every worker thread, and the reloader, inherits the reduced set.
 //!
 //! [`capabilities(7)`]: https://man7.org/linux/man-pages/man7/capabilities.7.html
 

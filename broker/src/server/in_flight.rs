@@ -4,7 +4,7 @@
 //!
 //! The kernel charges every fd in a reply not yet read to the *sender's* user and refuses
 //! further `SCM_RIGHTS` sends (`ETOOMANYREFS`) once that user has more in flight than the
-//! sender's open-files limit. [`crate::unread`] bounds the unread replies of each
+//! sender's open-files limit. [`super::unread`] bounds the unread replies of each
 //! connection, but a uid may hold many connections; the server therefore bounds the sum
 //! over a uid's connections (`--max-unread-fds-per-uid`).
 //!

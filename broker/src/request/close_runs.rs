@@ -2,9 +2,8 @@
 //! `close_range(2)`, not one `close(2)` each.
 //!
 //! A batch holds up to 253 files, which the broker closes once their fds are on their way
-//! (the reply holds its own references). A system call costs about 0.17 µs on these
-//! machines, and the kernel gives out the lowest free numbers, so a batch's fds are
-//! mostly one run: closing runs saves nearly a syscall per file.
+//! (the reply holds its own references). The kernel gives out the lowest free numbers,
+//! so a batch's fds are mostly one run: closing runs saves nearly a system call per file.
 //!
 //! Only numbers the broker owns are ever in a run: every number in it belonged to one of
 //! the `OwnedFd`s given, so no other thread's fd can be closed by it.

@@ -1,5 +1,15 @@
 //! One request, one decision per path, one reply, one audit line per path — top to bottom
 //! in this file.
+//!
+//! The request stage: what the server loop hands a request it has read to, until its
+//! reply is sent and recorded. Beside this file, the steps it takes: opening a file the
+//! policy allows ([`open`], and [`siblings`] for a batch's files that share a directory),
+//! closing a batch's fds once sent ([`close_runs`]), and the audit trail ([`audit`]).
+
+pub mod audit;
+mod close_runs;
+pub mod open;
+mod siblings;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -15,14 +25,14 @@ use fdbroker_wire::{
 };
 use rustix::io::Errno;
 
-use crate::audit::{Audit, Outcome, Pending, QuotedPath};
-use crate::close_runs::close_all;
-use crate::conns::ConnTable;
-use crate::open::{self, NewFile, OpenFailure, Opened};
-use crate::peer::PeerCreds;
-use crate::policy_store::{Live, PolicyStore};
-use crate::reloads::Reloads;
-use crate::siblings::Siblings;
+use self::audit::{Audit, Outcome, Pending, QuotedPath};
+use self::close_runs::close_all;
+use self::open::{NewFile, OpenFailure, Opened};
+use self::siblings::Siblings;
+use crate::policy::store::{Live, PolicyStore};
+use crate::server::conns::ConnTable;
+use crate::server::peer::PeerCreds;
+use crate::server::reloads::Reloads;
 
 /// What a request is decided and answered with.
 #[derive(Debug)]
@@ -49,7 +59,7 @@ pub struct Served {
     /// How many paths the request asked about (for the server's share of work per
     /// connection).
     pub paths: usize,
-    /// The reply sent (for the connection's unread replies, see [`crate::unread`]).
+    /// The reply sent (for the connection's unread replies, see [`crate::server::unread`]).
     pub reply: Sent,
 }
 
@@ -262,7 +272,7 @@ enum Verdict<'p> {
     Denied(Option<&'p Rule>),
     /// Allowed by this rule.
     Allowed(&'p Rule),
-    /// Allowed by this rule, which is inactive (see [`crate::inactive`]): not served.
+    /// Allowed by this rule, which is inactive (see [`crate::policy::inactive`]): not served.
     Inactive(&'p Rule),
 }
 
