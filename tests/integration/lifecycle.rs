@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rustix::process::Signal;
 
-use crate::harness::{ALICE, Broker, Tree, User, require_root, write_policy};
+use crate::harness::{ALICE, Broker, Tree, User, itest, require_root, write_policy};
 
 fn policy(tree: &Tree, access: &str) -> String {
     format!(
@@ -88,12 +88,9 @@ fn sigterm_and_sigint_exit_zero_and_remove_the_socket() {
     }
 }
 
-/// A leftover socket file nobody listens on is replaced; a live broker's socket is never
-/// taken over: a second broker fails promptly and the first keeps serving.
-#[test]
-fn a_stale_socket_is_replaced_but_a_live_one_is_not() {
-    require_root!();
-    let tree = Tree::new();
+// A leftover socket file nobody listens on is replaced; a live broker's socket is never
+// taken over: a second broker fails promptly and the first keeps serving.
+itest!(a_stale_socket_is_replaced_but_a_live_one_is_not, |tree| {
     tree.dir("data", 0o700);
     drop(UnixListener::bind(tree.path("fdbroker.sock")).expect("stale socket"));
     let broker = Broker::start(&tree, &policy(&tree, "\"read\""));
@@ -117,12 +114,9 @@ fn a_stale_socket_is_replaced_but_a_live_one_is_not() {
         .run()
         .code_is(0)
         .stdout_is("pong\n");
-}
+});
 
-#[test]
-fn socket_mode_and_group_restrict_who_can_connect() {
-    require_root!();
-    let tree = Tree::new();
+itest!(socket_mode_and_group_restrict_who_can_connect, |tree| {
     tree.dir("data", 0o700);
     // gid 1 is `daemon` on Debian.
     let broker = Broker::start_with(
@@ -149,65 +143,65 @@ fn socket_mode_and_group_restrict_who_can_connect() {
         .run()
         .code_is(69)
         .stdout_is("");
-}
+});
 
-/// `--print-privileges` shows what the policy implies without starting: the capability
-/// set and the Landlock rules, one per policy root and one per need of the broker's own.
-#[test]
-fn print_privileges_shows_capabilities_and_landlock_rules() {
-    require_root!();
-    let tree = Tree::new();
-    tree.dir("data", 0o700);
-    write_policy(
-        &tree.path("policy.toml"),
-        &policy(&tree, "\"read\", \"list\""),
-    );
-    let out = tree
-        .cmd(&tree.bin("fdbroker"))
-        .args([
-            "serve",
-            "--print-privileges",
-            "--policy",
-            &tree.p("policy.toml"),
-        ])
-        .args(["--socket", &tree.p("never.sock")])
-        .run();
-    out.code_is(0);
-    let stdout = out.stdout_str();
-    assert!(
-        stdout.contains("capabilities: CAP_DAC_READ_SEARCH\n"),
-        "{stdout}"
-    );
-    let data_rule = format!(
-        "  {} [ReadFile,ReadDir] (policy: read,list beneath {})",
-        tree.p("data"),
-        tree.p("data")
-    );
-    assert!(stdout.lines().any(|l| l == data_rule), "{stdout}");
-    assert!(stdout.contains("(reload the policy)"), "{stdout}");
-    assert!(
-        !tree.path("never.sock").exists(),
-        "--print-privileges must not bind"
-    );
-}
+// `--print-privileges` shows what the policy implies without starting: the capability
+// set and the Landlock rules, one per policy root and one per need of the broker's own.
+itest!(
+    print_privileges_shows_capabilities_and_landlock_rules,
+    |tree| {
+        tree.dir("data", 0o700);
+        write_policy(
+            &tree.path("policy.toml"),
+            &policy(&tree, "\"read\", \"list\""),
+        );
+        let out = tree
+            .cmd(&tree.bin("fdbroker"))
+            .args([
+                "serve",
+                "--print-privileges",
+                "--policy",
+                &tree.p("policy.toml"),
+            ])
+            .args(["--socket", &tree.p("never.sock")])
+            .run();
+        out.code_is(0);
+        let stdout = out.stdout_str();
+        assert!(
+            stdout.contains("capabilities: CAP_DAC_READ_SEARCH\n"),
+            "{stdout}"
+        );
+        let data_rule = format!(
+            "  {} [ReadFile,ReadDir] (policy: read,list beneath {})",
+            tree.p("data"),
+            tree.p("data")
+        );
+        assert!(stdout.lines().any(|l| l == data_rule), "{stdout}");
+        assert!(stdout.contains("(reload the policy)"), "{stdout}");
+        assert!(
+            !tree.path("never.sock").exists(),
+            "--print-privileges must not bind"
+        );
+    }
+);
 
-/// `--user` runs the broker as an unprivileged uid that keeps only the capabilities the
-/// policy needs: it still hands out root-only files, and its credentials show it.
-#[test]
-fn serve_as_another_user_keeps_only_the_needed_capabilities() {
-    require_root!();
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::start_with(&tree, &policy(&tree, "\"read\""), &["--user", "nobody"]);
-    let uid = broker.status_field("Uid");
-    assert!(uid.split_whitespace().all(|u| u == "65534"), "Uid: {uid}");
-    assert_eq!(broker.status_field("Groups"), "");
-    assert_eq!(broker.status_field("CapEff"), "0000000000000004");
-    assert_eq!(broker.status_field("CapBnd"), "0000000000000004");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-}
+// `--user` runs the broker as an unprivileged uid that keeps only the capabilities the
+// policy needs: it still hands out root-only files, and its credentials show it.
+itest!(
+    serve_as_another_user_keeps_only_the_needed_capabilities,
+    |tree| {
+        tree.private_file("data/a.txt", b"alpha\n");
+        let broker = Broker::start_with(&tree, &policy(&tree, "\"read\""), &["--user", "nobody"]);
+        let uid = broker.status_field("Uid");
+        assert!(uid.split_whitespace().all(|u| u == "65534"), "Uid: {uid}");
+        assert_eq!(broker.status_field("Groups"), "");
+        assert_eq!(broker.status_field("CapEff"), "0000000000000004");
+        assert_eq!(broker.status_field("CapBnd"), "0000000000000004");
+        broker
+            .fdagent(ALICE)
+            .args(["cat", &tree.p("data/a.txt")])
+            .run()
+            .code_is(0)
+            .stdout_is("alpha\n");
+    }
+);

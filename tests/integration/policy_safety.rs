@@ -4,7 +4,7 @@
 //! its directory writable by group or others, or owned by a uid other than root, or the
 //! path a symbolic link.
 
-use crate::harness::{ALICE, BOB, Broker, Tree, User, require_root, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Tree, User, itest, require_root, write_policy};
 
 /// One way a policy file can be unsafe, and the reason the broker must give.
 #[derive(Debug, Clone, Copy)]
@@ -95,11 +95,9 @@ fn policy(tree: &Tree, user: User) -> String {
 }
 
 /// A fresh tree with `data/a.txt` and a root-owned 0755 `etc/` for the policy.
-fn setup() -> Tree {
-    let tree = Tree::new();
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.dir("etc", 0o755);
-    tree
 }
 
 #[track_caller]
@@ -118,7 +116,8 @@ fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
 fn serve_refuses_an_unsafe_policy_file() {
     require_root!();
     for case in CASES {
-        let tree = setup();
+        let tree = Tree::new();
+        setup(&tree);
         case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
         let file = tree.p("etc/policy.toml");
         let socket = tree.p("fdbroker.sock");
@@ -141,7 +140,8 @@ fn serve_refuses_an_unsafe_policy_file() {
 fn check_refuses_an_unsafe_policy_file() {
     require_root!();
     for case in CASES {
-        let tree = setup();
+        let tree = Tree::new();
+        setup(&tree);
         case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
         let file = tree.p("etc/policy.toml");
         let out = tree.cmd(&tree.bin("fdbroker")).args(["check", &file]).run();
@@ -150,14 +150,12 @@ fn check_refuses_an_unsafe_policy_file() {
     }
 }
 
-/// A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
-/// with new contents that would grant bob instead of alice, is refused: the log says
-/// `policy reload failed, keeping the previous policy:`, `refusing to load` and why, and
-/// alice still reads while bob is still denied. Made safe again, the same file loads.
-#[test]
-fn reload_refuses_an_unsafe_policy_file() {
-    require_root!();
-    let tree = setup();
+// A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
+// with new contents that would grant bob instead of alice, is refused: the log says
+// `policy reload failed, keeping the previous policy:`, `refusing to load` and why, and
+// alice still reads while bob is still denied. Made safe again, the same file loads.
+itest!(reload_refuses_an_unsafe_policy_file, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree, ALICE));
     let file = broker.policy_path().display().to_string();
     let path = tree.p("data/a.txt");
@@ -186,4 +184,4 @@ fn reload_refuses_an_unsafe_policy_file() {
         .run()
         .code_is(0)
         .stdout_is("alpha\n");
-}
+});

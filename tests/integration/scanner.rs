@@ -2,7 +2,7 @@
 //! real one): an unprivileged uid scans root-only files through brokered fds; a file it
 //! may not open is an error, never clean.
 
-use crate::harness::{ALICE, Broker, Tree, require_root, scanner_policy};
+use crate::harness::{ALICE, Broker, Tree, itest, require_root, scanner_policy};
 
 /// The 68-byte EICAR anti-virus test string.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -55,13 +55,10 @@ fn scanner_finds_eicar_and_reports_denied_files_as_errors() {
     ));
 }
 
-/// The scanner walks a tree it cannot even search, through `list` fds and batches: every
-/// file is reported once, the infected one deep inside is found, a denied subtree is an
-/// error (never clean), and a symbolic link is not followed.
-#[test]
-fn scanner_walks_a_root_only_tree_through_list_fds() {
-    require_root!();
-    let tree = Tree::new();
+// The scanner walks a tree it cannot even search, through `list` fds and batches: every
+// file is reported once, the infected one deep inside is found, a denied subtree is an
+// error (never clean), and a symbolic link is not followed.
+itest!(scanner_walks_a_root_only_tree_through_list_fds, |tree| {
     tree.private_file("uploads/a.txt", b"clean\n");
     for i in 0..300 {
         tree.private_file(&format!("uploads/many/f{i:03}"), b"clean\n");
@@ -89,14 +86,11 @@ fn scanner_walks_a_root_only_tree_through_list_fds() {
     let held = format!("{}: error: ", tree.p("uploads/held"));
     assert!(lines.iter().any(|l| l.starts_with(&held)), "{stdout}");
     assert_eq!(lines.iter().filter(|l| l.ends_with(": clean")).count(), 301);
-}
+});
 
-/// Told to use a clamd that does not answer, the scanner stops before asking the broker
-/// for anything (exit 2): it never falls back to reporting files unscanned as clean.
-#[test]
-fn scanner_without_its_clamd_scans_nothing() {
-    require_root!();
-    let tree = Tree::new();
+// Told to use a clamd that does not answer, the scanner stops before asking the broker
+// for anything (exit 2): it never falls back to reporting files unscanned as clean.
+itest!(scanner_without_its_clamd_scans_nothing, |tree| {
     tree.private_file("uploads/clean.txt", b"just text\n");
     let policy = format!(
         "version = 1\n\n[[rule]]\nname = \"scanner\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
@@ -115,4 +109,4 @@ fn scanner_without_its_clamd_scans_nothing() {
         .run();
     out.code_is(2).stdout_is("").stderr_has("does not answer");
     assert!(!broker.log().contains("op=open"), "{}", broker.log());
-}
+});

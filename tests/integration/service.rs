@@ -15,7 +15,7 @@ use rustix::net::{
 };
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, built_bin, require_root, wait_until, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Tree, built_bin, itest, wait_until, write_policy};
 
 fn policy(tree: &Tree) -> String {
     format!(
@@ -60,14 +60,11 @@ fn wait_for(log: &Path, needle: &str) -> String {
     })
 }
 
-/// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
-/// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
-/// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
-/// file in place at exit (it is the service manager's).
-#[test]
-fn socket_activation_uses_the_inherited_socket() {
-    require_root!();
-    let tree = Tree::new();
+// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
+// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
+// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
+// file in place at exit (it is the service manager's).
+itest!(socket_activation_uses_the_inherited_socket, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     write_policy(&tree.path("policy.toml"), &policy(&tree));
     let socket = tree.path("activated.sock");
@@ -140,15 +137,12 @@ fn socket_activation_uses_the_inherited_socket() {
         socket.exists(),
         "the inherited socket file belongs to the service manager"
     );
-}
+});
 
-/// With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
-/// RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on
-/// SIGTERM — what `Type=notify-reload` units expect.
-#[test]
-fn readiness_reload_and_stop_are_notified() {
-    require_root!();
-    let tree = Tree::new();
+// With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
+// RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on
+// SIGTERM — what `Type=notify-reload` units expect.
+itest!(readiness_reload_and_stop_are_notified, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     write_policy(&tree.path("policy.toml"), &policy(&tree));
     let notify_path = tree.path("notify.sock");
@@ -202,14 +196,11 @@ fn readiness_reload_and_stop_are_notified() {
     });
     assert!(stopping.is_some(), "no STOPPING=1");
     assert!(daemon.stop().success());
-}
+});
 
-/// `fdagent status`: root sees the counts per rule since the policy was loaded; a uid that
-/// no rule names is denied (what other uids see is in `status.rs`).
-#[test]
-fn status_counts_decisions_per_rule_for_root() {
-    require_root!();
-    let tree = Tree::new();
+// `fdagent status`: root sees the counts per rule since the policy was loaded; a uid that
+// no rule names is denied (what other uids see is in `status.rs`).
+itest!(status_counts_decisions_per_rule_for_root, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let broker = Broker::start(&tree, &policy(&tree));
     for _ in 0..3 {
@@ -259,14 +250,11 @@ fn status_counts_decisions_per_rule_for_root() {
     );
 
     broker.fdagent(BOB).args(["status"]).run().code_is(77);
-}
+});
 
-/// `--shadow-policy`: every request is also decided by the shadow policy, and each one it
-/// would decide differently is logged; the shadow never grants anything. SIGHUP reloads it.
-#[test]
-fn shadow_policy_logs_differences_and_grants_nothing() {
-    require_root!();
-    let tree = Tree::new();
+// `--shadow-policy`: every request is also decided by the shadow policy, and each one it
+// would decide differently is logged; the shadow never grants anything. SIGHUP reloads it.
+itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let shadow_text = |uid: u32| {
         format!(
@@ -304,4 +292,4 @@ fn shadow_policy_logs_differences_and_grants_nothing() {
     let log = broker.log();
     let disagreement = format!("would deny op=open uid=2001 gid=2001 pid={}", again.pid);
     assert!(!log.contains(&disagreement), "{log}");
-}
+});

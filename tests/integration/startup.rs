@@ -7,7 +7,7 @@
 use std::fs::File;
 
 use crate::harness::{
-    ALICE, Broker, INHERITED_FD, Launch, Seccomp, Tree, require_root, write_policy,
+    ALICE, Broker, INHERITED_FD, Launch, Seccomp, Tree, itest, require_root, write_policy,
 };
 
 const SECRET: &[u8] = b"SECRET-BYTES\n";
@@ -20,48 +20,45 @@ fn policy(tree: &Tree, name: &str, access: &str) -> String {
     )
 }
 
-/// Run from the tree with `--policy policy.toml --socket x.sock --audit-file audit.log`,
-/// the broker's own Landlock rules are beneath the tree (the working directory), never
-/// beneath `/`, which is what the empty parent of a relative path used to give.
-#[test]
-fn relative_path_options_never_widen_landlock_to_the_root() {
-    require_root!();
-    let tree = Tree::new();
-    tree.dir("data", 0o700);
-    write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
-    let out = tree
-        .cmd(&tree.bin("fdbroker"))
-        .args(["serve", "--print-privileges", "--policy", "policy.toml"])
-        .args(["--socket", "x.sock", "--audit-file", "audit.log"])
-        .run();
-    out.code_is(0);
-    let stdout = out.stdout_str();
-    assert!(
-        !stdout.lines().any(|l| l.starts_with("  / ")),
-        "a Landlock rule on /:\n{stdout}"
-    );
-    let root = tree.p("");
-    for why in [
-        "(reload the policy)",
-        "(write the audit file, and create it anew after log rotation)",
-        "(remove the socket at exit)",
-    ] {
+// Run from the tree with `--policy policy.toml --socket x.sock --audit-file audit.log`,
+// the broker's own Landlock rules are beneath the tree (the working directory), never
+// beneath `/`, which is what the empty parent of a relative path used to give.
+itest!(
+    relative_path_options_never_widen_landlock_to_the_root,
+    |tree| {
+        tree.dir("data", 0o700);
+        write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
+        let out = tree
+            .cmd(&tree.bin("fdbroker"))
+            .args(["serve", "--print-privileges", "--policy", "policy.toml"])
+            .args(["--socket", "x.sock", "--audit-file", "audit.log"])
+            .run();
+        out.code_is(0);
+        let stdout = out.stdout_str();
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("  {root} [")) && l.ends_with(why)),
-            "no rule {why} on {root}:\n{stdout}"
+            !stdout.lines().any(|l| l.starts_with("  / ")),
+            "a Landlock rule on /:\n{stdout}"
         );
+        let root = tree.p("");
+        for why in [
+            "(reload the policy)",
+            "(write the audit file, and create it anew after log rotation)",
+            "(remove the socket at exit)",
+        ] {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.starts_with(&format!("  {root} [")) && l.ends_with(why)),
+                "no rule {why} on {root}:\n{stdout}"
+            );
+        }
     }
-}
+);
 
-/// The broker's own directories (here the socket's and the audit file's) are confined
-/// to as they are: one reached through a symbolic link (which could point at `/`) is
-/// refused at start, naming it, and never followed.
-#[test]
-fn an_own_directory_through_a_symlink_is_refused() {
-    require_root!();
-    let tree = Tree::new();
+// The broker's own directories (here the socket's and the audit file's) are confined
+// to as they are: one reached through a symbolic link (which could point at `/`) is
+// refused at start, naming it, and never followed.
+itest!(an_own_directory_through_a_symlink_is_refused, |tree| {
     tree.dir("data", 0o700);
     tree.dir("real", 0o755);
     tree.symlink("link", tree.path("real"));
@@ -97,15 +94,12 @@ fn an_own_directory_through_a_symlink_is_refused() {
             out.stderr
         );
     }
-}
+});
 
-/// An fd the broker's parent leaked to it (not close-on-exec) would reach past its
-/// Landlock rules, to a file no rule names: the broker closes every inherited fd but
-/// stdio (and a service manager's `LISTEN_FDS`) at start.
-#[test]
-fn inherited_fds_are_closed_at_start() {
-    require_root!();
-    let tree = Tree::new();
+// An fd the broker's parent leaked to it (not close-on-exec) would reach past its
+// Landlock rules, to a file no rule names: the broker closes every inherited fd but
+// stdio (and a service manager's `LISTEN_FDS`) at start.
+itest!(inherited_fds_are_closed_at_start, |tree| {
     tree.dir("data", 0o700);
     let secret = tree.private_file("elsewhere/secret", SECRET);
     let launch = Launch {
@@ -128,7 +122,7 @@ fn inherited_fds_are_closed_at_start() {
             "the broker still holds an inherited fd: {leaked:?}"
         ));
     }
-}
+});
 
 /// Without `openat2` (a kernel before 5.6, or a seccomp filter that blocks it) the broker
 /// could not open anything safely: it says so at start and exits 3, before binding.

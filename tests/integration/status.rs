@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{ALICE, BOB, Broker, CAROL, SCANNERS, Tree, require_root};
+use crate::harness::{ALICE, BOB, Broker, CAROL, SCANNERS, Tree, itest};
 
 /// Alice reads `data`, the scanners group reads `scans`, and two deny rules name Bob and
 /// Alice; all three rules' names, the policy path and the counters are the administrator's.
@@ -43,21 +43,17 @@ effect = "deny"
     )
 }
 
-fn setup() -> Tree {
-    let tree = Tree::new();
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("scans/s.txt", b"scan\n");
-    tree
 }
 
 const RULES: [&str; 4] = ["alice-reads", "scanners-read", "bob-held", "alice-held"];
 
-/// A uid named only by a deny rule learns nothing: no rule names, no counters, no policy
-/// path, in text or JSON.
-#[test]
-fn a_uid_named_only_by_a_deny_rule_is_told_nothing() {
-    require_root!();
-    let tree = setup();
+// A uid named only by a deny rule learns nothing: no rule names, no counters, no policy
+// path, in text or JSON.
+itest!(a_uid_named_only_by_a_deny_rule_is_told_nothing, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     broker
         .fdagent(ALICE)
@@ -76,15 +72,13 @@ fn a_uid_named_only_by_a_deny_rule_is_told_nothing() {
             assert!(!said.contains(secret), "{secret:?} told to bob: {said}");
         }
     }
-}
+});
 
-/// A granted uid sees the names of the allow rules that name it (by uid, or by a
-/// supplementary group), and nothing else: no deny rules, no other uid's rules, no
-/// counters, no policy path, no connection counts.
-#[test]
-fn a_granted_uid_sees_only_its_own_allow_rules() {
-    require_root!();
-    let tree = setup();
+// A granted uid sees the names of the allow rules that name it (by uid, or by a
+// supplementary group), and nothing else: no deny rules, no other uid's rules, no
+// counters, no policy path, no connection counts.
+itest!(a_granted_uid_sees_only_its_own_allow_rules, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     for (user, own) in [(ALICE, "alice-reads"), (CAROL, "scanners-read")] {
         let out = broker.fdagent(user).arg("status").run();
@@ -107,14 +101,12 @@ fn a_granted_uid_sees_only_its_own_allow_rules() {
             user.uid
         );
     }
-}
+});
 
-/// Root sees everything: the policy file, human-readable times, connections, counters,
-/// every rule; and the same as a documented JSON object.
-#[test]
-fn root_sees_everything_in_text_and_json() {
-    require_root!();
-    let tree = setup();
+// Root sees everything: the policy file, human-readable times, connections, counters,
+// every rule; and the same as a documented JSON object.
+itest!(root_sees_everything_in_text_and_json, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     for _ in 0..2 {
         broker
@@ -164,4 +156,4 @@ fn root_sees_everything_in_text_and_json() {
         json["rules"][2],
         serde_json::json!({"name": "bob-held", "allowed": 0, "denied": 1, "inactive": null})
     );
-}
+});

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fdbroker_wire::{Request, Response};
 use rustix::process::{Pid, Signal};
 
-use super::raw::RawConn;
+use super::raw::{RawConn, read};
 use super::run::{Cmd, Output, User};
 use super::seccomp::Seccomp;
 use super::{Tree, bins, wait_until};
@@ -258,6 +258,21 @@ impl<'t> Broker<'t> {
                 self.fail(&format!("the broker did not exit in time after {signal:?}"))
             }
         }
+    }
+
+    /// A good request on a fresh connection of the test process (root) is still answered:
+    /// `Opened`, one fd, `contents`. For the end of an attack on the broker.
+    #[track_caller]
+    pub fn assert_still_serving(&self, path: &str, contents: &[u8]) {
+        let conn = RawConn::connect(&self.socket).expect("connect");
+        conn.request(&read(path)).assert_opened(contents);
+    }
+
+    /// Like [`Broker::assert_still_serving`], on a connection made as `user`.
+    #[track_caller]
+    pub fn assert_still_serving_as(&self, user: User, path: &str, contents: &[u8]) {
+        let conn = RawConn::connect_as(&self.socket, user).expect("connect");
+        conn.request(&read(path)).assert_opened(contents);
     }
 
     /// The number of open fds of the broker process (`/proc/PID/fd`).
