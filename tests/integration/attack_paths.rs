@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, MAX_PATH, Outcome, Request, Response};
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, audit_allow, itest, read, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, audit_allow, itest, read, within};
 
 /// The bytes of the file outside the allowed tree; no answer may ever carry them.
 const SECRET: &[u8] = b"SECRET-BYTES\n";
@@ -31,19 +31,12 @@ const PUBLIC: &[u8] = b"public\n";
 fn setup(tree: &Tree) -> String {
     tree.private_file("allowed/a.txt", PUBLIC);
     tree.private_file("outside/secret", SECRET);
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "reads-allowed"
-users = [0, {alice}]
-paths = ["{allowed}/**"]
-access = ["read", "list"]
-"#,
-        alice = ALICE.uid,
-        allowed = tree.p("allowed")
-    );
-    policy
+    Policy::new()
+        .allow("reads-allowed")
+        .users(&[0, ALICE.uid])
+        .paths(&[tree.p("allowed/**")])
+        .access("read,list")
+        .to_string()
 }
 
 /// What one path of a batch came to: the contents of the handed-out fd, or the error.
@@ -251,8 +244,13 @@ itest!(symlink_swap_race_never_escapes, |tree| {
 // refusals are the open's doing, not the policy's.
 itest!(magic_links_never_resolve_under_a_grant_of_all, |tree| {
     setup(&tree);
-    let policy = "version = 1\n\n[[rule]]\nname = \"everything\"\nusers = [0]\npaths = [\"/**\"]\naccess = [\"read\", \"list\"]\n";
-    let broker = Broker::start(&tree, policy);
+    let policy = Policy::new()
+        .allow("everything")
+        .users(&[0])
+        .paths(&["/**"])
+        .access("read,list")
+        .to_string();
+    let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let held = File::open(tree.path("outside/secret")).expect("hold the secret open");
     let (b, me, secret) = (broker.pid(), std::process::id(), tree.p("outside/secret"));
@@ -438,7 +436,7 @@ itest!(bind_mount_in_the_tree_is_followed, |tree| {
     let baseline = broker.fd_count();
     let mount = BindMount::new(&tree.path("outside"), &tree.path("allowed/mnt"));
     let path = tree.p("allowed/mnt/secret");
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is(SECRET);
     broker.expect_log(&audit_allow(ALICE, out.pid, "read", &path, "reads-allowed"));
     drop(mount);
@@ -446,7 +444,7 @@ itest!(bind_mount_in_the_tree_is_followed, |tree| {
         !tree.path("allowed/mnt/secret").exists(),
         "the bind mount is gone"
     );
-    broker.fdagent(ALICE).args(["cat", &path]).run().code_is(66);
+    broker.cat(ALICE, &path).code_is(66);
     broker.assert_fds_back_to(baseline);
     broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
 });
@@ -483,15 +481,11 @@ itest!(protected_hardlinks_stop_link_into_the_tree, |tree| {
         std::fs::symlink_metadata(&link).is_err(),
         "the link must not exist"
     );
-    let out = broker.fdagent(ALICE).args(["cat", &link]).run();
+    let out = broker.cat(ALICE, &link);
     out.code_is(66).stdout_is("");
     // The same file under its real path is still refused by the policy.
     let secret = tree.p("outside/secret");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &secret])
-        .run()
-        .code_is(77);
+    broker.cat(ALICE, &secret).code_is(77);
     assert_eq!(
         std::fs::metadata(&secret).expect("stat").nlink(),
         1,
@@ -506,11 +500,12 @@ itest!(protected_hardlinks_stop_link_into_the_tree, |tree| {
 // denial), also when the policy grants only `read` (no `list` anywhere).
 itest!(directory_for_read_under_a_read_grant_is_eisdir, |tree| {
     tree.private_file("allowed/sub/b.txt", b"beta\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"reads\"\nusers = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        ALICE.uid,
-        tree.p("allowed")
-    );
+    let policy = Policy::new()
+        .allow("reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("allowed/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect as alice");

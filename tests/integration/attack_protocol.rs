@@ -20,7 +20,7 @@ use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred, sendmsg};
 use rustix::process::{Gid, Uid, getpid};
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, encode, itest, read, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, encode, itest, read, within};
 
 /// Root (in-process clients) may read `data/**`; alice may read `hers/alice.txt`;
 /// `secret` is covered by no rule.
@@ -28,26 +28,16 @@ fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("hers/alice.txt", b"alice\n");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "root-reads"
-users = [0]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "alice-reads-hers"
-users = [{alice}]
-paths = ["{hers}"]
-access = ["read"]
-"#,
-        alice = ALICE.uid,
-        data = tree.p("data"),
-        hers = tree.p("hers/alice.txt")
-    );
-    policy
+    Policy::new()
+        .allow("root-reads")
+        .users(&[0])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("alice-reads-hers")
+        .users(&[ALICE])
+        .paths(&[tree.p("hers/alice.txt")])
+        .access("read")
+        .to_string()
 }
 
 /// The broker's peak resident memory (`VmHWM`), in KiB.

@@ -57,10 +57,7 @@ itest!(thousand_idle_connections_do_not_delay, |tree| {
     for conn in &idle {
         assert_eq!(conn.request(&Request::Ping).response(), Response::Pong);
     }
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run();
+    let out = broker.cat(ALICE, &tree.p("data/a.txt"));
     out.code_is(0).stdout_is("alpha\n");
     println!(
         "1000 idle connections opened in {opened_in:?}; fdagent cat served in {:?}",
@@ -620,12 +617,7 @@ itest!(
         let flooders = RawConn::connect_many_as(broker.socket(), ALICE, 12).expect("connect");
         let sent = flood(&flooders, &batch);
         broker.expect_log(&format!("uid={} has ", ALICE.uid));
-        broker
-            .fdagent(BOB)
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
+        broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
 
         broker.signal(Signal::STOP);
         let in_flight: usize = flooders.iter().map(RawConn::drain_fds).sum();

@@ -5,7 +5,7 @@
 //! at start, by `--print-privileges` and by `check --verbose`, and serves nothing; the
 //! other rules serve.
 
-use crate::harness::{ALICE, Broker, Tree, audit_fail, itest, write_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, audit_fail, itest, write_policy};
 
 /// The rules whose roots alice swapped, each with what she put there.
 const SWAPPED: [(&str, &str); 4] = [
@@ -27,34 +27,26 @@ fn setup(tree: &Tree) -> String {
     for rel in ["home", "home/file"] {
         tree.chown(rel, ALICE.uid, ALICE.gid);
     }
-    let mut policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"good\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"list\"]\n",
-        tree.p("data")
-    );
+    let mut policy = Policy::new()
+        .allow("good")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read,list");
     for (name, _) in SWAPPED {
-        policy.push_str(&format!(
-            "\n[[rule]]\nname = \"{name}\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"list\"]\n",
-            tree.p(&format!("home/{name}"))
-        ));
+        policy = policy
+            .allow(name)
+            .users(&[ALICE])
+            .paths(&[tree.p(&format!("home/{name}/**"))])
+            .access("read,list");
     }
-    policy
+    policy.to_string()
 }
 
 // `--print-privileges` shows no Landlock rule on `/` nor on any swapped root or its
 // parent, and lists every swapped rule as inactive.
 itest!(swapped_roots_never_widen_landlock, |tree| {
     let policy = setup(&tree);
-    write_policy(&tree.path("policy.toml"), &policy);
-    let out = tree
-        .cmd(&tree.bin("fdbroker"))
-        .args([
-            "serve",
-            "--print-privileges",
-            "--policy",
-            &tree.p("policy.toml"),
-        ])
-        .args(["--socket", &tree.p("never.sock")])
-        .run();
+    let out = Broker::print_privileges(&tree, &policy, &["--socket", &tree.p("never.sock")]);
     out.code_is(0);
     let stdout = out.stdout_str();
     let home = tree.p("home");
@@ -94,7 +86,7 @@ itest!(
                 "no start-up warning for rule {name:?} ({what}):\n{log}"
             );
         }
-        let cat = |rel: &str| broker.fdagent(ALICE).args(["cat", &tree.p(rel)]).run();
+        let cat = |rel: &str| broker.cat(ALICE, &tree.p(rel));
         cat("data/a.txt").code_is(0).stdout_is("alpha\n");
         cat("home/to-root/etc/hostname").code_is(74).stdout_is("");
 
@@ -206,9 +198,12 @@ itest!(
 itest!(a_create_rule_naming_one_missing_file_is_active, |tree| {
     tree.dir("spool", 0o700);
     let path = tree.p("spool/new.eml");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"drop\"\nusers = [2001]\npaths = [\"{path}\"]\naccess = [\"write\", \"create\"]\n"
-    );
+    let policy = Policy::new()
+        .allow("drop")
+        .users(&[ALICE])
+        .paths(&[&path])
+        .access("write,create")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     broker
         .fdagent(ALICE)

@@ -6,13 +6,15 @@ use std::time::Duration;
 use rustix::process::Signal;
 use serde_json::Value;
 
-use crate::harness::{ALICE, BOB, Broker, Tree, itest, wait_until};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, itest, wait_until};
 
 fn policy(tree: &Tree) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// The records in the file at `path`, once it holds `count` lines.
@@ -40,21 +42,10 @@ itest!(
             &tree.p("log/audit.json"),
         ];
         let broker = Broker::start_with(&tree, &policy(&tree), &args);
-        let ok = broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run();
+        let ok = broker.cat(ALICE, &tree.p("data/a.txt"));
         ok.code_is(0);
-        broker
-            .fdagent(BOB)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(77);
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/nope")])
-            .run()
-            .code_is(66);
+        broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
+        broker.cat(ALICE, &tree.p("data/nope")).code_is(66);
 
         let got = records(&file, 3);
         assert_eq!(got.len(), 3, "{got:?}");
@@ -99,11 +90,7 @@ itest!(
         std::fs::rename(&file, tree.path("log/audit.json.1")).expect("rotate");
         broker.signal(Signal::HUP);
         broker.expect_log("policy reloaded from");
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
         assert_eq!(records(&file, 1).len(), 1);
         assert_eq!(records(&tree.path("log/audit.json.1"), 3).len(), 3);
         let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -121,11 +108,7 @@ itest!(text_records_in_a_file_carry_a_timestamp, |tree| {
         &policy(&tree),
         &["--audit-file", &tree.p("log/audit.log")],
     );
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     let text = wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(tree.path("log/audit.log"))
             .ok()
@@ -146,16 +129,8 @@ itest!(text_records_in_a_file_carry_a_timestamp, |tree| {
 itest!(records_are_written_whatever_the_log_level, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let broker = Broker::start_logging(&tree, &policy(&tree), &[], "error");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
-    broker
-        .fdagent(BOB)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(77);
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
+    broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
     let log = wait_until(Duration::from_secs(5), || {
         let log = broker.log();
         (log.lines().filter(|l| l.contains(" audit] ")).count() >= 2).then_some(log)

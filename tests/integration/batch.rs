@@ -9,26 +9,19 @@ use fdbroker_wire::{Access, Batch, Request};
 
 use std::time::Duration;
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, itest, wait_until, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, itest, wait_until, within};
 
 /// Root (in-process) and alice may read `data/**`; `secret` is covered by no rule.
 fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/b.txt", b"beta\n");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "readers"
-users = [0, {alice}]
-paths = ["{data}/**"]
-access = ["read"]
-"#,
-        alice = ALICE.uid,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("readers")
+        .users(&[0, ALICE.uid])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 fn read_all(mut file: std::fs::File) -> String {

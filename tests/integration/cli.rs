@@ -1,7 +1,7 @@
 //! fdagent as a user sees it: exit codes, `cat` over several paths, `ping`, and `exec`,
 //! whose command must never run unless the open succeeded.
 
-use crate::harness::{ALICE, Broker, Tree, itest};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest};
 
 /// `data/` with two readable files and a secret; alice reads `data/**` except the secret.
 /// `out/` belongs to alice so her commands can leave marker files there.
@@ -11,25 +11,16 @@ fn setup(tree: &Tree) -> String {
     tree.private_file("data/secret", b"secret\n");
     tree.dir("out", 0o755);
     tree.chown("out", ALICE.uid, ALICE.gid);
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "no-secret"
-users = ["*"]
-paths = ["{data}/secret"]
-access = ["read"]
-effect = "deny"
-"#,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .deny("no-secret")
+        .everyone()
+        .paths(&[tree.p("data/secret")])
+        .access("read")
+        .to_string()
 }
 
 itest!(ping_prints_pong, |tree| {
@@ -189,17 +180,12 @@ itest!(
     exec_refuses_access_that_would_give_an_unreadable_stdin,
     |tree| {
         setup(&tree);
-        let policy = format!(
-            r#"version = 1
-
-[[rule]]
-name = "alice-writes-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read", "write", "create", "truncate", "list"]
-"#,
-            data = tree.p("data")
-        );
+        let policy = Policy::new()
+            .allow("alice-writes-data")
+            .users(&[ALICE])
+            .paths(&[tree.p("data/**")])
+            .access("read,write,create,truncate,list")
+            .to_string();
         let broker = Broker::start(&tree, &policy);
         let exec = |access: &str, rel: &str, marker: &str| {
             let script = format!("/usr/bin/touch {}; cat", tree.p(&format!("out/{marker}")));

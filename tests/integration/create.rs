@@ -7,7 +7,8 @@ use fdbroker_wire::{Access, Batch, ErrorKind, FileKind, Outcome, Request, Respon
 use rustix::fs::OFlags;
 
 use crate::harness::{
-    ALICE, BOB, Broker, RawConn, Tree, audit_allow, audit_create, audit_fail, itest, write_policy,
+    ALICE, BOB, Broker, Policy, RawConn, Tree, audit_allow, audit_create, audit_fail, itest,
+    write_policy,
 };
 
 const DIGITS: &[u8] = b"0123456789";
@@ -19,31 +20,21 @@ fn setup(tree: &Tree) -> String {
     tree.private_file("data/t.txt", DIGITS);
     tree.dir("data/in", 0o700);
     tree.private_file("secret/target", b"untouched");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-creates-in"
-users = [2001]
-paths = ["{data}/in/**"]
-access = ["write", "create"]
-create_mode = 0o640
-
-[[rule]]
-name = "alice-writes-log"
-users = [2001]
-paths = ["{data}/log.txt"]
-access = ["write"]
-
-[[rule]]
-name = "alice-truncates-t"
-users = [2001]
-paths = ["{data}/t.txt"]
-access = ["write", "truncate"]
-"#,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("alice-creates-in")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/in/**")])
+        .access("write,create")
+        .create_mode(0o640)
+        .allow("alice-writes-log")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/log.txt")])
+        .access("write")
+        .allow("alice-truncates-t")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/t.txt")])
+        .access("write,truncate")
+        .to_string()
 }
 
 itest!(
@@ -221,11 +212,14 @@ itest!(
         tree.private_file("data/log.txt", DIGITS);
         let log = tree.p("data/log.txt");
         let grant = |words: &str| {
-            format!(
-                "version = 1\n\n[[rule]]\nname = \"log\"\nusers = [2001]\npaths = [\"{log}\"]\naccess = [{words}]\n"
-            )
+            Policy::new()
+                .allow("log")
+                .users(&[ALICE])
+                .paths(&[&log])
+                .access(words)
+                .to_string()
         };
-        let appending = grant("\"append\"");
+        let appending = grant("append");
         write_policy(&tree.path("append.toml"), &appending);
         let check = tree
             .cmd(&tree.bin("fdbroker"))
@@ -250,7 +244,7 @@ itest!(
         check.code_is(1).stderr_has("F_SETFL").stderr_has("write");
 
         // On the wire the bit stays reserved: a request with it is invalid, with the reason.
-        let broker = Broker::start(&tree, &grant("\"write\""));
+        let broker = Broker::start(&tree, &grant("write"));
         let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect as alice");
         for bits in [APPEND_BIT, APPEND_BIT | Access::WRITE.bits()] {
             let reply = conn.request(&Request::Open {
@@ -366,30 +360,20 @@ itest!(create_new_never_opens_an_existing_file, |tree| {
     tree.dir("data/any/no", 0o700);
     tree.file("data/new/planted", b"bob's", 0o666);
     tree.chown("data/new/planted", BOB.uid, BOB.gid);
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "only-new"
-users = [2001]
-paths = ["{data}/new/*"]
-access = ["write", "create_new"]
-
-[[rule]]
-name = "any"
-users = [2001]
-paths = ["{data}/any/**"]
-access = ["write", "create"]
-
-[[rule]]
-name = "no-creating"
-users = [2001]
-paths = ["{data}/any/no/*"]
-access = ["create"]
-effect = "deny"
-"#,
-        data = tree.p("data")
-    );
+    let policy = Policy::new()
+        .allow("only-new")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/new/*")])
+        .access("write,create_new")
+        .allow("any")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/any/**")])
+        .access("write,create")
+        .deny("no-creating")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/any/no/*")])
+        .access("create")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let open = |access: &str, rel: &str| {
         broker

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use rustix::process::Signal;
 
-use crate::harness::{ALICE, Broker, Tree, User, itest, require_root, write_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, User, itest, require_root};
 
 fn policy(tree: &Tree, access: &str) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"r\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [{access}]\n",
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("r")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access(access)
+        .to_string()
 }
 
 /// CapEff and CapPrm hold exactly what the policy needs (read/list: DAC_READ_SEARCH;
@@ -24,21 +26,9 @@ fn policy(tree: &Tree, access: &str) -> String {
 fn capabilities_are_dropped_to_what_the_policy_needs() {
     require_root!();
     let cases = [
-        (
-            r#""read", "list""#,
-            "0000000000000004",
-            "CAP_DAC_READ_SEARCH",
-        ),
-        (
-            r#""write", "truncate""#,
-            "0000000000000002",
-            "CAP_DAC_OVERRIDE",
-        ),
-        (
-            r#""read", "write", "create""#,
-            "0000000000000007",
-            "CAP_CHOWN",
-        ),
+        ("read,list", "0000000000000004", "CAP_DAC_READ_SEARCH"),
+        ("write,truncate", "0000000000000002", "CAP_DAC_OVERRIDE"),
+        ("read,write,create", "0000000000000007", "CAP_CHOWN"),
     ];
     for (access, mask, named) in cases {
         let tree = Tree::new();
@@ -74,7 +64,7 @@ fn sigterm_and_sigint_exit_zero_and_remove_the_socket() {
     for signal in [Signal::TERM, Signal::INT] {
         let tree = Tree::new();
         tree.dir("data", 0o700);
-        let broker = Broker::start(&tree, &policy(&tree, "\"read\""));
+        let broker = Broker::start(&tree, &policy(&tree, "read"));
         let socket = broker.socket().to_path_buf();
         broker.expect_log(&format!("listening on {}", socket.display()));
         let mode = std::fs::metadata(&socket)
@@ -93,7 +83,7 @@ fn sigterm_and_sigint_exit_zero_and_remove_the_socket() {
 itest!(a_stale_socket_is_replaced_but_a_live_one_is_not, |tree| {
     tree.dir("data", 0o700);
     drop(UnixListener::bind(tree.path("fdbroker.sock")).expect("stale socket"));
-    let broker = Broker::start(&tree, &policy(&tree, "\"read\""));
+    let broker = Broker::start(&tree, &policy(&tree, "read"));
     let second = tree
         .cmd(&tree.bin("fdbroker"))
         .args([
@@ -121,7 +111,7 @@ itest!(socket_mode_and_group_restrict_who_can_connect, |tree| {
     // gid 1 is `daemon` on Debian.
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree, "\"read\""),
+        &policy(&tree, "read"),
         &["--socket-mode", "0660", "--socket-group", "daemon"],
     );
     let meta = std::fs::metadata(broker.socket()).expect("socket");
@@ -151,20 +141,11 @@ itest!(
     print_privileges_shows_capabilities_and_landlock_rules,
     |tree| {
         tree.dir("data", 0o700);
-        write_policy(
-            &tree.path("policy.toml"),
-            &policy(&tree, "\"read\", \"list\""),
+        let out = Broker::print_privileges(
+            &tree,
+            &policy(&tree, "read,list"),
+            &["--socket", &tree.p("never.sock")],
         );
-        let out = tree
-            .cmd(&tree.bin("fdbroker"))
-            .args([
-                "serve",
-                "--print-privileges",
-                "--policy",
-                &tree.p("policy.toml"),
-            ])
-            .args(["--socket", &tree.p("never.sock")])
-            .run();
         out.code_is(0);
         let stdout = out.stdout_str();
         assert!(
@@ -191,16 +172,14 @@ itest!(
     serve_as_another_user_keeps_only_the_needed_capabilities,
     |tree| {
         tree.private_file("data/a.txt", b"alpha\n");
-        let broker = Broker::start_with(&tree, &policy(&tree, "\"read\""), &["--user", "nobody"]);
+        let broker = Broker::start_with(&tree, &policy(&tree, "read"), &["--user", "nobody"]);
         let uid = broker.status_field("Uid");
         assert!(uid.split_whitespace().all(|u| u == "65534"), "Uid: {uid}");
         assert_eq!(broker.status_field("Groups"), "");
         assert_eq!(broker.status_field("CapEff"), "0000000000000004");
         assert_eq!(broker.status_field("CapBnd"), "0000000000000004");
         broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
+            .cat(ALICE, &tree.p("data/a.txt"))
             .code_is(0)
             .stdout_is("alpha\n");
     }

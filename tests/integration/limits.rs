@@ -8,17 +8,18 @@ use std::time::{Duration, Instant};
 use fdbroker_wire::{Access, Batch, ErrorKind, Outcome, Request, Response};
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, RawConn, Tree, User, encode, itest, read, wait_until, within,
+    ALICE, BOB, Broker, CAROL, Policy, RawConn, Tree, User, encode, itest, read, wait_until, within,
 };
 
 /// Root (in-process clients), alice, bob and carol may read `data/**`.
 fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"readers\"\nusers = [0, 2001, 2002, 2003]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("readers")
+        .users(&[0, ALICE.uid, BOB.uid, CAROL.uid])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// A connection the broker admitted: it answers a ping.
@@ -214,7 +215,7 @@ itest!(fdagent_over_the_connection_cap_always_exits_busy, |tree| {
     let _held = admitted(&broker, ALICE);
     let path = tree.p("data/a.txt");
     for _ in 0..50 {
-        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        let out = broker.cat(ALICE, &path);
         out.code_is(75)
             .stderr_has("too many connections from this uid");
     }

@@ -5,7 +5,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::harness::{ALICE, BOB, Broker, Tree, itest};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, itest};
 
 /// `data/`, root-only (0700), holding a file, a subdirectory, a symlink to that
 /// subdirectory, and names with a newline and with a byte that is not UTF-8.
@@ -18,11 +18,12 @@ fn setup(tree: &Tree, access: &str) -> String {
         let path = tree.path("data").join(OsStr::from_bytes(name));
         std::fs::write(&path, b"").expect("write an odd name");
     }
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-lists-data\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"{access}\"]\n",
-        tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("alice-lists-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access(access)
+        .to_string()
 }
 
 itest!(ls_lists_a_private_directory_through_a_list_grant, |tree| {

@@ -9,16 +9,15 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::harness::{
-    ALICE, Account, BOB, Broker, Tree, itest, status_field, wait_until, write_policy,
+    ALICE, Account, BOB, Broker, Policy, Tree, itest, status_field, wait_until, write_policy,
 };
 
-/// A policy with one rule reading `data/**`, for `subjects` (a `users = [...]` or
-/// `groups = [...]` line).
-fn policy(tree: &Tree, subjects: &str) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"reader\"\n{subjects}\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    )
+/// A policy with one rule reading `data/**`, for the users or groups the caller adds.
+fn reading(tree: &Tree) -> Policy {
+    Policy::new()
+        .allow("reader")
+        .paths(&[tree.p("data/**")])
+        .access("read")
 }
 
 fn setup(tree: &Tree) {
@@ -46,7 +45,7 @@ fn resolver(broker: &Broker<'_>) -> u32 {
 itest!(a_policy_naming_a_user_still_reloads_after_useradd, |tree| {
     setup(&tree);
     let reader = Account::user();
-    let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
+    let text = reading(&tree).users(&[reader.name()]).to_string();
     let broker = Broker::start(&tree, &text);
     let path = tree.p("data/a.txt");
 
@@ -66,7 +65,7 @@ itest!(a_user_added_after_start_can_be_granted, |tree| {
     setup(&tree);
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
+        &reading(&tree).users(&[ALICE]).to_string(),
         &["--audit-format", "json"],
     );
     let path = tree.p("data/a.txt");
@@ -77,7 +76,7 @@ itest!(a_user_added_after_start_can_be_granted, |tree| {
         .run()
         .code_is(77);
 
-    let new = broker.reload(&policy(&tree, &format!("users = [\"{}\"]", added.name())));
+    let new = broker.reload(&reading(&tree).users(&[added.name()]).to_string());
     assert_reloaded(&broker, &new);
     broker
         .fdagent(added.client())
@@ -97,7 +96,7 @@ itest!(a_user_added_after_start_can_be_granted, |tree| {
 
 itest!(a_group_added_after_start_can_be_granted, |tree| {
     setup(&tree);
-    let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
+    let broker = Broker::start(&tree, &reading(&tree).users(&[ALICE]).to_string());
     let path = tree.p("data/a.txt");
     let group = Account::group();
     let member = crate::harness::User {
@@ -105,20 +104,11 @@ itest!(a_group_added_after_start_can_be_granted, |tree| {
         gid: group.id(),
         groups: &[],
     };
-    broker
-        .fdagent(member)
-        .args(["cat", &path])
-        .run()
-        .code_is(77);
+    broker.cat(member, &path).code_is(77);
 
-    let new = broker.reload(&policy(&tree, &format!("groups = [\"{}\"]", group.name())));
+    let new = broker.reload(&reading(&tree).groups(&[group.name()]).to_string());
     assert_reloaded(&broker, &new);
-    broker
-        .fdagent(member)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+    broker.cat(member, &path).code_is(0).stdout_is("alpha\n");
 });
 
 // The resolver runs as nobody, with no capability and no supplementary group, and ends
@@ -127,7 +117,7 @@ itest!(
     the_name_resolver_is_unprivileged_and_ends_with_the_broker,
     |tree| {
         setup(&tree);
-        let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
+        let broker = Broker::start(&tree, &reading(&tree).users(&[ALICE]).to_string());
         let pid = resolver(&broker);
         let field = |name: &str| {
             status_field(pid, name).unwrap_or_else(|| broker.fail(&format!("no {name} for {pid}")))
@@ -161,7 +151,7 @@ itest!(
     |tree| {
         setup(&tree);
         let reader = Account::user();
-        let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
+        let text = reading(&tree).users(&[reader.name()]).to_string();
         let broker = Broker::start(&tree, &text);
         let path = tree.p("data/a.txt");
         let pid = Pid::from_raw(resolver(&broker) as i32).expect("nonzero pid");
@@ -207,10 +197,7 @@ itest!(
 itest!(without_setuid_the_broker_refuses_to_start, |tree| {
     setup(&tree);
     let policy_path = tree.path("policy.toml");
-    write_policy(
-        &policy_path,
-        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
-    );
+    write_policy(&policy_path, &reading(&tree).users(&[ALICE]).to_string());
     let fdbroker = tree.bin("fdbroker");
     tree.cmd(Path::new("/usr/bin/setpriv"))
         .args(["--bounding-set", "-setuid,-setgid"])
@@ -230,15 +217,11 @@ itest!(without_setuid_the_broker_refuses_to_start, |tree| {
 // resolver does, and `--print-privileges` says so.
 itest!(the_broker_itself_reads_no_name_database, |tree| {
     setup(&tree);
-    let policy_path = tree.path("policy.toml");
-    write_policy(&policy_path, &policy(&tree, "users = [\"root\"]"));
-    let out = tree
-        .cmd(&tree.bin("fdbroker"))
-        .args(["serve", "--print-privileges", "--policy"])
-        .arg(&policy_path)
-        .arg("--socket")
-        .arg(tree.path("never.sock"))
-        .run();
+    let out = Broker::print_privileges(
+        &tree,
+        &reading(&tree).users(&["root"]).to_string(),
+        &["--socket", &tree.p("never.sock")],
+    );
     out.code_is(0);
     let stdout = out.stdout_str();
     let landlock = stdout

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Broker, Tree, itest, write_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest, write_policy};
 
 /// The repository's root (the root package's directory).
 fn repo() -> &'static Path {
@@ -167,7 +167,12 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
     let tree = Tree::new();
     write_policy(
         &tree.path("all.toml"),
-        "version = 1\n\n[[rule]]\nname = \"all\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\", \"write\", \"create\", \"create_new\", \"truncate\", \"list\"]\n",
+        &Policy::new()
+            .allow("all")
+            .users(&[ALICE])
+            .paths(&["/srv/**"])
+            .access("read,write,create,create_new,truncate,list")
+            .to_string(),
     );
     let out = tree
         .cmd(&tree.bin("fdbroker"))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fdbroker_wire::{Access, ErrorKind, Request};
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, audit_fail, itest};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, audit_fail, itest};
 
 /// Allowed tree `data/` with a file, a subdirectory, symlinks inside it pointing in and out
 /// of it, and a root-only `secret/` outside it. Alice may read and list `data/**`, read
@@ -20,30 +20,22 @@ fn setup(tree: &Tree) -> String {
     tree.symlink("data/escape", tree.path("secret/key"));
     tree.symlink("data/linkdir", "sub");
     tree.symlink("data/outdir", tree.path("secret"));
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**", "/dev/null", "/proc/**"]
-access = ["read"]
-
-[[rule]]
-name = "alice-lists-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["list"]
-"#,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[&tree.p("data/**"), "/dev/null", "/proc/**"])
+        .access("read")
+        .allow("alice-lists-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("list")
+        .to_string()
 }
 
 /// Requests `path` as alice and expects exit 74, no bytes, and a `fail` line with `errno`.
 #[track_caller]
 fn expect_open_failure(broker: &Broker, path: &str, errno: &str) {
-    let out = broker.fdagent(ALICE).args(["cat", path]).run();
+    let out = broker.cat(ALICE, path);
     out.code_is(74).stdout_is("");
     broker.expect_log(&audit_fail(
         ALICE,
@@ -70,10 +62,7 @@ itest!(
         expect_open_failure(&broker, &tree.p("data/linkdir/b.txt"), "ELOOP");
         expect_open_failure(&broker, &tree.p("data/outdir/key"), "ELOOP");
         // The real path is fine: the refusal is about the symlink, not the file.
-        let out = broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/sub/b.txt")])
-            .run();
+        let out = broker.cat(ALICE, &tree.p("data/sub/b.txt"));
         out.code_is(0).stdout_is("beta\n");
     }
 );
@@ -86,7 +75,7 @@ itest!(proc_magic_links_do_not_resolve, |tree| {
     let via_root = format!("/proc/{}/root{}", broker.pid(), tree.p("secret/key"));
     let via_self = format!("/proc/self/root{}", tree.p("secret/key"));
     for path in [via_root, via_self] {
-        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        let out = broker.cat(ALICE, &path);
         out.code_is(74).stdout_is("");
     }
 });
@@ -108,7 +97,7 @@ itest!(
             "data/a.txt".to_owned(), // relative: the client's cwd is the tree root
         ];
         for path in &bad {
-            let out = broker.fdagent(ALICE).args(["cat", path]).run();
+            let out = broker.cat(ALICE, path);
             out.code_is(65).stdout_is("");
         }
         let nul = format!("{}\0x", tree.p("data/a.txt"));
@@ -143,24 +132,19 @@ itest!(patterns_do_not_match_by_prefix, |tree| {
     tree.private_file("data/scan/ok", b"ok\n");
     tree.private_file("data/scanner/x", b"x\n");
     tree.private_file("data/scan2", b"2\n");
-    let policy = format!(
-        "version = 1\n[[rule]]\nname = \"scan\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data/scan")
-    );
+    let policy = Policy::new()
+        .allow("scan")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/scan/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/scan/ok")])
-        .run()
+        .cat(ALICE, &tree.p("data/scan/ok"))
         .code_is(0)
         .stdout_is("ok\n");
     for rel in ["data/scanner/x", "data/scan2"] {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p(rel)])
-            .run()
-            .code_is(77)
-            .stdout_is("");
+        broker.cat(ALICE, &tree.p(rel)).code_is(77).stdout_is("");
     }
 });
 
@@ -187,10 +171,7 @@ itest!(
             "alice-reads-data",
             "ENXIO",
         ));
-        let out = broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run();
+        let out = broker.cat(ALICE, &tree.p("data/a.txt"));
         out.code_is(0).stdout_is("alpha\n");
     }
 );
@@ -225,7 +206,7 @@ itest!(odd_file_names_are_escaped_in_the_audit_log, |tree| {
     tree.private_file(name, b"odd\n");
     let broker = Broker::start(&tree, &policy);
     let path = tree.p(name);
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is("odd\n");
     let escaped = format!("path={path:?} rule=\"alice-reads-data\"");
     let log = broker.expect_log(&escaped);

@@ -4,7 +4,7 @@
 //! its directory writable by group or others, or owned by a uid other than root, or the
 //! path a symbolic link.
 
-use crate::harness::{ALICE, BOB, Broker, Tree, User, itest, require_root, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, User, itest, require_root, write_policy};
 
 /// One way a policy file can be unsafe, and the reason the broker must give.
 #[derive(Debug, Clone, Copy)]
@@ -87,11 +87,12 @@ impl Unsafe {
 
 /// A policy letting `user` read `data/**`.
 fn policy(tree: &Tree, user: User) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"reader\"\nusers = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        user.uid,
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("reader")
+        .users(&[user])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// A fresh tree with `data/a.txt` and a root-owned 0755 `etc/` for the policy.
@@ -168,20 +169,10 @@ itest!(reload_refuses_an_unsafe_policy_file, |tree| {
             "{case:?}: expected a failed reload in:\n{log}"
         );
         expect_refusal(&log, case, &file);
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
-        broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+        broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+        broker.cat(BOB, &path).code_is(77);
     }
     let log = broker.reload(&policy(&tree, BOB));
     assert!(log.contains("policy reloaded from"), "{log}");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+    broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
 });

@@ -13,7 +13,7 @@ use fdbroker_wire::{Access, ErrorKind, MAX_PATH, MAX_REQUEST, Request, Response,
 use rustix::fs::OFlags;
 use rustix::io::FdFlags;
 
-use crate::harness::{Broker, RawConn, Tree, encode, itest, read, within};
+use crate::harness::{Broker, Policy, RawConn, Tree, encode, itest, read, within};
 
 /// Tests run in-process as root, which is just uid 0 to the policy: it may read `data/**`
 /// and write `data/w.txt`; `secret` is covered by no rule.
@@ -21,24 +21,16 @@ fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/w.txt", b"");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "root-reads"
-users = [0]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "root-writes-w"
-users = [0]
-paths = ["{data}/w.txt"]
-access = ["read", "write"]
-"#,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("root-reads")
+        .users(&[0])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("root-writes-w")
+        .users(&[0])
+        .paths(&[tree.p("data/w.txt")])
+        .access("read,write")
+        .to_string()
 }
 
 itest!(library_fds_have_exactly_the_requested_flags, |tree| {

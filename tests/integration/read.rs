@@ -3,7 +3,8 @@
 //! themselves.
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, SCANNERS, Tree, User, audit_allow, audit_deny, audit_fail, itest,
+    ALICE, BOB, Broker, CAROL, Policy, SCANNERS, Tree, User, audit_allow, audit_deny, audit_fail,
+    itest,
 };
 
 /// Bytes that survive no accidental text conversion: a NUL, invalid UTF-8, no final newline.
@@ -17,46 +18,31 @@ fn setup(tree: &Tree) -> String {
     tree.private_file("data/notes.txt", b"notes\n");
     tree.private_file("data/shared/scan-me.txt", b"shared\n");
     tree.private_file("data/shared/secret.txt", b"do not hand out\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "scanners-read-shared"
-groups = [{SCANNERS}]
-paths = ["{data}/shared/**"]
-access = ["read"]
-effect = "allow"
-
-[[rule]]
-name = "nobody-reads-secrets"
-users = ["*"]
-paths = ["{data}/shared/secret.txt"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "nobody-writes-notes"
-users = ["*"]
-paths = ["{data}/notes.txt"]
-access = ["write"]
-effect = "deny"
-"#,
-        data = tree.p("data")
-    );
-    policy
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("scanners-read-shared")
+        .groups(&[SCANNERS])
+        .paths(&[tree.p("data/shared/**")])
+        .access("read")
+        .deny("nobody-reads-secrets")
+        .everyone()
+        .paths(&[tree.p("data/shared/secret.txt")])
+        .access("read")
+        .deny("nobody-writes-notes")
+        .everyone()
+        .paths(&[tree.p("data/notes.txt")])
+        .access("write")
+        .to_string()
 }
 
 itest!(allowed_uid_reads_exact_bytes_and_is_audited, |tree| {
     let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/report.txt");
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is(REPORT).no_stderr();
     let line = audit_allow(ALICE, out.pid, "read", &path, "alice-reads-data");
     let log = broker.expect_log(&line);
@@ -71,7 +57,7 @@ itest!(other_uid_is_denied_by_default, |tree| {
     let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/report.txt");
-    let out = broker.fdagent(BOB).args(["cat", &path]).run();
+    let out = broker.cat(BOB, &path);
     out.code_is(77).stdout_is("");
     if out.stderr.lines().count() != 1 {
         out.fail("expected exactly one error line on stderr");
@@ -85,13 +71,9 @@ itest!(denial_does_not_reveal_whether_a_file_exists, |tree| {
     let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let missing = tree.p("data/no-such-file");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &missing])
-        .run()
-        .code_is(77);
+    broker.cat(BOB, &missing).code_is(77);
     // The same path for an authorized client is a plain "not found", after an allow.
-    let out = broker.fdagent(ALICE).args(["cat", &missing]).run();
+    let out = broker.cat(ALICE, &missing);
     out.code_is(66).stdout_is("");
     broker.expect_log(&audit_fail(
         ALICE,
@@ -107,7 +89,7 @@ itest!(supplementary_group_grants_access, |tree| {
     let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/shared/scan-me.txt");
-    let out = broker.fdagent(CAROL).args(["cat", &path]).run();
+    let out = broker.cat(CAROL, &path);
     out.code_is(0).stdout_is("shared\n");
     broker.expect_log(&audit_allow(
         CAROL,
@@ -122,7 +104,7 @@ itest!(supplementary_group_grants_access, |tree| {
         groups: &[],
         ..CAROL
     };
-    let out = broker.fdagent(carol_alone).args(["cat", &path]).run();
+    let out = broker.cat(carol_alone, &path);
     out.code_is(77).stdout_is("");
 
     // The group also counts as a primary group.
@@ -131,19 +113,10 @@ itest!(supplementary_group_grants_access, |tree| {
         gid: SCANNERS,
         groups: &[],
     };
-    broker
-        .fdagent(primary)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("shared\n");
+    broker.cat(primary, &path).code_is(0).stdout_is("shared\n");
 
     // The group's grant stops at its tree.
-    broker
-        .fdagent(CAROL)
-        .args(["cat", &tree.p("data/report.txt")])
-        .run()
-        .code_is(77);
+    broker.cat(CAROL, &tree.p("data/report.txt")).code_is(77);
 });
 
 itest!(deny_rule_beats_allow_rules_listed_before_it, |tree| {
@@ -151,7 +124,7 @@ itest!(deny_rule_beats_allow_rules_listed_before_it, |tree| {
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/shared/secret.txt");
     for user in [ALICE, CAROL] {
-        let out = broker.fdagent(user).args(["cat", &path]).run();
+        let out = broker.cat(user, &path);
         out.code_is(77).stdout_is("");
         broker.expect_log(&audit_deny(
             user,
@@ -170,7 +143,7 @@ itest!(
         let policy = setup(&tree);
         let broker = Broker::start(&tree, &policy);
         let path = tree.p("data/notes.txt");
-        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        let out = broker.cat(ALICE, &path);
         out.code_is(0).stdout_is("notes\n");
         broker.expect_log(&audit_allow(
             ALICE,

@@ -42,13 +42,8 @@ itest!(sighup_with_a_valid_policy_changes_decisions, |tree| {
     setup(&tree);
     let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
     let path = tree.p("data/a.txt");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-    broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+    broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+    broker.cat(BOB, &path).code_is(77);
 
     let new = broker.reload(&read_policy(&tree, BOB.uid));
     let expected = format!(
@@ -57,18 +52,8 @@ itest!(sighup_with_a_valid_policy_changes_decisions, |tree| {
     );
     assert!(new.contains(&expected), "expected {expected:?} in:\n{new}");
 
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(77)
-        .stdout_is("");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+    broker.cat(ALICE, &path).code_is(77).stdout_is("");
+    broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
 });
 
 // Invalid files of both kinds (TOML syntax, policy semantics) are reported with
@@ -95,13 +80,8 @@ itest!(
                 "expected a reload failure in:\n{new}"
             );
             broker.expect_log(&position);
-            broker
-                .fdagent(ALICE)
-                .args(["cat", &path])
-                .run()
-                .code_is(0)
-                .stdout_is("alpha\n");
-            broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+            broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+            broker.cat(BOB, &path).code_is(77);
         }
     }
 );
@@ -129,12 +109,7 @@ itest!(reload_needing_a_dropped_capability_is_refused, |tree| {
     );
 
     let path = tree.p("data/a.txt");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+    broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
     let new_file = tree.p("data/new.txt");
     let out = broker
         .fdagent(ALICE)
@@ -199,24 +174,14 @@ itest!(
             refusal.contains("outside the Landlock ruleset"),
             "{refusal}"
         );
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("other/b.txt")])
-            .run()
-            .code_is(77);
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("other/b.txt")).code_is(77);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
 
         let narrower = alice_policy("narrow", &tree.p("data/a.txt"), "read");
         broker.reload(&narrower);
         broker.expect_log("policy reloaded from");
         broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
+            .cat(ALICE, &tree.p("data/a.txt"))
             .code_is(0)
             .stdout_is("alpha\n");
     }
@@ -272,20 +237,15 @@ itest!(
             load_time(&loaded),
             "the old policy stays"
         );
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
+        broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
 
         let out = broker.reload_sync(&read_policy(&tree, BOB.uid));
         out.code_is(0)
             .stdout_is(format!("policy reloaded from {file}: 2 rules in force\n"));
         let last = status_line(&broker, "last reload:");
         assert!(last.ends_with(": in force"), "{last}");
-        broker.fdagent(ALICE).args(["cat", &path]).run().code_is(77);
-        broker.fdagent(BOB).args(["cat", &path]).run().code_is(0);
+        broker.cat(ALICE, &path).code_is(77);
+        broker.cat(BOB, &path).code_is(0);
     }
 );
 
@@ -320,16 +280,10 @@ itest!(
                 "{last}"
             );
             broker
-                .fdagent(ALICE)
-                .args(["cat", &tree.p("data/a.txt")])
-                .run()
+                .cat(ALICE, &tree.p("data/a.txt"))
                 .code_is(0)
                 .stdout_is("alpha\n");
-            broker
-                .fdagent(ALICE)
-                .args(["cat", &tree.p("other/b.txt")])
-                .run()
-                .code_is(77);
+            broker.cat(ALICE, &tree.p("other/b.txt")).code_is(77);
         }
     }
 );
@@ -349,9 +303,5 @@ itest!(fdbroker_reload_is_for_root_only, |tree| {
         status_line(&broker, "last reload:"),
         "last reload: none since start"
     );
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
 });

@@ -2,7 +2,7 @@
 //! real one): an unprivileged uid scans root-only files through brokered fds; a file it
 //! may not open is an error, never clean.
 
-use crate::harness::{ALICE, Broker, Tree, itest, require_root, scanner_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest, require_root, scanner_policy};
 
 /// The 68-byte EICAR anti-virus test string.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -15,10 +15,12 @@ fn scanner_finds_eicar_and_reports_denied_files_as_errors() {
     tree.private_file("uploads/eicar.com", EICAR);
     tree.private_file("uploads/clean.txt", b"just text\n");
     tree.private_file("private/denied.txt", b"not for the scanner\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"scanner\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("uploads")
-    );
+    let policy = Policy::new()
+        .allow("scanner")
+        .users(&[ALICE])
+        .paths(&[tree.p("uploads/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let [eicar, clean, denied] = [
         "uploads/eicar.com",
@@ -92,10 +94,12 @@ itest!(scanner_walks_a_root_only_tree_through_list_fds, |tree| {
 // for anything (exit 2): it never falls back to reporting files unscanned as clean.
 itest!(scanner_without_its_clamd_scans_nothing, |tree| {
     tree.private_file("uploads/clean.txt", b"just text\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"scanner\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("uploads")
-    );
+    let policy = Policy::new()
+        .allow("scanner")
+        .users(&[ALICE])
+        .paths(&[tree.p("uploads/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let out = broker
         .client(ALICE, "scanner")

@@ -15,13 +15,17 @@ use rustix::net::{
 };
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, built_bin, itest, wait_until, write_policy};
+use crate::harness::{
+    ALICE, BOB, Broker, Policy, Tree, built_bin, itest, wait_until, write_policy,
+};
 
 fn policy(tree: &Tree) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// A broker started by hand, as a service manager would; SIGKILLed if still running when
@@ -204,22 +208,10 @@ itest!(status_counts_decisions_per_rule_for_root, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let broker = Broker::start(&tree, &policy(&tree));
     for _ in 0..3 {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     }
-    broker
-        .fdagent(BOB)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(77);
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/missing")])
-        .run()
-        .code_is(66);
+    broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
+    broker.cat(ALICE, &tree.p("data/missing")).code_is(66);
 
     let out = broker.fdagent_root().args(["status"]).run();
     out.code_is(0);
@@ -257,10 +249,12 @@ itest!(status_counts_decisions_per_rule_for_root, |tree| {
 itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let shadow_text = |uid: u32| {
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"shadow-reads\"\nusers = [{uid}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-            tree.p("data")
-        )
+        Policy::new()
+            .allow("shadow-reads")
+            .users(&[uid])
+            .paths(&[tree.p("data/**")])
+            .access("read")
+            .to_string()
     };
     write_policy(&tree.path("shadow.toml"), &shadow_text(BOB.uid));
     let broker = Broker::start_with(
@@ -270,9 +264,9 @@ itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     );
     broker.expect_log("shadow policy loaded from");
     let path = tree.p("data/a.txt");
-    let bob = broker.fdagent(BOB).args(["cat", &path]).run();
+    let bob = broker.cat(BOB, &path);
     bob.code_is(77);
-    let alice = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let alice = broker.cat(ALICE, &path);
     alice.code_is(0).stdout_is("alpha\n");
     broker.expect_log(&format!(
         "shadow: would allow op=open uid=2002 gid=2002 pid={} access=read path=\"{path}\" rule=\"shadow-reads\"",
@@ -287,7 +281,7 @@ itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     write_policy(&tree.path("shadow.toml"), &shadow_text(ALICE.uid));
     broker.reload(&policy(&tree));
     broker.expect_log("shadow policy reloaded from");
-    let again = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let again = broker.cat(ALICE, &path);
     again.code_is(0);
     let log = broker.log();
     let disagreement = format!("would deny op=open uid=2001 gid=2001 pid={}", again.pid);

@@ -7,17 +7,19 @@
 use std::fs::File;
 
 use crate::harness::{
-    ALICE, Broker, INHERITED_FD, Launch, Seccomp, Tree, itest, require_root, write_policy,
+    ALICE, Broker, INHERITED_FD, Launch, Policy, Seccomp, Tree, itest, require_root, write_policy,
 };
 
 const SECRET: &[u8] = b"SECRET-BYTES\n";
 
-/// Alice may do `access` (TOML words) in `data/**`.
+/// Alice may do `access` (comma-separated words) in `data/**`.
 fn policy(tree: &Tree, name: &str, access: &str) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"{name}\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [{access}]\n",
-        tree.p("data")
-    )
+    Policy::new()
+        .allow(name)
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access(access)
+        .to_string()
 }
 
 // Run from the tree with `--policy policy.toml --socket x.sock --audit-file audit.log`,
@@ -27,7 +29,7 @@ itest!(
     relative_path_options_never_widen_landlock_to_the_root,
     |tree| {
         tree.dir("data", 0o700);
-        write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
+        write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "read"));
         let out = tree
             .cmd(&tree.bin("fdbroker"))
             .args(["serve", "--print-privileges", "--policy", "policy.toml"])
@@ -62,7 +64,7 @@ itest!(an_own_directory_through_a_symlink_is_refused, |tree| {
     tree.dir("data", 0o700);
     tree.dir("real", 0o755);
     tree.symlink("link", tree.path("real"));
-    write_policy(&tree.path("policy.toml"), &policy(&tree, "r", "\"read\""));
+    let reads = policy(&tree, "r", "read");
     let link = tree.p("link");
     for (flag, value, what) in [
         (
@@ -76,16 +78,7 @@ itest!(an_own_directory_through_a_symlink_is_refused, |tree| {
             "the audit file's directory",
         ),
     ] {
-        let out = tree
-            .cmd(&tree.bin("fdbroker"))
-            .args([
-                "serve",
-                "--print-privileges",
-                "--policy",
-                &tree.p("policy.toml"),
-            ])
-            .args([flag, &value])
-            .run();
+        let out = Broker::print_privileges(&tree, &reads, &[flag, &value]);
         out.code_is(3);
         let expected = format!("{what} {link} is reached through a symbolic link");
         assert!(
@@ -106,7 +99,7 @@ itest!(inherited_fds_are_closed_at_start, |tree| {
         inherited: Some(File::open(&secret).expect("open the secret")),
         ..Launch::default()
     };
-    let broker = Broker::launch(&tree, &policy(&tree, "r", "\"read\""), &[], launch);
+    let broker = Broker::launch(&tree, &policy(&tree, "r", "read"), &[], launch);
     let fds = format!("/proc/{}/fd", broker.pid());
     let leaked: Vec<String> = std::fs::read_dir(&fds)
         .expect("read /proc/PID/fd")
@@ -139,7 +132,7 @@ fn a_kernel_without_openat2_stops_the_broker_at_start() {
             seccomp: Some(Seccomp::no_openat2(errno)),
             ..Launch::default()
         };
-        let (code, log) = Broker::launch_fails(&tree, &policy(&tree, "r", "\"read\""), &[], launch);
+        let (code, log) = Broker::launch_fails(&tree, &policy(&tree, "r", "read"), &[], launch);
         assert_eq!(code, Some(3), "errno {errno}:\n{log}");
         assert!(
             log.contains("openat2") && log.contains(says),
@@ -163,7 +156,7 @@ fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
     };
     let tree = Tree::new();
     tree.private_file("data/a.txt", b"alpha\n");
-    let writes = policy(&tree, "writes", "\"write\", \"create\"");
+    let writes = policy(&tree, "writes", "write,create");
     let (code, log) = Broker::launch_fails(&tree, &writes, &[], no_landlock());
     assert_eq!(code, Some(3), "{log}");
     for needle in ["\"writes\"", "truncate"] {
@@ -173,28 +166,21 @@ fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
 
     let tree = Tree::new();
     tree.private_file("data/a.txt", b"alpha\n");
-    let truncates = policy(&tree, "truncates", "\"write\", \"truncate\"");
+    let truncates = policy(&tree, "truncates", "write,truncate");
     let broker = Broker::launch(&tree, &truncates, &[], no_landlock());
     broker.expect_log("Landlock is not available");
     drop(broker);
 
     let tree = Tree::new();
     tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::launch(
-        &tree,
-        &policy(&tree, "reads", "\"read\""),
-        &[],
-        no_landlock(),
-    );
-    let log = broker.reload(&policy(&tree, "writes", "\"write\", \"create\""));
+    let broker = Broker::launch(&tree, &policy(&tree, "reads", "read"), &[], no_landlock());
+    let log = broker.reload(&policy(&tree, "writes", "write,create"));
     assert!(
         log.contains("policy reload refused") && log.contains("truncate"),
         "{log}"
     );
     broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
+        .cat(ALICE, &tree.p("data/a.txt"))
         .code_is(0)
         .stdout_is("alpha\n");
     broker

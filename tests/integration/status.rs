@@ -4,43 +4,30 @@
 
 use serde_json::Value;
 
-use crate::harness::{ALICE, BOB, Broker, CAROL, SCANNERS, Tree, itest};
+use crate::harness::{ALICE, BOB, Broker, CAROL, Policy, SCANNERS, Tree, itest};
 
 /// Alice reads `data`, the scanners group reads `scans`, and two deny rules name Bob and
 /// Alice; all three rules' names, the policy path and the counters are the administrator's.
 fn policy(tree: &Tree) -> String {
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "scanners-read"
-groups = [{SCANNERS}]
-paths = ["{scans}/**"]
-access = ["read"]
-
-[[rule]]
-name = "bob-held"
-users = [2002]
-paths = ["{data}/held/**"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "alice-held"
-users = [2001]
-paths = ["{scans}/held/**"]
-access = ["read"]
-effect = "deny"
-"#,
-        data = tree.p("data"),
-        scans = tree.p("scans")
-    )
+    let (data, scans) = (tree.p("data"), tree.p("scans"));
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[format!("{data}/**")])
+        .access("read")
+        .allow("scanners-read")
+        .groups(&[SCANNERS])
+        .paths(&[format!("{scans}/**")])
+        .access("read")
+        .deny("bob-held")
+        .users(&[BOB])
+        .paths(&[format!("{data}/held/**")])
+        .access("read")
+        .deny("alice-held")
+        .users(&[ALICE])
+        .paths(&[format!("{scans}/held/**")])
+        .access("read")
+        .to_string()
 }
 
 fn setup(tree: &Tree) {
@@ -55,11 +42,7 @@ const RULES: [&str; 4] = ["alice-reads", "scanners-read", "bob-held", "alice-hel
 itest!(a_uid_named_only_by_a_deny_rule_is_told_nothing, |tree| {
     setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     for args in [&["status"][..], &["status", "--json"]] {
         let out = broker.fdagent(BOB).args(args).run();
         out.code_is(77).stdout_is("");
@@ -109,17 +92,9 @@ itest!(root_sees_everything_in_text_and_json, |tree| {
     setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     for _ in 0..2 {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     }
-    broker
-        .fdagent(BOB)
-        .args(["cat", &tree.p("data/held/x")])
-        .run()
-        .code_is(77);
+    broker.cat(BOB, &tree.p("data/held/x")).code_is(77);
 
     let out = broker.fdagent_root().arg("status").run();
     out.code_is(0);

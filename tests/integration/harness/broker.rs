@@ -98,6 +98,19 @@ impl<'t> Broker<'t> {
         }
     }
 
+    /// Writes `policy` to the tree's `policy.toml` and runs `fdbroker serve
+    /// --print-privileges --policy FILE EXTRA` as root: what a broker would keep, without
+    /// serving.
+    pub fn print_privileges(tree: &Tree, policy: &str, extra: &[&str]) -> Output {
+        let path = tree.path("policy.toml");
+        write_policy(&path, policy);
+        tree.cmd(&tree.bin("fdbroker"))
+            .args(["serve", "--print-privileges", "--policy"])
+            .arg(&path)
+            .args(extra)
+            .run()
+    }
+
     /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
     fn spawn(tree: &'t Tree, policy: &str, extra: &[&str], rust_log: &str) -> Broker<'t> {
         Self::spawn_launched(tree, policy, extra, rust_log, Launch::default())
@@ -353,6 +366,11 @@ impl<'t> Broker<'t> {
         self.client(user, "fdagent")
             .arg("--socket")
             .arg(&self.socket)
+    }
+
+    /// `fdagent cat PATH` run as `user`: the test suite's most common request.
+    pub fn cat(&self, user: User, path: &str) -> Output {
+        self.fdagent(user).args(["cat", path]).run()
     }
 
     /// A copy of the built binary `name` run as `user` in the tree, reporting this
