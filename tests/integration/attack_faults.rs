@@ -12,8 +12,8 @@ use fdbroker_wire::{Access, ErrorKind, Request};
 use rustix::process::{Pid, Signal};
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, Policy, RawConn, Tree, User, itest, read, wait_until, within,
-    write_policy,
+    ALICE, BOB, Broker, CAROL, Policy, RawConn, Tree, User, alice_reads, itest, read, wait_until,
+    within, write_policy,
 };
 
 /// A small xorshift generator: random enough to scatter kill times, seeded from the clock
@@ -46,13 +46,7 @@ itest!(clients_killed_at_random_points_leak_nothing, |tree| {
     for n in 0..100 {
         tree.private_file(&format!("data/f{n:03}"), format!("file {n}\n").as_bytes());
     }
-    let policy = Policy::new()
-        .allow("alice-reads")
-        .users(&[ALICE])
-        .paths(&[tree.p("data/**")])
-        .access("read")
-        .to_string();
-    let broker = Broker::start(&tree, &policy);
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     let baseline = broker.fd_count();
     let paths: Vec<String> = (0..300)
         .map(|i| tree.p(&format!("data/f{:03}", i % 100)))
@@ -373,13 +367,7 @@ itest!(sigterm_under_load_loses_no_reply_owed, |tree| {
     for n in 0..16 {
         tree.private_file(&format!("data/f{n:02}"), format!("file {n}\n").as_bytes());
     }
-    let policy = Policy::new()
-        .allow("alice-reads")
-        .users(&[ALICE])
-        .paths(&[tree.p("data/**")])
-        .access("read")
-        .to_string();
-    let broker = Broker::start(&tree, &policy);
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     let socket = broker.socket().to_owned();
     let paths: Vec<String> = (0..16).map(|n| tree.p(&format!("data/f{n:02}"))).collect();
     let received = Arc::new(AtomicUsize::new(0));

@@ -6,16 +6,7 @@ use std::time::Duration;
 use rustix::process::Signal;
 use serde_json::Value;
 
-use crate::harness::{ALICE, BOB, Broker, Policy, Tree, itest, wait_until};
-
-fn policy(tree: &Tree) -> String {
-    Policy::new()
-        .allow("alice-reads")
-        .users(&[ALICE])
-        .paths(&[tree.p("data/**")])
-        .access("read")
-        .to_string()
-}
+use crate::harness::{ALICE, BOB, Broker, alice_reads, itest, wait_until};
 
 /// The records in the file at `path`, once it holds `count` lines.
 fn records(path: &std::path::Path, count: usize) -> Vec<Value> {
@@ -41,7 +32,7 @@ itest!(
             "--audit-file",
             &tree.p("log/audit.json"),
         ];
-        let broker = Broker::start_with(&tree, &policy(&tree), &args);
+        let broker = Broker::start_with(&tree, &alice_reads(&tree), &args);
         let ok = broker.cat(ALICE, &tree.p("data/a.txt"));
         ok.code_is(0);
         broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
@@ -105,7 +96,7 @@ itest!(text_records_in_a_file_carry_a_timestamp, |tree| {
     tree.dir("log", 0o700);
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree),
+        &alice_reads(&tree),
         &["--audit-file", &tree.p("log/audit.log")],
     );
     broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
@@ -128,7 +119,7 @@ itest!(text_records_in_a_file_carry_a_timestamp, |tree| {
 // (`RUST_LOG=error`) still gets every record, on stderr as in a file.
 itest!(records_are_written_whatever_the_log_level, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::start_logging(&tree, &policy(&tree), &[], "error");
+    let broker = Broker::start_logging(&tree, &alice_reads(&tree), &[], "error");
     broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
     let log = wait_until(Duration::from_secs(5), || {

@@ -100,13 +100,8 @@ itest!(scanner_with_clamd_finds_eicar, |tree| {
     let broker = Broker::start(&tree, &uploads(&tree));
     let clamd = Clamd::start(&program, &tree, "");
     let out = broker
-        .client(ALICE, "scanner")
-        .args([
-            "--socket",
-            &broker.socket_str(),
-            "--clamd",
-            &clamd.socket_str(),
-        ])
+        .scanner(ALICE)
+        .args(["--clamd", &clamd.socket_str()])
         .args([tree.p("uploads"), tree.p("private/denied.txt")])
         .run();
     out.code_is(1);
@@ -155,13 +150,8 @@ itest!(clamd_clean_is_clean_denied_is_error, |tree| {
     let clamd = Clamd::start(&program, &tree, "");
     let scan = |path: &str| {
         broker
-            .client(ALICE, "scanner")
-            .args([
-                "--socket",
-                &broker.socket_str(),
-                "--clamd",
-                &clamd.socket_str(),
-            ])
+            .scanner(ALICE)
+            .args(["--clamd", &clamd.socket_str()])
             .arg(path)
             .run()
     };
@@ -262,13 +252,8 @@ itest!(scanner_listen_answers_jobs, |tree| {
     let job_socket = tree.path("jobs/scan.sock");
     let daemon = Daemon(
         broker
-            .client(ALICE, "scanner")
-            .args([
-                "--socket",
-                &broker.socket_str(),
-                "--clamd",
-                &clamd.socket_str(),
-            ])
+            .scanner(ALICE)
+            .args(["--clamd", &clamd.socket_str()])
             .args(["--listen", &tree.p("jobs/scan.sock")])
             .spawn(),
     );
@@ -319,14 +304,8 @@ itest!(clamd_oversized_file_is_error, |tree| {
     let clamd = Clamd::start(&program, &tree, "MaxFileSize 4096");
     let big = tree.p("uploads/big.bin");
     let out = broker
-        .client(ALICE, "scanner")
-        .args([
-            "--socket",
-            &broker.socket_str(),
-            "--clamd",
-            &clamd.socket_str(),
-            &big,
-        ])
+        .scanner(ALICE)
+        .args(["--clamd", &clamd.socket_str(), &big])
         .run();
     out.code_is(2);
     if !out.stdout_str().starts_with(&format!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rustix::process::Signal;
 
-use crate::harness::{ALICE, Broker, Policy, Tree, User, itest, require_root};
+use crate::harness::{ALICE, Broker, Policy, Tree, User, itest};
 
 fn policy(tree: &Tree, access: &str) -> String {
     Policy::new()
@@ -18,13 +18,11 @@ fn policy(tree: &Tree, access: &str) -> String {
         .to_string()
 }
 
-/// CapEff and CapPrm hold exactly what the policy needs (read/list: DAC_READ_SEARCH;
-/// write/truncate/create: DAC_OVERRIDE; create: CHOWN — not FOWNER, since the broker
-/// sets a new file's mode while it still owns it; bits CHOWN 0, DAC_OVERRIDE 1,
-/// DAC_READ_SEARCH 2), no_new_privs is set, and the kept set is logged.
-#[test]
-fn capabilities_are_dropped_to_what_the_policy_needs() {
-    require_root!();
+// CapEff and CapPrm hold exactly what the policy needs (read/list: DAC_READ_SEARCH;
+// write/truncate/create: DAC_OVERRIDE; create: CHOWN — not FOWNER, since the broker
+// sets a new file's mode while it still owns it; bits CHOWN 0, DAC_OVERRIDE 1,
+// DAC_READ_SEARCH 2), no_new_privs is set, and the kept set is logged.
+itest!(capabilities_are_dropped_to_what_the_policy_needs, || {
     let cases = [
         ("read,list", "0000000000000004", "CAP_DAC_READ_SEARCH"),
         ("write,truncate", "0000000000000002", "CAP_DAC_OVERRIDE"),
@@ -55,12 +53,10 @@ fn capabilities_are_dropped_to_what_the_policy_needs() {
             "{line:?} should name {named}"
         );
     }
-}
+});
 
-/// SIGTERM and SIGINT both shut down cleanly: exit 0, socket file removed.
-#[test]
-fn sigterm_and_sigint_exit_zero_and_remove_the_socket() {
-    require_root!();
+// SIGTERM and SIGINT both shut down cleanly: exit 0, socket file removed.
+itest!(sigterm_and_sigint_exit_zero_and_remove_the_socket, || {
     for signal in [Signal::TERM, Signal::INT] {
         let tree = Tree::new();
         tree.dir("data", 0o700);
@@ -76,7 +72,7 @@ fn sigterm_and_sigint_exit_zero_and_remove_the_socket() {
         assert!(status.success(), "exit status {status} after {signal:?}");
         assert!(!socket.exists(), "socket file left behind after {signal:?}");
     }
-}
+});
 
 // A leftover socket file nobody listens on is replaced; a live broker's socket is never
 // taken over: a second broker fails promptly and the first keeps serving.

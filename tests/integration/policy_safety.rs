@@ -4,7 +4,7 @@
 //! its directory writable by group or others, or owned by a uid other than root, or the
 //! path a symbolic link.
 
-use crate::harness::{ALICE, BOB, Broker, Policy, Tree, User, itest, require_root, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, User, itest, write_policy};
 
 /// One way a policy file can be unsafe, and the reason the broker must give.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +101,16 @@ fn setup(tree: &Tree) {
     tree.dir("etc", 0o755);
 }
 
+/// A fresh tree (see [`setup`]) whose `etc/policy.toml`, letting alice read, is unsafe as
+/// `case` says; returns the tree and the file's path.
+fn unsafe_policy_file(case: Unsafe) -> (Tree, String) {
+    let tree = Tree::new();
+    setup(&tree);
+    case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
+    let file = tree.p("etc/policy.toml");
+    (tree, file)
+}
+
 #[track_caller]
 fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
     for needle in [file, "refusing to load", case.reason()] {
@@ -111,16 +121,11 @@ fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
     }
 }
 
-/// `fdbroker serve` with an unsafe policy file exits 3 before serving, saying why on
-/// stderr (and creates no socket).
-#[test]
-fn serve_refuses_an_unsafe_policy_file() {
-    require_root!();
+// `fdbroker serve` with an unsafe policy file exits 3 before serving, saying why on
+// stderr (and creates no socket).
+itest!(serve_refuses_an_unsafe_policy_file, || {
     for case in CASES {
-        let tree = Tree::new();
-        setup(&tree);
-        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
-        let file = tree.p("etc/policy.toml");
+        let (tree, file) = unsafe_policy_file(case);
         let socket = tree.p("fdbroker.sock");
         let out = tree
             .cmd(&tree.bin("fdbroker"))
@@ -134,22 +139,17 @@ fn serve_refuses_an_unsafe_policy_file() {
             "{case:?}: socket created"
         );
     }
-}
+});
 
-/// `fdbroker check` of an unsafe policy file exits 1 and says why.
-#[test]
-fn check_refuses_an_unsafe_policy_file() {
-    require_root!();
+// `fdbroker check` of an unsafe policy file exits 1 and says why.
+itest!(check_refuses_an_unsafe_policy_file, || {
     for case in CASES {
-        let tree = Tree::new();
-        setup(&tree);
-        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
-        let file = tree.p("etc/policy.toml");
+        let (tree, file) = unsafe_policy_file(case);
         let out = tree.cmd(&tree.bin("fdbroker")).args(["check", &file]).run();
         out.code_is(1).stdout_is("");
         expect_refusal(&out.stderr, case, &file);
     }
-}
+});
 
 // A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
 // with new contents that would grant bob instead of alice, is refused: the log says

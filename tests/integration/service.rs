@@ -16,17 +16,8 @@ use rustix::net::{
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::harness::{
-    ALICE, BOB, Broker, Policy, Tree, built_bin, itest, wait_until, write_policy,
+    ALICE, BOB, Broker, Policy, alice_reads, built_bin, itest, wait_until, write_policy,
 };
-
-fn policy(tree: &Tree) -> String {
-    Policy::new()
-        .allow("alice-reads")
-        .users(&[ALICE])
-        .paths(&[tree.p("data/**")])
-        .access("read")
-        .to_string()
-}
 
 /// A broker started by hand, as a service manager would; SIGKILLed if still running when
 /// dropped.
@@ -70,7 +61,7 @@ fn wait_for(log: &Path, needle: &str) -> String {
 // file in place at exit (it is the service manager's).
 itest!(socket_activation_uses_the_inherited_socket, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
     let socket = tree.path("activated.sock");
     let listener = socket_with(
         AddressFamily::UNIX,
@@ -148,7 +139,7 @@ itest!(socket_activation_uses_the_inherited_socket, |tree| {
 // SIGTERM — what `Type=notify-reload` units expect.
 itest!(readiness_reload_and_stop_are_notified, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
     let notify_path = tree.path("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
     notify
@@ -206,7 +197,7 @@ itest!(readiness_reload_and_stop_are_notified, |tree| {
 // no rule names is denied (what other uids see is in `status.rs`).
 itest!(status_counts_decisions_per_rule_for_root, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::start(&tree, &policy(&tree));
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     for _ in 0..3 {
         broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     }
@@ -259,7 +250,7 @@ itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     write_policy(&tree.path("shadow.toml"), &shadow_text(BOB.uid));
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree),
+        &alice_reads(&tree),
         &["--shadow-policy", &tree.p("shadow.toml")],
     );
     broker.expect_log("shadow policy loaded from");
@@ -279,7 +270,7 @@ itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
 
     // The shadow reloads with the live policy: now it agrees about alice.
     write_policy(&tree.path("shadow.toml"), &shadow_text(ALICE.uid));
-    broker.reload(&policy(&tree));
+    broker.reload(&alice_reads(&tree));
     broker.expect_log("shadow policy reloaded from");
     let again = broker.cat(ALICE, &path);
     again.code_is(0);

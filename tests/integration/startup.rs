@@ -7,7 +7,7 @@
 use std::fs::File;
 
 use crate::harness::{
-    ALICE, Broker, INHERITED_FD, Launch, Policy, Seccomp, Tree, itest, require_root, write_policy,
+    ALICE, Broker, INHERITED_FD, Launch, Policy, Seccomp, Tree, itest, write_policy,
 };
 
 const SECRET: &[u8] = b"SECRET-BYTES\n";
@@ -117,11 +117,9 @@ itest!(inherited_fds_are_closed_at_start, |tree| {
     }
 });
 
-/// Without `openat2` (a kernel before 5.6, or a seccomp filter that blocks it) the broker
-/// could not open anything safely: it says so at start and exits 3, before binding.
-#[test]
-fn a_kernel_without_openat2_stops_the_broker_at_start() {
-    require_root!();
+// Without `openat2` (a kernel before 5.6, or a seccomp filter that blocks it) the broker
+// could not open anything safely: it says so at start and exits 3, before binding.
+itest!(a_kernel_without_openat2_stops_the_broker_at_start, || {
     for (errno, says) in [
         (libc::ENOSYS, "Linux 5.6 or later"),
         (libc::EPERM, "blocked"),
@@ -140,52 +138,53 @@ fn a_kernel_without_openat2_stops_the_broker_at_start() {
         );
         assert!(!tree.path("fdbroker.sock").exists(), "socket created");
     }
-}
+});
 
-/// Only Landlock's truncate right (ABI 3, Linux 6.2) stops a client from truncating a
-/// file through a `write` fd. Without it (here: no Landlock at all), a policy granting
-/// `write` without `truncate` is refused at start, naming
-/// the rule, and so is a reload to one; a read-only policy, or one that grants
-/// `truncate` with `write`, still starts (unconfined, with a warning).
-#[test]
-fn without_landlock_truncate_a_write_grant_without_truncate_is_refused() {
-    require_root!();
-    let no_landlock = || Launch {
-        seccomp: Some(Seccomp::no_landlock()),
-        ..Launch::default()
-    };
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let writes = policy(&tree, "writes", "write,create");
-    let (code, log) = Broker::launch_fails(&tree, &writes, &[], no_landlock());
-    assert_eq!(code, Some(3), "{log}");
-    for needle in ["\"writes\"", "truncate"] {
-        assert!(log.contains(needle), "expected {needle:?} in:\n{log}");
+// Only Landlock's truncate right (ABI 3, Linux 6.2) stops a client from truncating a
+// file through a `write` fd. Without it (here: no Landlock at all), a policy granting
+// `write` without `truncate` is refused at start, naming
+// the rule, and so is a reload to one; a read-only policy, or one that grants
+// `truncate` with `write`, still starts (unconfined, with a warning).
+itest!(
+    without_landlock_truncate_a_write_grant_without_truncate_is_refused,
+    || {
+        let no_landlock = || Launch {
+            seccomp: Some(Seccomp::no_landlock()),
+            ..Launch::default()
+        };
+        let tree = Tree::new();
+        tree.private_file("data/a.txt", b"alpha\n");
+        let writes = policy(&tree, "writes", "write,create");
+        let (code, log) = Broker::launch_fails(&tree, &writes, &[], no_landlock());
+        assert_eq!(code, Some(3), "{log}");
+        for needle in ["\"writes\"", "truncate"] {
+            assert!(log.contains(needle), "expected {needle:?} in:\n{log}");
+        }
+        assert!(!tree.path("fdbroker.sock").exists(), "socket created");
+
+        let tree = Tree::new();
+        tree.private_file("data/a.txt", b"alpha\n");
+        let truncates = policy(&tree, "truncates", "write,truncate");
+        let broker = Broker::launch(&tree, &truncates, &[], no_landlock());
+        broker.expect_log("Landlock is not available");
+        drop(broker);
+
+        let tree = Tree::new();
+        tree.private_file("data/a.txt", b"alpha\n");
+        let broker = Broker::launch(&tree, &policy(&tree, "reads", "read"), &[], no_landlock());
+        let log = broker.reload(&policy(&tree, "writes", "write,create"));
+        assert!(
+            log.contains("policy reload refused") && log.contains("truncate"),
+            "{log}"
+        );
+        broker
+            .cat(ALICE, &tree.p("data/a.txt"))
+            .code_is(0)
+            .stdout_is("alpha\n");
+        broker
+            .fdagent(ALICE)
+            .args(["open", "--access", "write", &tree.p("data/a.txt")])
+            .run()
+            .code_is(77);
     }
-    assert!(!tree.path("fdbroker.sock").exists(), "socket created");
-
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let truncates = policy(&tree, "truncates", "write,truncate");
-    let broker = Broker::launch(&tree, &truncates, &[], no_landlock());
-    broker.expect_log("Landlock is not available");
-    drop(broker);
-
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::launch(&tree, &policy(&tree, "reads", "read"), &[], no_landlock());
-    let log = broker.reload(&policy(&tree, "writes", "write,create"));
-    assert!(
-        log.contains("policy reload refused") && log.contains("truncate"),
-        "{log}"
-    );
-    broker
-        .cat(ALICE, &tree.p("data/a.txt"))
-        .code_is(0)
-        .stdout_is("alpha\n");
-    broker
-        .fdagent(ALICE)
-        .args(["open", "--access", "write", &tree.p("data/a.txt")])
-        .run()
-        .code_is(77);
-}
+);

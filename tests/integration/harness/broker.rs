@@ -226,6 +226,14 @@ impl<'t> Broker<'t> {
         self.log()
     }
 
+    /// Asserts the log shows no allowed open: nothing was handed out.
+    #[track_caller]
+    pub fn assert_nothing_opened(&self) {
+        if self.log().contains("allow op=open") {
+            self.fail("nothing may be opened");
+        }
+    }
+
     /// Rewrites the policy file with `policy`, sends SIGHUP and waits for the log line of
     /// the outcome (reloaded, failed or refused). Returns the log written since the signal.
     #[track_caller]
@@ -371,6 +379,13 @@ impl<'t> Broker<'t> {
     /// `fdagent cat PATH` run as `user`: the test suite's most common request.
     pub fn cat(&self, user: User, path: &str) -> Output {
         self.fdagent(user).args(["cat", path]).run()
+    }
+
+    /// The `scanner` example run as `user` with `--socket SOCKET`.
+    pub fn scanner(&self, user: User) -> Cmd {
+        self.client(user, "scanner")
+            .arg("--socket")
+            .arg(&self.socket)
     }
 
     /// A copy of the built binary `name` run as `user` in the tree, reporting this

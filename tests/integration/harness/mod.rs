@@ -117,8 +117,16 @@ pub(crate) use require_root;
 
 /// A test that needs root and a fresh [`Tree`], in the spirit of ripgrep's `rgtest!`:
 /// `itest!(name, |tree| { ... });` is `#[test] fn name()` whose first lines are
-/// [`require_root!`] and `let tree = Tree::new();`.
+/// [`require_root!`] and `let tree = Tree::new();`. `itest!(name, || { ... });` is for a
+/// test that makes its trees itself (one per case).
 macro_rules! itest {
+    ($name:ident, || $body:block) => {
+        #[test]
+        fn $name() {
+            $crate::harness::require_root!();
+            $body
+        }
+    };
     ($name:ident, |$tree:ident| $body:block) => {
         #[test]
         fn $name() {
@@ -129,6 +137,16 @@ macro_rules! itest {
     };
 }
 pub(crate) use itest;
+
+/// The commonest policy: [`ALICE`] may read `tree/data/**`, by the rule `alice-reads`.
+pub fn alice_reads(tree: &Tree) -> String {
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
+}
 
 /// The scanner's policy over `tree/uploads`: uid 2001 ([`ALICE`]) may read and list it,
 /// except the `held` subtree, which is denied to everyone.
