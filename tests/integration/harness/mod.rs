@@ -1,7 +1,7 @@
-//! The test harness: a fresh temp tree per test ([`Tree`]), a real broker started and
-//! stopped by a guard ([`Broker`]), clients run as unprivileged uids with a timeout
-//! ([`Cmd`], [`Output`]), a raw protocol connection ([`RawConn`]) and the exact audit lines
-//! the broker must log.
+//! The test harness: `itest!` (a root test with a fresh temp tree, [`Tree`]), a real
+//! broker started and stopped by a guard ([`Broker`]), policies built in code
+//! ([`Policy`]), clients run as unprivileged uids with a timeout ([`Cmd`], [`Output`]), a
+//! raw protocol connection ([`RawConn`]) and the exact audit lines the broker must log.
 
 mod accounts;
 mod bins;
