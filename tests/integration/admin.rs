@@ -1,33 +1,37 @@
 //! The admin commands: `fdbroker check` points at every error as FILE:LINE:COL, and
 //! `fdbroker explain` names the rule that decides (or the default deny).
 
-use crate::harness::{Output, Tree, require_root, write_policy};
+use crate::harness::{ALICE, Output, Policy, SCANNERS, Tree, itest, write_policy};
 
 /// Runs `fdbroker ARGS` (as root, no broker involved).
 fn fdbroker(tree: &Tree, args: &[&str]) -> Output {
     tree.cmd(&tree.bin("fdbroker")).args(args).run()
 }
 
-#[test]
-fn check_accepts_a_good_policy() {
-    require_root!();
-    let tree = Tree::new();
+itest!(check_accepts_a_good_policy, |tree| {
     let file = tree.p("good.toml");
     write_policy(
         tree.path("good.toml").as_ref(),
-        "version = 1\n\n[[rule]]\nname = \"a\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"b\"\ngroups = [2100]\npaths = [\"/srv/x/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n",
+        &Policy::new()
+            .allow("a")
+            .users(&[ALICE])
+            .paths(&["/srv/**"])
+            .access("read")
+            .allow("b")
+            .groups(&[SCANNERS])
+            .paths(&["/srv/x/*"])
+            .access("write,create")
+            .create_mode(0o640)
+            .to_string(),
     );
     fdbroker(&tree, &["check", &file])
         .code_is(0)
         .stdout_is(format!("{file}: ok (2 rules)\n"))
         .no_stderr();
-}
+});
 
-/// Every error is reported, one line each, at the value at fault.
-#[test]
-fn check_reports_every_error_at_file_line_col() {
-    require_root!();
-    let tree = Tree::new();
+// Every error is reported, one line each, at the value at fault.
+itest!(check_reports_every_error_at_file_line_col, |tree| {
     let file = tree.p("bad.toml");
     let text = [
         "version = 1",                   // 1
@@ -75,12 +79,9 @@ fn check_reports_every_error_at_file_line_col() {
             ));
         }
     }
-}
+});
 
-#[test]
-fn check_reports_a_toml_syntax_error_with_its_line() {
-    require_root!();
-    let tree = Tree::new();
+itest!(check_reports_a_toml_syntax_error_with_its_line, |tree| {
     let file = tree.p("broken.toml");
     write_policy(
         tree.path("broken.toml").as_ref(),
@@ -90,36 +91,28 @@ fn check_reports_a_toml_syntax_error_with_its_line() {
     out.code_is(1)
         .stdout_is("")
         .stderr_has(&format!("{file}:3:"));
-}
+});
 
-fn explain_setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn explain_setup(tree: &Tree) -> String {
     let file = tree.p("policy.toml");
     write_policy(
         tree.path("policy.toml").as_ref(),
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads"
-users = [2001]
-paths = ["/srv/data/**"]
-access = ["read"]
-
-[[rule]]
-name = "scanners-read-shared"
-groups = [2100]
-paths = ["/srv/data/shared/**"]
-access = ["read"]
-
-[[rule]]
-name = "no-secrets"
-users = ["*"]
-paths = ["/srv/data/secret/**"]
-access = ["read", "write"]
-effect = "deny"
-"#,
+        &Policy::new()
+            .allow("alice-reads")
+            .users(&[ALICE])
+            .paths(&["/srv/data/**"])
+            .access("read")
+            .allow("scanners-read-shared")
+            .groups(&[SCANNERS])
+            .paths(&["/srv/data/shared/**"])
+            .access("read")
+            .deny("no-secrets")
+            .everyone()
+            .paths(&["/srv/data/secret/**"])
+            .access("read,write")
+            .to_string(),
     );
-    (tree, file)
+    file
 }
 
 /// Runs `fdbroker explain --policy FILE ARGS` (ARGS split on whitespace).
@@ -129,97 +122,106 @@ fn explain(tree: &Tree, file: &str, args: &str) -> Output {
     fdbroker(tree, &all)
 }
 
-#[test]
-fn explain_names_the_deciding_rule_or_the_default_deny() {
-    require_root!();
-    let (tree, file) = explain_setup();
-    let default_deny = "deny (no rule matched: default deny)\n";
-    let alice = "allow (rule \"alice-reads\")\n";
-    let scanners = "allow (rule \"scanners-read-shared\")\n";
-    let cases = [
-        ("--uid 2001 --access read /srv/data/x", alice, 0),
-        ("--uid 2002 --access read /srv/data/x", default_deny, 1),
-        (
-            "--uid 2001 --access read /srv/data/secret/k",
-            "deny (rule \"no-secrets\")\n",
-            1,
-        ),
-        // A grant must cover every requested word.
-        (
-            "--uid 2001 --access read,write /srv/data/x",
-            default_deny,
-            1,
-        ),
-        // Groups: supplementary, primary, and neither.
-        (
-            "--uid 2003 --gid 2003 --groups 2099,2100 --access read /srv/data/shared/f",
-            scanners,
-            0,
-        ),
-        (
-            "--uid 2003 --gid 2100 --access read /srv/data/shared/f",
-            scanners,
-            0,
-        ),
-        (
-            "--uid 2003 --gid 2003 --access read /srv/data/shared/f",
-            default_deny,
-            1,
-        ),
-        // Root is not special.
-        ("--uid 0 --gid 0 --access read /srv/data/x", default_deny, 1),
-    ];
-    for (args, stdout, code) in cases {
-        explain(&tree, &file, args).code_is(code).stdout_is(stdout);
+itest!(
+    explain_names_the_deciding_rule_or_the_default_deny,
+    |tree| {
+        let file = explain_setup(&tree);
+        let default_deny = "deny (no rule matched: default deny)\n";
+        let alice = "allow (rule \"alice-reads\")\n";
+        let scanners = "allow (rule \"scanners-read-shared\")\n";
+        let cases = [
+            ("--uid 2001 --access read /srv/data/x", alice, 0),
+            ("--uid 2002 --access read /srv/data/x", default_deny, 1),
+            (
+                "--uid 2001 --access read /srv/data/secret/k",
+                "deny (rule \"no-secrets\")\n",
+                1,
+            ),
+            // A grant must cover every requested word.
+            (
+                "--uid 2001 --access read,write /srv/data/x",
+                default_deny,
+                1,
+            ),
+            // Groups: supplementary, primary, and neither.
+            (
+                "--uid 2003 --gid 2003 --groups 2099,2100 --access read /srv/data/shared/f",
+                scanners,
+                0,
+            ),
+            (
+                "--uid 2003 --gid 2100 --access read /srv/data/shared/f",
+                scanners,
+                0,
+            ),
+            (
+                "--uid 2003 --gid 2003 --access read /srv/data/shared/f",
+                default_deny,
+                1,
+            ),
+            // Root is not special.
+            ("--uid 0 --gid 0 --access read /srv/data/x", default_deny, 1),
+        ];
+        for (args, stdout, code) in cases {
+            explain(&tree, &file, args).code_is(code).stdout_is(stdout);
+        }
     }
-}
+);
 
-#[test]
-fn explain_usage_errors_exit_2() {
-    require_root!();
-    let (tree, file) = explain_setup();
+itest!(explain_usage_errors_exit_2, |tree| {
+    let file = explain_setup(&tree);
     explain(&tree, &file, "--access read /srv/data/x").code_is(2); // no --uid
     explain(&tree, &file, "--uid 2001 --access exec /srv/data/x").code_is(2);
-}
+});
 
-/// `check --verbose` shows the rules as loaded (names resolved to ids), the capabilities
-/// they imply, and warns about risky grants; warnings do not make the policy invalid.
-#[test]
-fn check_verbose_shows_rules_capabilities_and_warnings() {
-    require_root!();
-    let tree = Tree::new();
-    tree.dir("drop", 0o755);
-    let file = tree.p("p.toml");
-    let drop = tree.p("drop");
-    write_policy(
-        tree.path("p.toml").as_ref(),
-        &format!(
-            "version = 1\n\n[[rule]]\nname = \"root-etc\"\nusers = [\"root\"]\npaths = [\"/etc/**\"]\naccess = [\"read\"]\n\n[[rule]]\nname = \"drop\"\nusers = [\"*\"]\npaths = [\"{drop}/*\"]\naccess = [\"write\", \"create\"]\ncreate_mode = 0o640\n"
-        ),
-    );
-    let out = fdbroker(&tree, &["check", "--verbose", &file]);
-    out.code_is(0);
-    let expected = format!(
-        "{file}: ok (2 rules)\n\
+// `check --verbose` shows the rules as loaded (names resolved to ids), the capabilities
+// they imply, and warns about risky grants; warnings do not make the policy invalid.
+itest!(
+    check_verbose_shows_rules_capabilities_and_warnings,
+    |tree| {
+        tree.dir("drop", 0o755);
+        let file = tree.p("p.toml");
+        let drop = tree.p("drop");
+        write_policy(
+            tree.path("p.toml").as_ref(),
+            &Policy::new()
+                .allow("root-etc")
+                .users(&["root"])
+                .paths(&["/etc/**"])
+                .access("read")
+                .allow("drop")
+                .everyone()
+                .paths(&[format!("{drop}/*")])
+                .access("write,create")
+                .create_mode(0o640)
+                .to_string(),
+        );
+        let out = fdbroker(&tree, &["check", "--verbose", &file]);
+        out.code_is(0);
+        let expected = format!(
+            "{file}: ok (2 rules)\n\
          rule \"root-etc\" (line 3): allow users=[0] paths=[\"/etc/**\"] access=read\n\
          rule \"drop\" (line 9): allow users=[*] paths=[\"{drop}/*\"] access=write,create create_mode=0o640\n\
          capabilities: CAP_CHOWN,CAP_DAC_OVERRIDE,CAP_DAC_READ_SEARCH\n\
          {file}:3: warning: rule \"root-etc\" grants read on everything under /etc (/etc/**)\n\
          {file}:9: warning: rule \"drop\" grants write,create to every user (users = [\"*\"])\n"
-    );
-    out.stdout_is(expected);
-}
+        );
+        out.stdout_is(expected);
+    }
+);
 
-/// `explain` takes user and group names, and `--peer-of PID` explains for a running
-/// process's credentials, as the broker would see them at connect time.
-#[test]
-fn explain_accepts_names_and_running_processes() {
-    require_root!();
-    let tree = Tree::new();
+// `explain` takes user and group names, and `--peer-of PID` explains for a running
+// process's credentials, as the broker would see them at connect time.
+itest!(explain_accepts_names_and_running_processes, |tree| {
     let file = tree.p("p.toml");
     write_policy(
         tree.path("p.toml").as_ref(),
-        "version = 1\n\n[[rule]]\nname = \"daemon-group\"\ngroups = [\"daemon\"]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n",
+        &Policy::new()
+            .allow("daemon-group")
+            .groups(&["daemon"])
+            .paths(&["/srv/**"])
+            .access("read")
+            .to_string(),
     );
     let explain = |who: &[&str]| {
         let mut args = vec!["explain", "--policy", &file, "--access", "read"];
@@ -257,76 +259,87 @@ fn explain_accepts_names_and_running_processes() {
     let _ = child.wait();
     assert!(seen.is_some(), "the child never ran as uid 2001");
     out.code_is(0).stdout_is("allow (rule \"daemon-group\")\n");
-}
+});
 
-/// A user with subordinate uids (`/etc/subuid`) can connect as one of them, and one with
-/// subordinate gids (`/etc/subgid`) can drop its groups: `check --verbose` warns of each
-/// deny rule by user or group that such a user escapes, naming the entry, by name or by
-/// numeric id. The files are given with `--subuid`/`--subgid`, as for another system's.
-#[test]
-fn check_verbose_warns_of_deny_rules_subordinate_ids_escape() {
-    require_root!();
-    let tree = Tree::new();
-    tree.file("subuid", b"2001:200000:65536\nnobody:300000:65536\n", 0o644);
-    tree.file("subgid", b"2003:200000:65536\n", 0o644);
-    let deny = |name: &str, who: &str| {
-        format!(
-            "\n[[rule]]\nname = \"{name}\"\n{who}\npaths = [\"/srv/secret/**\"]\naccess = [\"read\"]\neffect = \"deny\"\n"
-        )
-    };
-    let policy = [
-        "version = 1\n\n[[rule]]\nname = \"everyone\"\nusers = [\"*\"]\npaths = [\"/srv/**\"]\naccess = [\"read\"]\n".to_owned(),
-        deny("no-2001", "users = [2001]"),    // line 9
-        deny("no-nobody", "users = [\"nobody\"]"), // line 16
-        deny("no-2002", "users = [2002]"),    // line 23
-        deny("no-scanners", "groups = [2100]"), // line 30
-    ]
-    .concat();
-    let file = tree.p("p.toml");
-    write_policy(tree.path("p.toml").as_ref(), &policy);
-    let (subuid, subgid) = (tree.p("subuid"), tree.p("subgid"));
-    let out = fdbroker(
-        &tree,
-        &[
-            "check",
-            "--verbose",
-            "--subuid",
-            &subuid,
-            "--subgid",
-            &subgid,
-            &file,
-        ],
-    );
-    out.code_is(0);
-    let stdout = out.stdout_str();
-    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning")).collect();
-    let expected = [
-        (format!("{file}:9: warning: deny rule \"no-2001\""), "2001"),
-        (
-            format!("{file}:16: warning: deny rule \"no-nobody\""),
-            "nobody",
-        ),
-        (
-            format!("{file}:30: warning: deny rule \"no-scanners\""),
-            "2003",
-        ),
-    ];
-    if warnings.len() != expected.len() {
-        out.fail("expected exactly one warning per escapable deny rule");
-    }
-    for ((prefix, entry), line) in expected.iter().zip(&warnings) {
-        let file = if prefix.contains("scanners") {
-            &subgid
-        } else {
-            &subuid
-        };
-        if !(line.starts_with(prefix.as_str())
-            && line.contains(entry)
-            && line.contains(file.as_str()))
-        {
-            out.fail(&format!(
-                "expected a warning {prefix:?} naming {entry:?} in {file}"
-            ));
+// A user with subordinate uids (`/etc/subuid`) can connect as one of them, and one with
+// subordinate gids (`/etc/subgid`) can drop its groups: `check --verbose` warns of each
+// deny rule by user or group that such a user escapes, naming the entry, by name or by
+// numeric id. The files are given with `--subuid`/`--subgid`, as for another system's.
+itest!(
+    check_verbose_warns_of_deny_rules_subordinate_ids_escape,
+    |tree| {
+        tree.file("subuid", b"2001:200000:65536\nnobody:300000:65536\n", 0o644);
+        tree.file("subgid", b"2003:200000:65536\n", 0o644);
+        // Seven lines a rule: the deny rules start at lines 9, 16, 23 and 30.
+        let secret = ["/srv/secret/**"];
+        let policy = Policy::new()
+            .allow("everyone")
+            .everyone()
+            .paths(&["/srv/**"])
+            .access("read")
+            .deny("no-2001")
+            .users(&[2001])
+            .paths(&secret)
+            .access("read")
+            .deny("no-nobody")
+            .users(&["nobody"])
+            .paths(&secret)
+            .access("read")
+            .deny("no-2002")
+            .users(&[2002])
+            .paths(&secret)
+            .access("read")
+            .deny("no-scanners")
+            .groups(&[2100])
+            .paths(&secret)
+            .access("read")
+            .to_string();
+        let file = tree.p("p.toml");
+        write_policy(tree.path("p.toml").as_ref(), &policy);
+        let (subuid, subgid) = (tree.p("subuid"), tree.p("subgid"));
+        let out = fdbroker(
+            &tree,
+            &[
+                "check",
+                "--verbose",
+                "--subuid",
+                &subuid,
+                "--subgid",
+                &subgid,
+                &file,
+            ],
+        );
+        out.code_is(0);
+        let stdout = out.stdout_str();
+        let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning")).collect();
+        let expected = [
+            (format!("{file}:9: warning: deny rule \"no-2001\""), "2001"),
+            (
+                format!("{file}:16: warning: deny rule \"no-nobody\""),
+                "nobody",
+            ),
+            (
+                format!("{file}:30: warning: deny rule \"no-scanners\""),
+                "2003",
+            ),
+        ];
+        if warnings.len() != expected.len() {
+            out.fail("expected exactly one warning per escapable deny rule");
+        }
+        for ((prefix, entry), line) in expected.iter().zip(&warnings) {
+            let file = if prefix.contains("scanners") {
+                &subgid
+            } else {
+                &subuid
+            };
+            if !(line.starts_with(prefix.as_str())
+                && line.contains(entry)
+                && line.contains(file.as_str()))
+            {
+                out.fail(&format!(
+                    "expected a warning {prefix:?} naming {entry:?} in {file}"
+                ));
+            }
         }
     }
-}
+);

@@ -12,16 +12,9 @@ use fdbroker_wire::{Access, ErrorKind, Request};
 use rustix::process::{Pid, Signal};
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, RawConn, Tree, User, require_root, wait_until, within, write_policy,
+    ALICE, BOB, Broker, CAROL, Policy, RawConn, Tree, User, alice_reads, itest, read, wait_until,
+    within, write_policy,
 };
-
-fn read(path: &str) -> Request<'_> {
-    Request::Open {
-        path: path.as_bytes(),
-        access: Access::READ,
-        create_mode: 0,
-    }
-}
 
 /// A small xorshift generator: random enough to scatter kill times, seeded from the clock
 /// and printed so a failure can be replayed.
@@ -44,23 +37,16 @@ impl Rng {
     }
 }
 
-/// 200 times, `fdagent cat` of 300 files (two batches, pipelined) is started as alice and
-/// SIGKILLed after a random time up to 1.25 times a full run (at most 20 ms, to keep the
-/// test short): before it connects, with a batch
-/// unanswered, with a reply (and its fds) unread, or mid-read. The broker's fd count
-/// returns to its baseline and it still serves.
-#[test]
-fn clients_killed_at_random_points_leak_nothing() {
-    require_root!();
-    let tree = Tree::new();
+// 200 times, `fdagent cat` of 300 files (two batches, pipelined) is started as alice and
+// SIGKILLed after a random time up to 1.25 times a full run (at most 20 ms, to keep the
+// test short): before it connects, with a batch
+// unanswered, with a reply (and its fds) unread, or mid-read. The broker's fd count
+// returns to its baseline and it still serves.
+itest!(clients_killed_at_random_points_leak_nothing, |tree| {
     for n in 0..100 {
         tree.private_file(&format!("data/f{n:03}"), format!("file {n}\n").as_bytes());
     }
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    let broker = Broker::start(&tree, &policy);
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     let baseline = broker.fd_count();
     let paths: Vec<String> = (0..300)
         .map(|i| tree.p(&format!("data/f{:03}", i % 100)))
@@ -101,7 +87,7 @@ fn clients_killed_at_random_points_leak_nothing() {
         .run()
         .code_is(0)
         .stdout_is("file 7\n");
-}
+});
 
 /// Two policies that differ only in who may read `swing`: alice under A, bob under B.
 /// Under both, carol may read `common` and nobody may read `secret` (it has an allow rule
@@ -109,45 +95,30 @@ fn clients_killed_at_random_points_leak_nothing() {
 /// the broker decided by something that is neither policy.
 fn policy(tree: &Tree, swing_uid: u32) -> String {
     let d = tree.p("data");
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "common"
-users = [{carol}]
-paths = ["{d}/common"]
-access = ["read"]
-
-[[rule]]
-name = "swing"
-users = [{swing_uid}]
-paths = ["{d}/swing"]
-access = ["read"]
-
-[[rule]]
-name = "secret-open"
-users = [{alice}]
-paths = ["{d}/secret"]
-access = ["read"]
-
-[[rule]]
-name = "secret-closed"
-users = ["*"]
-paths = ["{d}/secret"]
-access = ["read"]
-effect = "deny"
-"#,
-        carol = CAROL.uid,
-        alice = ALICE.uid,
-    )
+    Policy::new()
+        .allow("common")
+        .users(&[CAROL])
+        .paths(&[format!("{d}/common")])
+        .access("read")
+        .allow("swing")
+        .users(&[swing_uid])
+        .paths(&[format!("{d}/swing")])
+        .access("read")
+        .allow("secret-open")
+        .users(&[ALICE])
+        .paths(&[format!("{d}/secret")])
+        .access("read")
+        .deny("secret-closed")
+        .everyone()
+        .paths(&[format!("{d}/secret")])
+        .access("read")
+        .to_string()
 }
 
-fn policy_tree() -> Tree {
-    let tree = Tree::new();
+fn policy_tree(tree: &Tree) {
     for name in ["common", "swing", "secret"] {
         tree.private_file(&format!("data/{name}"), name.as_bytes());
     }
-    tree
 }
 
 /// Streams requests on connections of alice, bob and carol until `stop`, checking the
@@ -247,92 +218,91 @@ fn expect_failed_reload(broker: &Broker, log: &str, reasons: &[&str]) {
     }
 }
 
-/// Under a steady load, the policy file goes through what an admin (or a disk) does to
-/// it, with a SIGHUP after each change: replaced by `rename` (reloaded), truncated in the
-/// middle of a string, replaced by invalid TOML, replaced by a directory, deleted (each
-/// failed: logged with the reason, the last good policy kept), and restored (reloaded).
-/// Making it unreadable cannot be tried: `chmod 000` does not stop the broker, which reads
-/// it with `CAP_DAC_READ_SEARCH`, so it is shown to load. The load checks the decisions
-/// both policies share never change; after each step the exact policy in force is checked.
-#[test]
-fn policy_file_broken_or_removed_under_load_keeps_last_good() {
-    require_root!();
-    let tree = policy_tree();
-    let (a, b) = (policy(&tree, ALICE.uid), policy(&tree, BOB.uid));
-    let broker = Broker::start(&tree, &a);
-    let baseline = broker.fd_count();
-    let file = broker.policy_path().to_owned();
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    let load = load(&broker, &tree, stop.clone(), answered.clone());
-    let step = || let_load_run(&broker, &answered, 100);
+// Under a steady load, the policy file goes through what an admin (or a disk) does to
+// it, with a SIGHUP after each change: replaced by `rename` (reloaded), truncated in the
+// middle of a string, replaced by invalid TOML, replaced by a directory, deleted (each
+// failed: logged with the reason, the last good policy kept), and restored (reloaded).
+// Making it unreadable cannot be tried: `chmod 000` does not stop the broker, which reads
+// it with `CAP_DAC_READ_SEARCH`, so it is shown to load. The load checks the decisions
+// both policies share never change; after each step the exact policy in force is checked.
+itest!(
+    policy_file_broken_or_removed_under_load_keeps_last_good,
+    |tree| {
+        policy_tree(&tree);
+        let (a, b) = (policy(&tree, ALICE.uid), policy(&tree, BOB.uid));
+        let broker = Broker::start(&tree, &a);
+        let baseline = broker.fd_count();
+        let file = broker.policy_path().to_owned();
+        let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
+        let load = load(&broker, &tree, stop.clone(), answered.clone());
+        let step = || let_load_run(&broker, &answered, 100);
 
-    step();
-    replace_atomically(&broker, &b);
-    assert!(broker.hup().contains("policy reloaded from"));
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid);
+        step();
+        replace_atomically(&broker, &b);
+        assert!(broker.hup().contains("policy reloaded from"));
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid);
 
-    step();
-    // Truncated inside the second rule's name string.
-    let cut = b.find("name = \"swing").expect("swing rule") + 10;
-    write_policy(&file, &b[..cut]);
-    let log = broker.hup();
-    expect_failed_reload(&broker, &log, &[&format!("{}:", file.display())]);
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after truncation");
+        step();
+        // Truncated inside the second rule's name string.
+        let cut = b.find("name = \"swing").expect("swing rule") + 10;
+        write_policy(&file, &b[..cut]);
+        let log = broker.hup();
+        expect_failed_reload(&broker, &log, &[&format!("{}:", file.display())]);
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after truncation");
 
-    step();
-    write_policy(&file, "version = 1\n[[rule]\nname = \"x\"\n");
-    expect_failed_reload(&broker, &broker.hup(), &[&format!("{}:2:", file.display())]);
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after invalid TOML");
+        step();
+        write_policy(&file, "version = 1\n[[rule]\nname = \"x\"\n");
+        expect_failed_reload(&broker, &broker.hup(), &[&format!("{}:2:", file.display())]);
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after invalid TOML");
 
-    step();
-    fs::remove_file(&file).expect("rm policy");
-    fs::create_dir(&file).expect("mkdir in its place");
-    expect_failed_reload(
-        &broker,
-        &broker.hup(),
-        &["Is a directory", "not a regular file"],
-    );
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after a directory");
+        step();
+        fs::remove_file(&file).expect("rm policy");
+        fs::create_dir(&file).expect("mkdir in its place");
+        expect_failed_reload(
+            &broker,
+            &broker.hup(),
+            &["Is a directory", "not a regular file"],
+        );
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after a directory");
 
-    step();
-    fs::remove_dir(&file).expect("rmdir");
-    expect_failed_reload(&broker, &broker.hup(), &["No such file or directory"]);
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after deletion");
+        step();
+        fs::remove_dir(&file).expect("rmdir");
+        expect_failed_reload(&broker, &broker.hup(), &["No such file or directory"]);
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after deletion");
 
-    step();
-    replace_atomically(&broker, &a);
-    assert!(broker.hup().contains("policy reloaded from"));
-    assert_eq!(swing_reader(&broker, &tree), ALICE.uid, "restored");
+        step();
+        replace_atomically(&broker, &a);
+        assert!(broker.hup().contains("policy reloaded from"));
+        assert_eq!(swing_reader(&broker, &tree), ALICE.uid, "restored");
 
-    step();
-    write_policy(&file, &b);
-    tree.chmod("policy.toml", 0o000);
-    assert!(
-        broker.hup().contains("policy reloaded from"),
-        "mode 000 does not stop root"
-    );
-    assert_eq!(swing_reader(&broker, &tree), BOB.uid, "mode 000 loads");
+        step();
+        write_policy(&file, &b);
+        tree.chmod("policy.toml", 0o000);
+        assert!(
+            broker.hup().contains("policy reloaded from"),
+            "mode 000 does not stop root"
+        );
+        assert_eq!(swing_reader(&broker, &tree), BOB.uid, "mode 000 loads");
 
-    step();
-    stop.store(true, Ordering::Relaxed);
-    load.join()
-        .expect("the load saw a decision neither policy makes");
-    println!(
-        "policy file faults: {} requests under load, all consistent",
-        answered.load(Ordering::Relaxed)
-    );
-    broker.assert_fds_back_to(baseline);
-}
+        step();
+        stop.store(true, Ordering::Relaxed);
+        load.join()
+            .expect("the load saw a decision neither policy makes");
+        println!(
+            "policy file faults: {} requests under load, all consistent",
+            answered.load(Ordering::Relaxed)
+        );
+        broker.assert_fds_back_to(baseline);
+    }
+);
 
-/// 500 SIGHUPs (one every half millisecond) while two clients make 2,000 requests: every
-/// request is answered exactly as the (unchanged) policy says, the broker stays up, and
-/// every reload it logs succeeded. Signals arriving together merge, so there are usually
-/// fewer reloads than signals.
-#[test]
-fn reload_storm_during_requests_changes_nothing() {
-    require_root!();
-    let tree = policy_tree();
+// 500 SIGHUPs (one every half millisecond) while two clients make 2,000 requests: every
+// request is answered exactly as the (unchanged) policy says, the broker stays up, and
+// every reload it logs succeeded. Signals arriving together merge, so there are usually
+// fewer reloads than signals.
+itest!(reload_storm_during_requests_changes_nothing, |tree| {
+    policy_tree(&tree);
     let broker = Broker::start(&tree, &policy(&tree, ALICE.uid));
     let baseline = broker.fd_count();
     let done = Arc::new(AtomicUsize::new(0));
@@ -387,24 +357,17 @@ fn reload_storm_during_requests_changes_nothing() {
     assert!(!log.contains("policy reload failed"), "{log}");
     drop(conn);
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// SIGTERM while 8 clients stream batches: the broker answers what it has started, exits
-/// 0 promptly and removes its socket; no client sees a mangled reply, and every fd the
-/// audit trail says was handed out reached its client (no allow record without its fd,
-/// which a reply cut off mid-send would leave).
-#[test]
-fn sigterm_under_load_loses_no_reply_owed() {
-    require_root!();
-    let tree = Tree::new();
+// SIGTERM while 8 clients stream batches: the broker answers what it has started, exits
+// 0 promptly and removes its socket; no client sees a mangled reply, and every fd the
+// audit trail says was handed out reached its client (no allow record without its fd,
+// which a reply cut off mid-send would leave).
+itest!(sigterm_under_load_loses_no_reply_owed, |tree| {
     for n in 0..16 {
         tree.private_file(&format!("data/f{n:02}"), format!("file {n}\n").as_bytes());
     }
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    let broker = Broker::start(&tree, &policy);
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     let socket = broker.socket().to_owned();
     let paths: Vec<String> = (0..16).map(|n| tree.p(&format!("data/f{n:02}"))).collect();
     let received = Arc::new(AtomicUsize::new(0));
@@ -461,4 +424,4 @@ fn sigterm_under_load_loses_no_reply_owed() {
         received.load(Ordering::Relaxed),
         "allow records vs fds received"
     );
-}
+});

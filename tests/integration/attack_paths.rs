@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, MAX_PATH, Outcome, Request, Response};
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, audit_allow, require_root, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, audit_allow, itest, read, within};
 
 /// The bytes of the file outside the allowed tree; no answer may ever carry them.
 const SECRET: &[u8] = b"SECRET-BYTES\n";
@@ -28,39 +28,15 @@ const PUBLIC: &[u8] = b"public\n";
 
 /// `allowed/` holds `a.txt`; `outside/secret` is next to it, root-only, and named by no
 /// rule. Root (in-process clients) and alice may read and list `allowed/**`.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("allowed/a.txt", PUBLIC);
     tree.private_file("outside/secret", SECRET);
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "reads-allowed"
-users = [0, {alice}]
-paths = ["{allowed}/**"]
-access = ["read", "list"]
-"#,
-        alice = ALICE.uid,
-        allowed = tree.p("allowed")
-    );
-    (tree, policy)
-}
-
-/// The broker still hands out `allowed/a.txt` to alice, on a fresh connection.
-#[track_caller]
-fn assert_still_serving(broker: &Broker, tree: &Tree) {
-    let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect as alice");
-    let path = tree.p("allowed/a.txt");
-    assert_eq!(conn.request(&open(path.as_bytes())).file_contents(), PUBLIC);
-}
-
-fn open(path: &[u8]) -> Request<'_> {
-    Request::Open {
-        path,
-        access: Access::READ,
-        create_mode: 0,
-    }
+    Policy::new()
+        .allow("reads-allowed")
+        .users(&[0, ALICE.uid])
+        .paths(&[tree.p("allowed/**")])
+        .access("read,list")
+        .to_string()
 }
 
 /// What one path of a batch came to: the contents of the handed-out fd, or the error.
@@ -111,13 +87,11 @@ fn read_fd(fd: OwnedFd) -> Vec<u8> {
     bytes
 }
 
-/// Symlinks out of the allowed tree in forms `paths.rs` does not try: relative targets
-/// climbing out with `..`, a chain of links, a link to `/`, a loop, and a relative link as
-/// a middle component. `RESOLVE_NO_SYMLINKS` refuses every one with `ELOOP`.
-#[test]
-fn relative_chained_looping_symlinks_are_refused() {
-    require_root!();
-    let (tree, policy) = setup();
+// Symlinks out of the allowed tree in forms `paths.rs` does not try: relative targets
+// climbing out with `..`, a chain of links, a link to `/`, a loop, and a relative link as
+// a middle component. `RESOLVE_NO_SYMLINKS` refuses every one with `ELOOP`.
+itest!(relative_chained_looping_symlinks_are_refused, |tree| {
+    let policy = setup(&tree);
     tree.symlink("allowed/leaf", "../outside/secret");
     tree.symlink("allowed/chain1", "chain2");
     tree.symlink("allowed/chain2", "../outside/secret");
@@ -147,8 +121,8 @@ fn relative_chained_looping_symlinks_are_refused() {
     }
     drop(conn);
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
 /// Tallies of the race below.
 #[derive(Debug, Default)]
@@ -173,16 +147,14 @@ impl RaceTally {
     }
 }
 
-/// The document-portal race: while a root thread swaps `allowed/d` between a real
-/// directory (holding `file` = public) and a symlink to `outside/` (holding `file` =
-/// secret) with `renameat2(RENAME_EXCHANGE)` as fast as it can, alice streams requests for
-/// `allowed/d/file` (batches and single opens). The policy check passes every time (the
-/// path string is inside the tree); only the kernel's path walk stands between her and the
-/// secret. Zero escapes; both outcomes occur, which shows the race really ran.
-#[test]
-fn symlink_swap_race_never_escapes() {
-    require_root!();
-    let (tree, policy) = setup();
+// The document-portal race: while a root thread swaps `allowed/d` between a real
+// directory (holding `file` = public) and a symlink to `outside/` (holding `file` =
+// secret) with `renameat2(RENAME_EXCHANGE)` as fast as it can, alice streams requests for
+// `allowed/d/file` (batches and single opens). The policy check passes every time (the
+// path string is inside the tree); only the kernel's path walk stands between her and the
+// secret. Zero escapes; both outcomes occur, which shows the race really ran.
+itest!(symlink_swap_race_never_escapes, |tree| {
+    let policy = setup(&tree);
     tree.private_file("allowed/d/file", PUBLIC);
     tree.private_file("outside/file", SECRET);
     tree.symlink("allowed/x", tree.path("outside"));
@@ -219,7 +191,7 @@ fn symlink_swap_race_never_escapes() {
             }
         }
         for _ in 0..1000 {
-            let reply = conn.request(&open(path.as_bytes()));
+            let reply = conn.request(&read(&path));
             tally.record(match reply.response() {
                 Response::Opened { .. } => Answer::Opened(reply.file_contents()),
                 _ => {
@@ -260,22 +232,25 @@ fn symlink_swap_race_never_escapes() {
         )
         .expect("exchange back");
     }
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
-/// Under a grant of *everything* to root (`/**`, read and list), magic links in `/proc`
-/// would hand out anything: another process's root or cwd, the broker's own log through
-/// its fd table, a file only the test holds open, the broker's executable. None of them
-/// resolves: `ELOOP` (`RESOLVE_NO_SYMLINKS` covers magic links too; `/proc/self` and
-/// `/dev/fd` are plain symlinks), or `ENOTDIR` for a magic link as the last component of a
-/// `list` (`O_DIRECTORY|O_NOFOLLOW` on a link). The secret's real path is handed out: the
-/// refusals are the open's doing, not the policy's.
-#[test]
-fn magic_links_never_resolve_under_a_grant_of_all() {
-    require_root!();
-    let (tree, _) = setup();
-    let policy = "version = 1\n\n[[rule]]\nname = \"everything\"\nusers = [0]\npaths = [\"/**\"]\naccess = [\"read\", \"list\"]\n";
-    let broker = Broker::start(&tree, policy);
+// Under a grant of *everything* to root (`/**`, read and list), magic links in `/proc`
+// would hand out anything: another process's root or cwd, the broker's own log through
+// its fd table, a file only the test holds open, the broker's executable. None of them
+// resolves: `ELOOP` (`RESOLVE_NO_SYMLINKS` covers magic links too; `/proc/self` and
+// `/dev/fd` are plain symlinks), or `ENOTDIR` for a magic link as the last component of a
+// `list` (`O_DIRECTORY|O_NOFOLLOW` on a link). The secret's real path is handed out: the
+// refusals are the open's doing, not the policy's.
+itest!(magic_links_never_resolve_under_a_grant_of_all, |tree| {
+    setup(&tree);
+    let policy = Policy::new()
+        .allow("everything")
+        .users(&[0])
+        .paths(&["/**"])
+        .access("read,list")
+        .to_string();
+    let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let held = File::open(tree.path("outside/secret")).expect("hold the secret open");
     let (b, me, secret) = (broker.pid(), std::process::id(), tree.p("outside/secret"));
@@ -313,32 +288,27 @@ fn magic_links_never_resolve_under_a_grant_of_all() {
     }
     println!("magic links: refusals by errno {refusals:?}");
     // Single opens take the same path through the broker as batches; one to be sure.
-    let single = conn.request(&open(reads[2].as_bytes()));
+    let single = conn.request(&read(&reads[2]));
     assert!(matches!(
         single.error(),
         (ErrorKind::Io, libc::ELOOP | libc::EXDEV)
     ));
     // The grant itself works: the real path is handed out.
-    assert_eq!(
-        conn.request(&open(secret.as_bytes())).file_contents(),
-        SECRET
-    );
+    assert_eq!(conn.request(&read(&secret)).file_contents(), SECRET);
     drop((conn, held));
     broker.assert_fds_back_to(baseline);
     let fresh = RawConn::connect(broker.socket()).expect("connect");
     let a = tree.p("allowed/a.txt");
-    assert_eq!(fresh.request(&open(a.as_bytes())).file_contents(), PUBLIC);
-}
+    assert_eq!(fresh.request(&read(&a)).file_contents(), PUBLIC);
+});
 
-/// Hostile path bytes and lengths. A NUL inside is invalid (it would cut the path short
-/// for the kernel). A component of exactly `NAME_MAX` (255) bytes is opened, one of 256 is
-/// `ENAMETOOLONG` from the kernel (allowed, then failed, and audited). A path of exactly
-/// `MAX_PATH` (4095) bytes is decided and walked (`ENOENT`); one byte more, or 8 KiB, is
-/// `TooLarge` before any decision.
-#[test]
-fn nul_name_max_and_path_max_boundaries() {
-    require_root!();
-    let (tree, policy) = setup();
+// Hostile path bytes and lengths. A NUL inside is invalid (it would cut the path short
+// for the kernel). A component of exactly `NAME_MAX` (255) bytes is opened, one of 256 is
+// `ENAMETOOLONG` from the kernel (allowed, then failed, and audited). A path of exactly
+// `MAX_PATH` (4095) bytes is decided and walked (`ENOENT`); one byte more, or 8 KiB, is
+// `TooLarge` before any decision.
+itest!(nul_name_max_and_path_max_boundaries, |tree| {
+    let policy = setup(&tree);
     let name255 = "n".repeat(255);
     tree.private_file(&format!("allowed/{name255}"), b"255\n");
     let broker = Broker::start(&tree, &policy);
@@ -384,7 +354,7 @@ fn nul_name_max_and_path_max_boundaries() {
     ];
     let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect as alice");
     for (path, expected) in &cases {
-        let reply = conn.request(&open(path));
+        let reply = conn.request(&read(path));
         let what = String::from_utf8_lossy(&path[..path.len().min(80)]).into_owned();
         match expected {
             Ok(contents) => assert_eq!(reply.file_contents(), *contents, "{what}"),
@@ -401,16 +371,14 @@ fn nul_name_max_and_path_max_boundaries() {
     );
     drop(conn);
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
-/// Linux names are bytes: a real file whose name is not UTF-8 (`0xff 0xfe ... 0x80`) under
-/// an allowed `**` grant is handed out to `fdagent cat` given the raw bytes, and its audit
-/// line shows them as `\xNN` escapes (one line, the exact bytes).
-#[test]
-fn non_utf8_names_are_served_and_audited_escaped() {
-    require_root!();
-    let (tree, policy) = setup();
+// Linux names are bytes: a real file whose name is not UTF-8 (`0xff 0xfe ... 0x80`) under
+// an allowed `**` grant is handed out to `fdagent cat` given the raw bytes, and its audit
+// line shows them as `\xNN` escapes (one line, the exact bytes).
+itest!(non_utf8_names_are_served_and_audited_escaped, |tree| {
+    let policy = setup(&tree);
     let name = b"\xff\xfe name\x80.txt";
     let mut path = tree.path("allowed").into_os_string().into_vec();
     path.push(b'/');
@@ -428,8 +396,8 @@ fn non_utf8_names_are_served_and_audited_escaped() {
     );
     broker.expect_log(&expected);
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
 /// Unmounts a bind mount when dropped, so a failing test never leaves it behind.
 #[derive(Debug)]
@@ -458,19 +426,17 @@ impl Drop for BindMount {
     }
 }
 
-/// A bind mount inside the allowed tree, leading to `outside/`, is followed like any
-/// directory: this is documented behaviour (only root can create one, and the broker
-/// does not set `RESOLVE_NO_XDEV`). The mount is removed even if the test fails.
-#[test]
-fn bind_mount_in_the_tree_is_followed() {
-    require_root!();
-    let (tree, policy) = setup();
+// A bind mount inside the allowed tree, leading to `outside/`, is followed like any
+// directory: this is documented behaviour (only root can create one, and the broker
+// does not set `RESOLVE_NO_XDEV`). The mount is removed even if the test fails.
+itest!(bind_mount_in_the_tree_is_followed, |tree| {
+    let policy = setup(&tree);
     tree.dir("allowed/mnt", 0o700);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let mount = BindMount::new(&tree.path("outside"), &tree.path("allowed/mnt"));
     let path = tree.p("allowed/mnt/secret");
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is(SECRET);
     broker.expect_log(&audit_allow(ALICE, out.pid, "read", &path, "reads-allowed"));
     drop(mount);
@@ -478,26 +444,24 @@ fn bind_mount_in_the_tree_is_followed() {
         !tree.path("allowed/mnt/secret").exists(),
         "the bind mount is gone"
     );
-    broker.fdagent(ALICE).args(["cat", &path]).run().code_is(66);
+    broker.cat(ALICE, &path).code_is(66);
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
-/// The hard-link attack needs the client to make the link. With
-/// `fs.protected_hardlinks = 1` (Debian's default) an unprivileged uid cannot link a file
-/// it neither owns nor can read and write: alice's `ln` from a directory she owns inside
-/// the allowed tree to a root-only file outside fails with `EPERM`, so the broker, asked
-/// for the link, finds nothing (`ENOENT`).
-#[test]
-fn protected_hardlinks_stop_link_into_the_tree() {
-    require_root!();
+// The hard-link attack needs the client to make the link. With
+// `fs.protected_hardlinks = 1` (Debian's default) an unprivileged uid cannot link a file
+// it neither owns nor can read and write: alice's `ln` from a directory she owns inside
+// the allowed tree to a root-only file outside fails with `EPERM`, so the broker, asked
+// for the link, finds nothing (`ENOENT`).
+itest!(protected_hardlinks_stop_link_into_the_tree, |tree| {
     let protected = std::fs::read_to_string("/proc/sys/fs/protected_hardlinks")
         .expect("read /proc/sys/fs/protected_hardlinks");
     if protected.trim() != "1" {
         eprintln!("SKIP protected_hardlinks test: fs.protected_hardlinks is {protected}");
         return;
     }
-    let (tree, policy) = setup();
+    let policy = setup(&tree);
     // alice may walk to the secret (so the refusal is protected_hardlinks, not a
     // directory's permissions) but not read it; she owns a directory in the allowed tree.
     tree.chmod("outside", 0o755);
@@ -517,42 +481,36 @@ fn protected_hardlinks_stop_link_into_the_tree() {
         std::fs::symlink_metadata(&link).is_err(),
         "the link must not exist"
     );
-    let out = broker.fdagent(ALICE).args(["cat", &link]).run();
+    let out = broker.cat(ALICE, &link);
     out.code_is(66).stdout_is("");
     // The same file under its real path is still refused by the policy.
     let secret = tree.p("outside/secret");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &secret])
-        .run()
-        .code_is(77);
+    broker.cat(ALICE, &secret).code_is(77);
     assert_eq!(
         std::fs::metadata(&secret).expect("stat").nlink(),
         1,
         "no link was made"
     );
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving_as(ALICE, &tree.p("allowed/a.txt"), PUBLIC);
+});
 
-/// A directory is never handed out for `read`, and the spec says how it is refused:
-/// allowed by the policy, then `NotRegular`/`EISDIR` (not an `EACCES` that reads like a
-/// denial), also when the policy grants only `read` (no `list` anywhere).
-#[test]
-fn directory_for_read_under_a_read_grant_is_eisdir() {
-    require_root!();
-    let tree = Tree::new();
+// A directory is never handed out for `read`, and the spec says how it is refused:
+// allowed by the policy, then `NotRegular`/`EISDIR` (not an `EACCES` that reads like a
+// denial), also when the policy grants only `read` (no `list` anywhere).
+itest!(directory_for_read_under_a_read_grant_is_eisdir, |tree| {
     tree.private_file("allowed/sub/b.txt", b"beta\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"reads\"\nusers = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        ALICE.uid,
-        tree.p("allowed")
-    );
+    let policy = Policy::new()
+        .allow("reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("allowed/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect as alice");
     for dir in [tree.p("allowed"), tree.p("allowed/sub")] {
-        let reply = conn.request(&open(dir.as_bytes()));
+        let reply = conn.request(&read(&dir));
         assert_eq!(
             reply.error(),
             (ErrorKind::NotRegular, libc::EISDIR),
@@ -560,7 +518,7 @@ fn directory_for_read_under_a_read_grant_is_eisdir() {
         );
     }
     let b = tree.p("allowed/sub/b.txt");
-    assert_eq!(conn.request(&open(b.as_bytes())).file_contents(), b"beta\n");
+    assert_eq!(conn.request(&read(&b)).file_contents(), b"beta\n");
     drop(conn);
     broker.assert_fds_back_to(baseline);
-}
+});

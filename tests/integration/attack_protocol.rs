@@ -20,43 +20,24 @@ use rustix::io::Errno;
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, UCred, sendmsg};
 use rustix::process::{Gid, Uid, getpid};
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, encode, require_root, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, encode, itest, read, within};
 
 /// Root (in-process clients) may read `data/**`; alice may read `hers/alice.txt`;
 /// `secret` is covered by no rule.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("hers/alice.txt", b"alice\n");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "root-reads"
-users = [0]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "alice-reads-hers"
-users = [{alice}]
-paths = ["{hers}"]
-access = ["read"]
-"#,
-        alice = ALICE.uid,
-        data = tree.p("data"),
-        hers = tree.p("hers/alice.txt")
-    );
-    (tree, policy)
-}
-
-/// A good request on a fresh connection is still answered with the right bytes.
-#[track_caller]
-fn assert_still_serving(broker: &Broker, tree: &Tree) {
-    let conn = RawConn::connect(broker.socket()).expect("connect");
-    let path = tree.p("data/a.txt");
-    assert_eq!(conn.request(&read(&path)).file_contents(), b"alpha\n");
+    Policy::new()
+        .allow("root-reads")
+        .users(&[0])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("alice-reads-hers")
+        .users(&[ALICE])
+        .paths(&[tree.p("hers/alice.txt")])
+        .access("read")
+        .to_string()
 }
 
 /// The broker's peak resident memory (`VmHWM`), in KiB.
@@ -83,16 +64,14 @@ fn varint(mut n: u64) -> Vec<u8> {
     }
 }
 
-/// Messages that are well-formed postcard up to the point where a value is absurd: batch
-/// counts of 2^32, 2^64-1 and `MAX_BATCH + 1` followed by one path, a full count with one
-/// path, access bytes with unknown or reserved bits (0x04, 0x80, 0xff, read|0x80), a `create_mode`
-/// of 0xffffffff and of 2^32 (over `u32`), and path lengths of 255, 65535 and 2^31 before
-/// two bytes. Each is `InvalidRequest`, the path inside (an allowed file) is never opened,
-/// and the broker's peak memory does not move: nothing was allocated from a claimed count.
-#[test]
-fn absurd_values_in_valid_encodings_are_refused() {
-    require_root!();
-    let (tree, policy) = setup();
+// Messages that are well-formed postcard up to the point where a value is absurd: batch
+// counts of 2^32, 2^64-1 and `MAX_BATCH + 1` followed by one path, a full count with one
+// path, access bytes with unknown or reserved bits (0x04, 0x80, 0xff, read|0x80), a `create_mode`
+// of 0xffffffff and of 2^32 (over `u32`), and path lengths of 255, 65535 and 2^31 before
+// two bytes. Each is `InvalidRequest`, the path inside (an allowed file) is never opened,
+// and the broker's peak memory does not move: nothing was allocated from a claimed count.
+itest!(absurd_values_in_valid_encodings_are_refused, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let peak_before = peak_rss_kib(&broker);
@@ -128,16 +107,12 @@ fn absurd_values_in_valid_encodings_are_refused() {
             "{what}"
         );
     }
-    let log = broker.log();
-    assert!(
-        !log.contains("allow op=open"),
-        "nothing may be opened:\n{log}"
-    );
+    broker.assert_nothing_opened();
     let grown = peak_rss_kib(&broker).saturating_sub(peak_before);
     assert!(grown < 16 * 1024, "peak memory grew by {grown} KiB");
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
 /// What each path of the mixed batch must come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,15 +121,13 @@ enum Expect {
     Error(ErrorKind, i32),
 }
 
-/// One `OpenMany` of `MAX_BATCH` paths cycling through every kind of bad path (denied,
-/// missing, relative, `..`, `.`, `//`, trailing `/`, empty, NUL, over `MAX_PATH`, a
-/// symlink, a FIFO, a 256-byte component, a missing non-UTF-8 name) with good
-/// ones between them: every path gets its own record, in order, one fd per success and
-/// only for the good paths, one audit line per decided path.
-#[test]
-fn mixed_bad_paths_in_a_full_batch_each_answered() {
-    require_root!();
-    let (tree, policy) = setup();
+// One `OpenMany` of `MAX_BATCH` paths cycling through every kind of bad path (denied,
+// missing, relative, `..`, `.`, `//`, trailing `/`, empty, NUL, over `MAX_PATH`, a
+// symlink, a FIFO, a 256-byte component, a missing non-UTF-8 name) with good
+// ones between them: every path gets its own record, in order, one fd per success and
+// only for the good paths, one audit line per decided path.
+itest!(mixed_bad_paths_in_a_full_batch_each_answered, |tree| {
+    let policy = setup(&tree);
     tree.fifo("data/fifo");
     symlink(tree.path("secret"), tree.path("data/link")).expect("symlink");
     let broker = Broker::start(&tree, &policy);
@@ -264,8 +237,8 @@ fn mixed_bad_paths_in_a_full_batch_each_answered() {
     );
     drop((reply, conn));
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
 /// Sends pings on `conn` as fast as it can without reading replies (non-blocking sends,
 /// waiting briefly for room on `EAGAIN`) until 20,000 are sent or the sends have been
@@ -297,16 +270,14 @@ fn flood(conn: &RawConn) -> usize {
     sent
 }
 
-/// A client sends pings as fast as it can and reads no reply. Once its unread replies
-/// reach its connection's limit, the broker stops taking its requests (the fds in unread
-/// replies are charged to the broker, so it must not let them pile up): the client's
-/// sends block, nothing is dropped, and a second client of the same uid pinging every
-/// 2 ms is answered within a second throughout. When the flooder reads, every ping it
-/// sent is answered, in order.
-#[test]
-fn unread_ping_flood_is_held_back_others_served() {
-    require_root!();
-    let (tree, policy) = setup();
+// A client sends pings as fast as it can and reads no reply. Once its unread replies
+// reach its connection's limit, the broker stops taking its requests (the fds in unread
+// replies are charged to the broker, so it must not let them pile up): the client's
+// sends block, nothing is dropped, and a second client of the same uid pinging every
+// 2 ms is answered within a second throughout. When the flooder reads, every ping it
+// sent is answered, in order.
+itest!(unread_ping_flood_is_held_back_others_served, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let flooding = Arc::new(AtomicBool::new(true));
@@ -351,16 +322,8 @@ fn unread_ping_flood_is_held_back_others_served() {
         "a prober ping took {worst:?}"
     );
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
-
-fn read(path: &str) -> Request<'_> {
-    Request::Open {
-        path: path.as_bytes(),
-        access: Access::READ,
-        create_mode: 0,
-    }
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
 /// Sends `request` on `conn` with `SCM_CREDENTIALS` claiming `(uid, gid)` and this
 /// process's pid (a pid other than the caller's own needs `CAP_SYS_ADMIN`).
@@ -383,15 +346,13 @@ fn send_with_creds(conn: &RawConn, request: &Request<'_>, uid: u32, gid: u32) ->
     .map(|_| ())
 }
 
-/// `SCM_CREDENTIALS` are a claim, `SO_PEERCRED` is a fact. Root (which the kernel lets
-/// attach any credentials) claims to be alice for her own file: denied, audited as uid 0.
-/// A thread running as alice with a saved uid of 0 (so the kernel lets it claim uid 0)
-/// claims root for a file only root may read: denied, audited as uid 2001. A plain alice
-/// cannot even send the forgery: the kernel refuses it with `EPERM`.
-#[test]
-fn forged_scm_credentials_are_ignored() {
-    require_root!();
-    let (tree, policy) = setup();
+// `SCM_CREDENTIALS` are a claim, `SO_PEERCRED` is a fact. Root (which the kernel lets
+// attach any credentials) claims to be alice for her own file: denied, audited as uid 0.
+// A thread running as alice with a saved uid of 0 (so the kernel lets it claim uid 0)
+// claims root for a file only root may read: denied, audited as uid 2001. A plain alice
+// cannot even send the forgery: the kernel refuses it with `EPERM`.
+itest!(forged_scm_credentials_are_ignored, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let (hers, roots) = (tree.p("hers/alice.txt"), tree.p("data/a.txt"));
@@ -436,12 +397,8 @@ fn forged_scm_credentials_are_ignored() {
         Err(Errno::PERM),
         "the kernel must refuse forged creds"
     );
-    let log = broker.log();
-    assert!(
-        !log.contains("allow op=open"),
-        "nothing may be opened:\n{log}"
-    );
+    broker.assert_nothing_opened();
     drop(conn);
     broker.assert_fds_back_to(baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});

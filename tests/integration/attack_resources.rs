@@ -14,28 +14,19 @@ use rustix::net::SendFlags;
 use rustix::process::Signal;
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, RawConn, SCANNERS, Tree, User, audit_allow, audit_fail, encode,
-    require_root, wait_until, within,
+    ALICE, BOB, Broker, CAROL, Policy, RawConn, SCANNERS, Tree, User, audit_allow, audit_fail,
+    encode, itest, read, wait_until, within,
 };
 
-fn read(path: &str) -> Request<'_> {
-    Request::Open {
-        path: path.as_bytes(),
-        access: Access::READ,
-        create_mode: 0,
-    }
-}
-
 /// Root (in-process clients) and alice may read `data/**`.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"readers\"\nusers = [0, {}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        ALICE.uid,
-        tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("readers")
+        .users(&[0, ALICE.uid])
+        .paths(&[format!("{}/**", tree.p("data"))])
+        .access("read")
+        .to_string()
 }
 
 /// A user with no supplementary groups, for tests that only need many distinct uids.
@@ -47,14 +38,12 @@ fn plain_user(uid: u32) -> User {
     }
 }
 
-/// 1000 idle connections, spread over 20 uids so the default limits (1024 in all, 64 per
-/// uid) admit them all (each answers one ping, then sits idle), cost the broker one fd
-/// each and nobody any time: a real `fdagent cat` is served in under a second. Closing
-/// them frees every fd.
-#[test]
-fn thousand_idle_connections_do_not_delay() {
-    require_root!();
-    let (tree, policy) = setup();
+// 1000 idle connections, spread over 20 uids so the default limits (1024 in all, 64 per
+// uid) admit them all (each answers one ping, then sits idle), cost the broker one fd
+// each and nobody any time: a real `fdagent cat` is served in under a second. Closing
+// them frees every fd.
+itest!(thousand_idle_connections_do_not_delay, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let started = Instant::now();
@@ -68,10 +57,7 @@ fn thousand_idle_connections_do_not_delay() {
     for conn in &idle {
         assert_eq!(conn.request(&Request::Ping).response(), Response::Pong);
     }
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run();
+    let out = broker.cat(ALICE, &tree.p("data/a.txt"));
     out.code_is(0).stdout_is("alpha\n");
     println!(
         "1000 idle connections opened in {opened_in:?}; fdagent cat served in {:?}",
@@ -93,7 +79,7 @@ fn thousand_idle_connections_do_not_delay() {
         conn.request(&read(&tree.p("data/a.txt"))).file_contents(),
         b"alpha\n"
     );
-}
+});
 
 /// The broker's limits on open files, as `prlimit` prints them (`SOFT:HARD`).
 fn nofile_limits(pid: u32) -> String {
@@ -151,17 +137,15 @@ fn first_reply(conn: &RawConn) -> Response<'static> {
     }
 }
 
-/// Out of file descriptors (its soft limit lowered to 40 with `prlimit` while it runs, then
-/// 60 connections opened): the connections it cannot hold get `Busy` at once and are
-/// closed (it keeps a reserve fd to accept and refuse them), instead of waiting in the
-/// listen backlog; requests on the connections it has get `EMFILE` errors (no crash, no
-/// hang), and it does not spin (its CPU time over 1 s stays low). Closing some connections
-/// lets new ones in, and raising the limit back lets it serve everyone again; closing
-/// everything returns the fd count to its baseline.
-#[test]
-fn running_out_of_fds_gives_errors_not_a_spin() {
-    require_root!();
-    let (tree, policy) = setup();
+// Out of file descriptors (its soft limit lowered to 40 with `prlimit` while it runs, then
+// 60 connections opened): the connections it cannot hold get `Busy` at once and are
+// closed (it keeps a reserve fd to accept and refuse them), instead of waiting in the
+// listen backlog; requests on the connections it has get `EMFILE` errors (no crash, no
+// hang), and it does not spin (its CPU time over 1 s stays low). Closing some connections
+// lets new ones in, and raising the limit back lets it serve everyone again; closing
+// everything returns the fd count to its baseline.
+itest!(running_out_of_fds_gives_errors_not_a_spin, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let pid = broker.pid();
@@ -269,7 +253,7 @@ fn running_out_of_fds_gives_errors_not_a_spin() {
     assert_eq!(conns[0].request(&read(&path)).file_contents(), b"alpha\n");
     drop(conns);
     broker.assert_fds_back_to(baseline);
-}
+});
 
 /// The team group of the mixed policy, and a group a deny rule names.
 const TEAM: u32 = 3100;
@@ -327,62 +311,43 @@ const USERS: [User; 8] = [
 /// by group and for everyone.
 fn mixed_policy(tree: &Tree) -> String {
     let d = tree.p("data");
-    let mut policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "public"
-users = ["*"]
-paths = ["{d}/pub/**"]
-access = ["read"]
-
-[[rule]]
-name = "team"
-groups = [{TEAM}]
-paths = ["{d}/team/**"]
-access = ["read"]
-
-[[rule]]
-name = "ops"
-groups = [{OPS}]
-paths = ["{d}/ops/**"]
-access = ["read"]
-
-[[rule]]
-name = "3006-off-team"
-users = [3006]
-paths = ["{d}/team/**"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "banned-off-public"
-groups = [{BANNED}]
-paths = ["{d}/pub/**"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "keeper"
-users = [3003]
-paths = ["{d}/secret/**"]
-access = ["read"]
-
-[[rule]]
-name = "secret-closed"
-users = ["*"]
-paths = ["{d}/secret/**"]
-access = ["read", "list"]
-effect = "deny"
-"#
-    );
+    let mut policy = Policy::new()
+        .allow("public")
+        .everyone()
+        .paths(&[format!("{d}/pub/**")])
+        .access("read")
+        .allow("team")
+        .groups(&[TEAM])
+        .paths(&[format!("{d}/team/**")])
+        .access("read")
+        .allow("ops")
+        .groups(&[OPS])
+        .paths(&[format!("{d}/ops/**")])
+        .access("read")
+        .deny("3006-off-team")
+        .users(&[3006])
+        .paths(&[format!("{d}/team/**")])
+        .access("read")
+        .deny("banned-off-public")
+        .groups(&[BANNED])
+        .paths(&[format!("{d}/pub/**")])
+        .access("read")
+        .allow("keeper")
+        .users(&[3003])
+        .paths(&[format!("{d}/secret/**")])
+        .access("read")
+        .deny("secret-closed")
+        .everyone()
+        .paths(&[format!("{d}/secret/**")])
+        .access("read,list");
     for user in USERS {
-        policy.push_str(&format!(
-            "\n[[rule]]\nname = \"home-{0}\"\nusers = [{0}]\npaths = [\"{d}/home/{0}/**\"]\naccess = [\"read\"]\n",
-            user.uid
-        ));
+        policy = policy
+            .allow(&format!("home-{}", user.uid))
+            .users(&[user])
+            .paths(&[format!("{d}/home/{}/**", user.uid)])
+            .access("read");
     }
-    policy
+    policy.to_string()
 }
 
 /// The areas of the tree, each with 4 files.
@@ -404,15 +369,12 @@ fn expected_allowed(user: &User, area: &str) -> bool {
     }
 }
 
-/// 64 clients (8 connections for each of 8 uids, each connected under its own identity)
-/// send 10,000 requests in all, in parallel, over a policy mixing allow and deny rules by
-/// uid, primary group, supplementary group and `*`. Every answer is checked against the
-/// decision worked out independently in the test: allowed means exactly that file's bytes,
-/// denied means `EACCES` and no fd.
-#[test]
-fn mixed_policy_64_clients_of_8_uids() {
-    require_root!();
-    let tree = Tree::new();
+// 64 clients (8 connections for each of 8 uids, each connected under its own identity)
+// send 10,000 requests in all, in parallel, over a policy mixing allow and deny rules by
+// uid, primary group, supplementary group and `*`. Every answer is checked against the
+// decision worked out independently in the test: allowed means exactly that file's bytes,
+// denied means `EACCES` and no fd.
+itest!(mixed_policy_64_clients_of_8_uids, |tree| {
     let areas = areas();
     for area in &areas {
         for n in 0..4 {
@@ -474,19 +436,17 @@ fn mixed_policy_64_clients_of_8_uids() {
     let conn = RawConn::connect_as(broker.socket(), USERS[0]).expect("connect");
     let path = tree.p("data/pub/f0");
     assert_eq!(conn.request(&read(&path)).file_contents(), b"data/pub/f0");
-}
+});
 
-/// A client of alice pipelines full `OpenMany` batches of a file she may read and never
-/// reads a reply, then holds its socket open. Every fd in its unread replies is "in
-/// flight", and the kernel counts fds in flight against the *sender's* user (root, the
-/// broker) and refuses further `SCM_RIGHTS` sends with `ETOOMANYREFS` once they exceed
-/// the broker's open-files limit (the broker has no `CAP_SYS_RESOURCE` to lift it). The
-/// broker must not let one client's unread replies pin that many: another client (root,
-/// another uid) must still get its file while the attacker holds its socket.
-#[test]
-fn unread_fd_replies_do_not_starve_other_clients() {
-    require_root!();
-    let (tree, policy) = setup();
+// A client of alice pipelines full `OpenMany` batches of a file she may read and never
+// reads a reply, then holds its socket open. Every fd in its unread replies is "in
+// flight", and the kernel counts fds in flight against the *sender's* user (root, the
+// broker) and refuses further `SCM_RIGHTS` sends with `ETOOMANYREFS` once they exceed
+// the broker's open-files limit (the broker has no `CAP_SYS_RESOURCE` to lift it). The
+// broker must not let one client's unread replies pin that many: another client (root,
+// another uid) must still get its file while the attacker holds its socket.
+itest!(unread_fd_replies_do_not_starve_other_clients, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let path = tree.p("data/a.txt");
@@ -525,22 +485,21 @@ fn unread_fd_replies_do_not_starve_other_clients() {
     }
     drop((attacker, victim));
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// As many clients as the broker has serving workers stream full batches, each keeping
-/// three in flight, so that a worker always finds its client's next request waiting. A
-/// worker goes on with the same client only while nobody else waits: another client's
-/// single opens, sent meanwhile, are each answered within a fraction of a second, not
-/// once the streams end.
-#[test]
-fn clients_streaming_batches_do_not_hold_the_workers() {
-    require_root!();
-    let tree = Tree::new();
+// As many clients as the broker has serving workers stream full batches, each keeping
+// three in flight, so that a worker always finds its client's next request waiting. A
+// worker goes on with the same client only while nobody else waits: another client's
+// single opens, sent meanwhile, are each answered within a fraction of a second, not
+// once the streams end.
+itest!(clients_streaming_batches_do_not_hold_the_workers, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"everyone-reads\"\nusers = [\"*\"]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
+    let policy = Policy::new()
+        .allow("everyone-reads")
+        .everyone()
+        .paths(&[format!("{}/**", tree.p("data"))])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/a.txt");
     let batch = encode(&Request::OpenMany {
@@ -600,16 +559,16 @@ fn clients_streaming_batches_do_not_hold_the_workers() {
         worst < Duration::from_millis(500),
         "a single open waited {worst:?} behind the streams"
     );
-}
+});
 
 /// Alice and bob may read `data/**`.
 fn two_readers(tree: &Tree) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"readers\"\nusers = [{}, {}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        ALICE.uid,
-        BOB.uid,
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("readers")
+        .users(&[ALICE, BOB])
+        .paths(&[format!("{}/**", tree.p("data"))])
+        .access("read")
+        .to_string()
 }
 
 /// Sends `batch` on every connection, round robin, without reading a reply, until the
@@ -637,70 +596,66 @@ fn flood(conns: &[RawConn], batch: &[u8]) -> usize {
     sent
 }
 
-/// Twelve connections of alice pipeline full batches and never read a reply. The kernel
-/// charges fds in flight to the sender's user and refuses `SCM_RIGHTS` beyond the
-/// sender's open-files limit, so the broker must bound one uid's unread fds over all its
-/// connections: bob's `fdagent cat` is served meanwhile, and with the broker stopped,
-/// alice's sockets hold no more fds than the documented bound (`--max-unread-fds-per-uid`,
-/// plus one batch per request of hers that may be in progress).
-#[test]
-fn one_uid_with_unread_fds_cannot_stop_delivery_to_others() {
-    require_root!();
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::start(&tree, &two_readers(&tree));
-    let baseline = broker.fd_count();
-    let path = tree.p("data/a.txt");
-    let batch = encode(&Request::OpenMany {
-        paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
-        access: Access::READ,
-        create_mode: 0,
-    });
-    let flooders = RawConn::connect_many_as(broker.socket(), ALICE, 12).expect("connect");
-    let sent = flood(&flooders, &batch);
-    broker.expect_log(&format!("uid={} has ", ALICE.uid));
-    broker
-        .fdagent(BOB)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+// Twelve connections of alice pipeline full batches and never read a reply. The kernel
+// charges fds in flight to the sender's user and refuses `SCM_RIGHTS` beyond the
+// sender's open-files limit, so the broker must bound one uid's unread fds over all its
+// connections: bob's `fdagent cat` is served meanwhile, and with the broker stopped,
+// alice's sockets hold no more fds than the documented bound (`--max-unread-fds-per-uid`,
+// plus one batch per request of hers that may be in progress).
+itest!(
+    one_uid_with_unread_fds_cannot_stop_delivery_to_others,
+    |tree| {
+        tree.private_file("data/a.txt", b"alpha\n");
+        let broker = Broker::start(&tree, &two_readers(&tree));
+        let baseline = broker.fd_count();
+        let path = tree.p("data/a.txt");
+        let batch = encode(&Request::OpenMany {
+            paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
+            access: Access::READ,
+            create_mode: 0,
+        });
+        let flooders = RawConn::connect_many_as(broker.socket(), ALICE, 12).expect("connect");
+        let sent = flood(&flooders, &batch);
+        broker.expect_log(&format!("uid={} has ", ALICE.uid));
+        broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
 
-    broker.signal(Signal::STOP);
-    let in_flight: usize = flooders.iter().map(RawConn::drain_fds).sum();
-    broker.signal(Signal::CONT);
-    println!("{sent} batches sent on 12 connections; {in_flight} fds were in flight");
-    let bound = 4096 + 4 * MAX_BATCH;
-    if in_flight > bound {
-        broker.fail(&format!(
-            "alice had {in_flight} fds in flight, over the bound of {bound}"
-        ));
+        broker.signal(Signal::STOP);
+        let in_flight: usize = flooders.iter().map(RawConn::drain_fds).sum();
+        broker.signal(Signal::CONT);
+        println!("{sent} batches sent on 12 connections; {in_flight} fds were in flight");
+        let bound = 4096 + 4 * MAX_BATCH;
+        if in_flight > bound {
+            broker.fail(&format!(
+                "alice had {in_flight} fds in flight, over the bound of {bound}"
+            ));
+        }
+        drop(flooders);
+        broker.assert_fds_back_to(baseline);
     }
-    drop(flooders);
-    broker.assert_fds_back_to(baseline);
-}
+);
 
-/// A reply that cannot be sent delivers no fd, so its record says `fail` with the send's
-/// errno, never `allow`: alice's request is queued while the broker is stopped and her
-/// connection closed before it is answered (`EPIPE`).
-#[test]
-fn an_fd_that_cannot_be_delivered_is_audited_as_a_failure() {
-    require_root!();
-    let (tree, policy) = setup();
-    let broker = Broker::start(&tree, &policy);
-    let path = tree.p("data/a.txt");
-    let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect");
-    broker.signal(Signal::STOP);
-    conn.send(&encode(&read(&path))).expect("send");
-    drop(conn);
-    broker.signal(Signal::CONT);
-    let pid = std::process::id();
-    let log = broker.expect_log(&audit_fail(ALICE, pid, "read", &path, "readers", "EPIPE"));
-    assert!(
-        !log.contains(&audit_allow(ALICE, pid, "read", &path, "readers")),
-        "an undelivered fd was audited as allowed:\n{log}"
-    );
-}
+// A reply that cannot be sent delivers no fd, so its record says `fail` with the send's
+// errno, never `allow`: alice's request is queued while the broker is stopped and her
+// connection closed before it is answered (`EPIPE`).
+itest!(
+    an_fd_that_cannot_be_delivered_is_audited_as_a_failure,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let path = tree.p("data/a.txt");
+        let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect");
+        broker.signal(Signal::STOP);
+        conn.send(&encode(&read(&path))).expect("send");
+        drop(conn);
+        broker.signal(Signal::CONT);
+        let pid = std::process::id();
+        let log = broker.expect_log(&audit_fail(ALICE, pid, "read", &path, "readers", "EPIPE"));
+        assert!(
+            !log.contains(&audit_allow(ALICE, pid, "read", &path, "readers")),
+            "an undelivered fd was audited as allowed:\n{log}"
+        );
+    }
+);
 
 /// The most supplementary groups a process may have is 65,536; this client has 65,535,
 /// `MANY_GROUPS_FIRST` onwards. The last of them is the only one a rule names.
@@ -718,102 +673,114 @@ fn rss_kib(broker: &Broker) -> u64 {
         .expect("VmRSS in kB")
 }
 
-/// A client in 65,535 supplementary groups costs the broker bounded memory and time: it
-/// keeps of a connection's groups only those the policy names, so that 60 such
-/// connections hold no more memory than a few KiB each, and batches decided by 50 group
-/// rules cost it no more CPU than the same batches from a client in one group. And the
-/// one rule that names the client's last group grants it its files.
-#[test]
-fn a_client_in_65535_groups_costs_bounded_memory_and_time() {
-    require_root!();
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let mut policy = String::from("version = 1\n");
-    for i in 0..50 {
-        policy += &format!(
-            "\n[[rule]]\nname = \"other-group-{i}\"\ngroups = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-            300_000 + i,
-            tree.p("data")
+// A client in 65,535 supplementary groups costs the broker bounded memory and time: it
+// keeps of a connection's groups only those the policy names, so that 60 such
+// connections hold no more memory than a few KiB each, and batches decided by 50 group
+// rules cost it no more CPU than the same batches from a client in one group. And the
+// one rule that names the client's last group grants it its files.
+itest!(
+    a_client_in_65535_groups_costs_bounded_memory_and_time,
+    |tree| {
+        tree.private_file("data/a.txt", b"alpha\n");
+        let data = format!("{}/**", tree.p("data"));
+        let mut policy = Policy::new();
+        for i in 0..50 {
+            policy = policy
+                .allow(&format!("other-group-{i}"))
+                .groups(&[300_000 + i])
+                .paths(&[&data])
+                .access("read");
+        }
+        let policy = policy
+            .allow("last-group")
+            .groups(&[LAST_GROUP])
+            .paths(&[&data])
+            .access("read");
+        let broker = Broker::start(&tree, &policy.to_string());
+        let groups: Vec<u32> = (MANY_GROUPS_FIRST..=LAST_GROUP).collect();
+        let many = User {
+            uid: 3500,
+            gid: 3500,
+            groups: groups.leak(),
+        };
+        let one = User {
+            uid: 3501,
+            gid: 3501,
+            groups: &[LAST_GROUP],
+        };
+        let path = tree.p("data/a.txt");
+        let batch = Request::OpenMany {
+            paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
+            access: Access::READ,
+            create_mode: 0,
+        };
+        // Broker CPU time for 20 full batches on a connection of `user`, each file granted.
+        let cpu_for = |user: User| {
+            let conn = RawConn::connect_as(broker.socket(), user).expect("connect");
+            let before = broker.cpu_time();
+            for _ in 0..20 {
+                let reply = conn.request(&batch);
+                assert_eq!(reply.fds.len(), MAX_BATCH, "{:?}", reply.response());
+            }
+            broker.cpu_time() - before
+        };
+        let (plain, crowded) = (cpu_for(one), cpu_for(many));
+        let rss_before = rss_kib(&broker);
+        let conns = RawConn::connect_many_as(broker.socket(), many, 60).expect("connect");
+        for conn in &conns {
+            assert_eq!(conn.request(&Request::Ping).response(), Response::Pong);
+        }
+        let grown = rss_kib(&broker).saturating_sub(rss_before);
+        println!(
+            "20 batches: {plain:?} of broker CPU from a client in one group, {crowded:?} from one \
+         in {MANY_GROUPS}; 60 connections of the latter grew its RSS by {grown} KiB"
+        );
+        assert!(
+            crowded <= plain * 2 + Duration::from_millis(200),
+            "batches from a client in {MANY_GROUPS} groups took {crowded:?} of CPU, against {plain:?}"
+        );
+        assert!(
+            grown < 4 * 1024,
+            "60 connections grew the broker by {grown} KiB"
         );
     }
-    policy += &format!(
-        "\n[[rule]]\nname = \"last-group\"\ngroups = [{LAST_GROUP}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    let broker = Broker::start(&tree, &policy);
-    let groups: Vec<u32> = (MANY_GROUPS_FIRST..=LAST_GROUP).collect();
-    let many = User {
-        uid: 3500,
-        gid: 3500,
-        groups: groups.leak(),
-    };
-    let one = User {
-        uid: 3501,
-        gid: 3501,
-        groups: &[LAST_GROUP],
-    };
-    let path = tree.p("data/a.txt");
-    let batch = Request::OpenMany {
-        paths: Batch(vec![path.as_bytes(); MAX_BATCH]),
-        access: Access::READ,
-        create_mode: 0,
-    };
-    // Broker CPU time for 20 full batches on a connection of `user`, each file granted.
-    let cpu_for = |user: User| {
-        let conn = RawConn::connect_as(broker.socket(), user).expect("connect");
-        let before = broker.cpu_time();
-        for _ in 0..20 {
-            let reply = conn.request(&batch);
-            assert_eq!(reply.fds.len(), MAX_BATCH, "{:?}", reply.response());
-        }
-        broker.cpu_time() - before
-    };
-    let (plain, crowded) = (cpu_for(one), cpu_for(many));
-    let rss_before = rss_kib(&broker);
-    let conns = RawConn::connect_many_as(broker.socket(), many, 60).expect("connect");
-    for conn in &conns {
-        assert_eq!(conn.request(&Request::Ping).response(), Response::Pong);
-    }
-    let grown = rss_kib(&broker).saturating_sub(rss_before);
-    println!(
-        "20 batches: {plain:?} of broker CPU from a client in one group, {crowded:?} from one \
-         in {MANY_GROUPS}; 60 connections of the latter grew its RSS by {grown} KiB"
-    );
-    assert!(
-        crowded <= plain * 2 + Duration::from_millis(200),
-        "batches from a client in {MANY_GROUPS} groups took {crowded:?} of CPU, against {plain:?}"
-    );
-    assert!(
-        grown < 4 * 1024,
-        "60 connections grew the broker by {grown} KiB"
-    );
-}
+);
 
-/// A connection keeps only the groups its policy names, so a reload whose policy names
-/// another of the client's groups must see it: carol, connected before the reload, is
-/// refused by a new deny rule on her group 2099, and granted again by a rule on 2099 once
-/// the grant to `SCANNERS` is gone.
-#[test]
-fn a_reload_naming_other_groups_applies_to_open_connections() {
-    require_root!();
-    let tree = Tree::new();
-    tree.private_file("data/a.txt", b"alpha\n");
-    let rule = |name: &str, gid: u32, effect: &str| {
-        format!(
-            "\n[[rule]]\nname = \"{name}\"\ngroups = [{gid}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\neffect = \"{effect}\"\n",
-            tree.p("data")
-        )
-    };
-    let scanners = rule("scanners", SCANNERS, "allow");
-    let broker = Broker::start(&tree, &format!("version = 1\n{scanners}"));
-    let path = tree.p("data/a.txt");
-    let conn = RawConn::connect_as(broker.socket(), CAROL).expect("connect");
-    assert_eq!(conn.request(&read(&path)).file_contents(), b"alpha\n");
-    broker.reload(&format!(
-        "version = 1\n{scanners}{}",
-        rule("no-2099", 2099, "deny")
-    ));
-    assert_eq!(conn.request(&read(&path)).error().0, ErrorKind::Denied);
-    broker.reload(&format!("version = 1\n{}", rule("by-2099", 2099, "allow")));
-    assert_eq!(conn.request(&read(&path)).file_contents(), b"alpha\n");
-}
+// A connection keeps only the groups its policy names, so a reload whose policy names
+// another of the client's groups must see it: carol, connected before the reload, is
+// refused by a new deny rule on her group 2099, and granted again by a rule on 2099 once
+// the grant to `SCANNERS` is gone.
+itest!(
+    a_reload_naming_other_groups_applies_to_open_connections,
+    |tree| {
+        tree.private_file("data/a.txt", b"alpha\n");
+        let data = format!("{}/**", tree.p("data"));
+        let scanners = || {
+            Policy::new()
+                .allow("scanners")
+                .groups(&[SCANNERS])
+                .paths(&[&data])
+                .access("read")
+        };
+        let broker = Broker::start(&tree, &scanners().to_string());
+        let path = tree.p("data/a.txt");
+        let conn = RawConn::connect_as(broker.socket(), CAROL).expect("connect");
+        assert_eq!(conn.request(&read(&path)).file_contents(), b"alpha\n");
+        broker.reload(
+            &scanners()
+                .deny("no-2099")
+                .groups(&[2099])
+                .paths(&[&data])
+                .access("read")
+                .to_string(),
+        );
+        assert_eq!(conn.request(&read(&path)).error().0, ErrorKind::Denied);
+        let by_2099 = Policy::new()
+            .allow("by-2099")
+            .groups(&[2099])
+            .paths(&[&data])
+            .access("read");
+        broker.reload(&by_2099.to_string());
+        assert_eq!(conn.request(&read(&path)).file_contents(), b"alpha\n");
+    }
+);

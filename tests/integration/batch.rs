@@ -9,27 +9,19 @@ use fdbroker_wire::{Access, Batch, Request};
 
 use std::time::Duration;
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, require_root, wait_until, within};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, itest, wait_until, within};
 
 /// Root (in-process) and alice may read `data/**`; `secret` is covered by no rule.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/b.txt", b"beta\n");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "readers"
-users = [0, {alice}]
-paths = ["{data}/**"]
-access = ["read"]
-"#,
-        alice = ALICE.uid,
-        data = tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("readers")
+        .users(&[0, ALICE.uid])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 fn read_all(mut file: std::fs::File) -> String {
@@ -45,10 +37,8 @@ fn kind_of(result: &std::io::Result<std::fs::File>) -> Option<ErrorKind> {
         .map(|e| BrokerError::from_io(e).expect("a broker error").kind())
 }
 
-#[test]
-fn each_path_is_answered_on_its_own_in_order() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(each_path_is_answered_on_its_own_in_order, |tree| {
+    let policy = setup(&tree);
     rustix::fs::mknodat(
         rustix::fs::CWD,
         tree.path("data/fifo").as_path(),
@@ -93,76 +83,75 @@ fn each_path_is_answered_on_its_own_in_order() {
     let log = broker.wait_for_count(" op=open uid=0 ", 6);
     assert_eq!(log.matches(" op=open uid=0 ").count(), 6, "{log}");
     assert!(log.contains("refused path from uid=0"), "{log}");
-}
+});
 
-/// Files that share a directory are opened by name in it (the directory walked to once,
-/// see `broker/src/request/siblings.rs`): the answers are those of whole-path opens, whatever the
-/// directory turns out to be (a symlink, a file, missing), and with a symlink under a
-/// name in it.
-#[test]
-fn files_of_one_directory_get_the_answers_of_whole_path_opens() {
-    require_root!();
-    let (tree, policy) = setup();
-    tree.private_file("data/sub/c.txt", b"gamma\n");
-    tree.symlink("data/sub/link", tree.path("secret"));
-    tree.symlink("data/up", tree.path("data/sub"));
-    let broker = Broker::start(&tree, &policy);
-    let baseline = broker.fd_count();
-    let twice = |rel: &str| [tree.p(rel), tree.p(rel)];
-    let paths: Vec<String> = [
-        twice("data/sub/c.txt"),
-        twice("data/sub/link"),
-        twice("data/up/c.txt"),
-        twice("data/a.txt/c.txt"),
-        twice("data/gone/c.txt"),
-        twice("data/sub/missing"),
-    ]
-    .concat();
-    let socket = broker.socket().to_owned();
-    let results = within(Duration::from_secs(10), move || {
-        let mut client = Client::connect(&socket).expect("connect");
-        client.open_many(&paths, Access::READ).expect("batch")
-    });
-    let errnos: Vec<Option<i32>> = results
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .err()
-                .map(|e| BrokerError::from_io(e).expect("a broker error").errno())
-        })
-        .collect();
-    let enoent = Some(libc::ENOENT);
-    assert_eq!(
-        errnos,
-        [
-            None,
-            None,
-            Some(libc::ELOOP),
-            Some(libc::ELOOP),
-            Some(libc::ELOOP),
-            Some(libc::ELOOP),
-            Some(libc::ENOTDIR),
-            Some(libc::ENOTDIR),
-            enoent,
-            enoent,
-            enoent,
-            enoent,
+// Files that share a directory are opened by name in it (the directory walked to once,
+// see `broker/src/request/siblings.rs`): the answers are those of whole-path opens,
+// whatever the directory turns out to be (a symlink, a file, missing), and with a symlink
+// under a name in it.
+itest!(
+    files_of_one_directory_get_the_answers_of_whole_path_opens,
+    |tree| {
+        let policy = setup(&tree);
+        tree.private_file("data/sub/c.txt", b"gamma\n");
+        tree.symlink("data/sub/link", tree.path("secret"));
+        tree.symlink("data/up", tree.path("data/sub"));
+        let broker = Broker::start(&tree, &policy);
+        let baseline = broker.fd_count();
+        let twice = |rel: &str| [tree.p(rel), tree.p(rel)];
+        let paths: Vec<String> = [
+            twice("data/sub/c.txt"),
+            twice("data/sub/link"),
+            twice("data/up/c.txt"),
+            twice("data/a.txt/c.txt"),
+            twice("data/gone/c.txt"),
+            twice("data/sub/missing"),
         ]
-    );
-    let mut results = results.into_iter();
-    assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
-    assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
-    drop(results);
-    let settled = wait_until(Duration::from_secs(5), || {
-        (broker.fd_count() <= baseline).then_some(())
-    });
-    assert!(settled.is_some(), "the broker kept a directory's fd");
-}
+        .concat();
+        let socket = broker.socket().to_owned();
+        let results = within(Duration::from_secs(10), move || {
+            let mut client = Client::connect(&socket).expect("connect");
+            client.open_many(&paths, Access::READ).expect("batch")
+        });
+        let errnos: Vec<Option<i32>> = results
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .err()
+                    .map(|e| BrokerError::from_io(e).expect("a broker error").errno())
+            })
+            .collect();
+        let enoent = Some(libc::ENOENT);
+        assert_eq!(
+            errnos,
+            [
+                None,
+                None,
+                Some(libc::ELOOP),
+                Some(libc::ELOOP),
+                Some(libc::ELOOP),
+                Some(libc::ELOOP),
+                Some(libc::ENOTDIR),
+                Some(libc::ENOTDIR),
+                enoent,
+                enoent,
+                enoent,
+                enoent,
+            ]
+        );
+        let mut results = results.into_iter();
+        assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
+        assert_eq!(read_all(results.next().unwrap().unwrap()), "gamma\n");
+        drop(results);
+        let settled = wait_until(Duration::from_secs(5), || {
+            (broker.fd_count() <= baseline).then_some(())
+        });
+        assert!(settled.is_some(), "the broker kept a directory's fd");
+    }
+);
 
-#[test]
-fn large_batches_are_split_and_pipelined() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(large_batches_are_split_and_pipelined, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let (a, b) = (tree.p("data/a.txt"), tree.p("data/b.txt"));
@@ -207,12 +196,10 @@ fn large_batches_are_split_and_pipelined() {
         "the broker still holds {} fds, {baseline} before",
         broker.fd_count()
     );
-}
+});
 
-#[test]
-fn empty_and_oversized_batches_are_invalid() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(empty_and_oversized_batches_are_invalid, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let conn = RawConn::connect(broker.socket()).expect("connect");
     let empty = Request::OpenMany {
@@ -245,12 +232,10 @@ fn empty_and_oversized_batches_are_invalid() {
         MAX_BATCH,
         "a full batch carries one fd per path"
     );
-}
+});
 
-#[test]
-fn fdagent_cat_of_many_files() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(fdagent_cat_of_many_files, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let mut args = vec!["cat".to_owned()];
     for i in 0..300 {
@@ -262,4 +247,4 @@ fn fdagent_cat_of_many_files() {
         tree.p("secret")
     ));
     assert_eq!(out.stdout_str(), "alpha\n".repeat(299));
-}
+});

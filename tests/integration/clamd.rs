@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use private_clamd::{PrivateClamd, find_program};
 
-use crate::harness::{ALICE, Broker, Tree, audit_allow, require_root, scanner_policy, wait_until};
+use crate::harness::{ALICE, Broker, Tree, audit_allow, itest, scanner_policy, wait_until};
 
 /// The 68-byte EICAR anti-virus test file.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -90,26 +90,18 @@ fn uploads(tree: &Tree) -> String {
     scanner_policy(tree)
 }
 
-/// The scanner, unprivileged, walks the root-only uploads through the broker and clamd
-/// finds both EICAR files by the fds; the clean file is clean; the held subtree and the
-/// file outside the policy are error lines, never clean.
-#[test]
-fn scanner_with_clamd_finds_eicar() {
-    require_root!();
+// The scanner, unprivileged, walks the root-only uploads through the broker and clamd
+// finds both EICAR files by the fds; the clean file is clean; the held subtree and the
+// file outside the policy are error lines, never clean.
+itest!(scanner_with_clamd_finds_eicar, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     let broker = Broker::start(&tree, &uploads(&tree));
     let clamd = Clamd::start(&program, &tree, "");
     let out = broker
-        .client(ALICE, "scanner")
-        .args([
-            "--socket",
-            &broker.socket_str(),
-            "--clamd",
-            &clamd.socket_str(),
-        ])
+        .scanner(ALICE)
+        .args(["--clamd", &clamd.socket_str()])
         .args([tree.p("uploads"), tree.p("private/denied.txt")])
         .run();
     out.code_is(1);
@@ -146,28 +138,20 @@ fn scanner_with_clamd_finds_eicar() {
     // The files reached clamd through the broker, opened for uid 2001.
     let eicar = tree.p("uploads/eicar.com");
     broker.expect_log(&audit_allow(ALICE, out.pid, "read", &eicar, "scanner"));
-}
+});
 
-/// A clean file alone is clean (exit 0); a refused file alone is an error (exit 2), never
-/// clean, and never reaches clamd.
-#[test]
-fn clamd_clean_is_clean_denied_is_error() {
-    require_root!();
+// A clean file alone is clean (exit 0); a refused file alone is an error (exit 2), never
+// clean, and never reaches clamd.
+itest!(clamd_clean_is_clean_denied_is_error, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     let broker = Broker::start(&tree, &uploads(&tree));
     let clamd = Clamd::start(&program, &tree, "");
     let scan = |path: &str| {
         broker
-            .client(ALICE, "scanner")
-            .args([
-                "--socket",
-                &broker.socket_str(),
-                "--clamd",
-                &clamd.socket_str(),
-            ])
+            .scanner(ALICE)
+            .args(["--clamd", &clamd.socket_str()])
             .arg(path)
             .run()
     };
@@ -187,18 +171,15 @@ fn clamd_clean_is_clean_denied_is_error() {
         out.fail("expected one denied error line");
     }
     assert_eq!(clamd.log().len(), log_before, "clamd scanned something");
-}
+});
 
-/// clamd has no access of its own to the root-only tree: asked to scan the EICAR file by
-/// path, it cannot open it. The same file where clamav can read it is found, so the
-/// refusal is about access, not about `zSCAN`.
-#[test]
-fn clamd_cannot_open_the_tree_by_path() {
-    require_root!();
+// clamd has no access of its own to the root-only tree: asked to scan the EICAR file by
+// path, it cannot open it. The same file where clamav can read it is found, so the
+// refusal is about access, not about `zSCAN`.
+itest!(clamd_cannot_open_the_tree_by_path, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     uploads(&tree);
     tree.dir("public", 0o755);
     tree.file("public/eicar.com", EICAR, 0o644);
@@ -215,19 +196,16 @@ fn clamd_cannot_open_the_tree_by_path() {
     );
     let public = scan("public/eicar.com");
     assert!(public.ends_with("FOUND"), "{public}");
-}
+});
 
-/// The stock client, with no code of ours in the scan: `fdagent exec PATH -- clamdscan
-/// --fdpass -` as an unprivileged uid reports the EICAR file FOUND (exit 1) and the clean
-/// one OK (exit 0); for a denied file fdagent exits 77 and clamdscan never runs (it would
-/// have scanned its inherited stdin and said OK).
-#[test]
-fn stock_clamdscan_under_fdagent_exec() {
-    require_root!();
+// The stock client, with no code of ours in the scan: `fdagent exec PATH -- clamdscan
+// --fdpass -` as an unprivileged uid reports the EICAR file FOUND (exit 1) and the clean
+// one OK (exit 0); for a denied file fdagent exits 77 and clamdscan never runs (it would
+// have scanned its inherited stdin and said OK).
+itest!(stock_clamdscan_under_fdagent_exec, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     let broker = Broker::start(&tree, &uploads(&tree));
     let clamd = Clamd::start(&program, &tree, "");
     let config = format!("--config-file={}", clamd.config().display());
@@ -258,18 +236,15 @@ fn stock_clamdscan_under_fdagent_exec() {
     let denied = clamdscan("private/denied.txt");
     denied.code_is(77).stdout_is("");
     denied.stderr_has("denied");
-}
+});
 
-/// The scanner as a daemon: `--listen` creates its job socket 0600, owned by the
-/// scanner's uid; two jobs on one connection are answered in order, each with its file
-/// lines and a `done:` line.
-#[test]
-fn scanner_listen_answers_jobs() {
-    require_root!();
+// The scanner as a daemon: `--listen` creates its job socket 0600, owned by the
+// scanner's uid; two jobs on one connection are answered in order, each with its file
+// lines and a `done:` line.
+itest!(scanner_listen_answers_jobs, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     let broker = Broker::start(&tree, &uploads(&tree));
     let clamd = Clamd::start(&program, &tree, "");
     tree.dir("jobs", 0o700);
@@ -277,13 +252,8 @@ fn scanner_listen_answers_jobs() {
     let job_socket = tree.path("jobs/scan.sock");
     let daemon = Daemon(
         broker
-            .client(ALICE, "scanner")
-            .args([
-                "--socket",
-                &broker.socket_str(),
-                "--clamd",
-                &clamd.socket_str(),
-            ])
+            .scanner(ALICE)
+            .args(["--clamd", &clamd.socket_str()])
             .args(["--listen", &tree.p("jobs/scan.sock")])
             .spawn(),
     );
@@ -321,30 +291,21 @@ fn scanner_listen_answers_jobs() {
         "unexpected answers:\n{answers}\n{}",
         broker.log()
     );
-}
+});
 
-/// A file over clamd's size limit is not scanned by clamd; with `AlertExceedsMax` it says
-/// so, and the scanner reports an error, not an infection and never clean.
-#[test]
-fn clamd_oversized_file_is_error() {
-    require_root!();
+// A file over clamd's size limit is not scanned by clamd; with `AlertExceedsMax` it says
+// so, and the scanner reports an error, not an infection and never clean.
+itest!(clamd_oversized_file_is_error, |tree| {
     let Some(program) = clamd_or_skip() else {
         return;
     };
-    let tree = Tree::new();
     let broker = Broker::start(&tree, &uploads(&tree));
     tree.private_file("uploads/big.bin", &vec![b'x'; 8192]);
     let clamd = Clamd::start(&program, &tree, "MaxFileSize 4096");
     let big = tree.p("uploads/big.bin");
     let out = broker
-        .client(ALICE, "scanner")
-        .args([
-            "--socket",
-            &broker.socket_str(),
-            "--clamd",
-            &clamd.socket_str(),
-            &big,
-        ])
+        .scanner(ALICE)
+        .args(["--clamd", &clamd.socket_str(), &big])
         .run();
     out.code_is(2);
     if !out.stdout_str().starts_with(&format!(
@@ -352,7 +313,7 @@ fn clamd_oversized_file_is_error() {
     )) {
         out.fail("expected a not-scanned error line");
     }
-}
+});
 
 /// The scanner daemon, killed and reaped when the test ends.
 struct Daemon(std::process::Child);

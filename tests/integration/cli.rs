@@ -1,42 +1,30 @@
 //! fdagent as a user sees it: exit codes, `cat` over several paths, `ping`, and `exec`,
 //! whose command must never run unless the open succeeded.
 
-use crate::harness::{ALICE, Broker, Tree, require_root};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest};
 
 /// `data/` with two readable files and a secret; alice reads `data/**` except the secret.
 /// `out/` belongs to alice so her commands can leave marker files there.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/b.txt", b"beta\n");
     tree.private_file("data/secret", b"secret\n");
     tree.dir("out", 0o755);
     tree.chown("out", ALICE.uid, ALICE.gid);
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "no-secret"
-users = ["*"]
-paths = ["{data}/secret"]
-access = ["read"]
-effect = "deny"
-"#,
-        data = tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .deny("no-secret")
+        .everyone()
+        .paths(&[tree.p("data/secret")])
+        .access("read")
+        .to_string()
 }
 
-#[test]
-fn ping_prints_pong() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(ping_prints_pong, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     broker
         .fdagent(ALICE)
@@ -45,12 +33,10 @@ fn ping_prints_pong() {
         .code_is(0)
         .stdout_is("pong\n")
         .no_stderr();
-}
+});
 
-#[test]
-fn socket_defaults_to_fdbroker_socket_env() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(socket_defaults_to_fdbroker_socket_env, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     broker
         .client(ALICE, "fdagent")
@@ -59,12 +45,10 @@ fn socket_defaults_to_fdbroker_socket_env() {
         .run()
         .code_is(0)
         .stdout_is("pong\n");
-}
+});
 
-#[test]
-fn unreachable_broker_exits_69() {
-    require_root!();
-    let (tree, _) = setup();
+itest!(unreachable_broker_exits_69, |tree| {
+    setup(&tree);
     let nowhere = tree.p("nothing-listens-here.sock");
     let agent = || {
         tree.cmd(&tree.bin("fdagent"))
@@ -77,12 +61,10 @@ fn unreachable_broker_exits_69() {
         .run()
         .code_is(69)
         .stdout_is("");
-}
+});
 
-#[test]
-fn usage_errors_exit_64() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(usage_errors_exit_64, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/a.txt");
     for args in [
@@ -98,38 +80,37 @@ fn usage_errors_exit_64() {
             .code_is(64)
             .stdout_is("");
     }
-}
+});
 
-/// `cat` prints every file it can, one stderr line per failure, and exits with the
-/// code of the first failure.
-#[test]
-fn cat_continues_past_failures_and_exits_with_the_first_failure() {
-    require_root!();
-    let (tree, policy) = setup();
-    let broker = Broker::start(&tree, &policy);
-    let [a, b, secret, missing] =
-        ["data/a.txt", "data/b.txt", "data/secret", "data/missing"].map(|r| tree.p(r));
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &a, &secret, &missing, &b])
-        .run();
-    out.code_is(77).stdout_is("alpha\nbeta\n");
-    if out.stderr.lines().count() != 2 {
-        out.fail("expected one stderr line per failed path");
+// `cat` prints every file it can, one stderr line per failure, and exits with the
+// code of the first failure.
+itest!(
+    cat_continues_past_failures_and_exits_with_the_first_failure,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let [a, b, secret, missing] =
+            ["data/a.txt", "data/b.txt", "data/secret", "data/missing"].map(|r| tree.p(r));
+        let out = broker
+            .fdagent(ALICE)
+            .args(["cat", &a, &secret, &missing, &b])
+            .run();
+        out.code_is(77).stdout_is("alpha\nbeta\n");
+        if out.stderr.lines().count() != 2 {
+            out.fail("expected one stderr line per failed path");
+        }
+        let out = broker
+            .fdagent(ALICE)
+            .args(["cat", &missing, &a, &secret])
+            .run();
+        out.code_is(66).stdout_is("alpha\n");
     }
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &missing, &a, &secret])
-        .run();
-    out.code_is(66).stdout_is("alpha\n");
-}
+);
 
-/// CMD gets the file as stdin, its exit status is passed on, and it inherits no other fd
-/// (the broker socket is gone before exec).
-#[test]
-fn exec_runs_cmd_on_the_fd_and_passes_its_status() {
-    require_root!();
-    let (tree, policy) = setup();
+// CMD gets the file as stdin, its exit status is passed on, and it inherits no other fd
+// (the broker socket is gone before exec).
+itest!(exec_runs_cmd_on_the_fd_and_passes_its_status, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let a = tree.p("data/a.txt");
     let out = broker
@@ -152,14 +133,12 @@ fn exec_runs_cmd_on_the_fd_and_passes_its_status() {
         .args(list_fds)
         .run();
     out.code_is(0).stdout_is(&direct.stdout);
-}
+});
 
-/// On any failure, CMD never runs: it would create a marker file. The first call shows that
-/// it does create it when the open succeeds, so the absence later means something.
-#[test]
-fn exec_never_runs_cmd_when_the_open_fails() {
-    require_root!();
-    let (tree, policy) = setup();
+// On any failure, CMD never runs: it would create a marker file. The first call shows that
+// it does create it when the open succeeds, so the absence later means something.
+itest!(exec_never_runs_cmd_when_the_open_fails, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let exec = |path: &str, socket: &str, marker: &str| {
         let touch = format!("/usr/bin/touch {}", tree.p(&format!("out/{marker}")));
@@ -192,51 +171,47 @@ fn exec_never_runs_cmd_when_the_open_fails() {
             out.fail("CMD ran although the open failed");
         }
     }
-}
+});
 
-/// CMD gets the file as its stdin, so it must be able to read it: `exec` refuses, as bad
-/// usage and before anything is opened, access words without `read`, and `list`. Run on
-/// an unreadable stdin, a scanner would report the file clean.
-#[test]
-fn exec_refuses_access_that_would_give_an_unreadable_stdin() {
-    require_root!();
-    let (tree, _) = setup();
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-writes-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read", "write", "create", "truncate", "list"]
-"#,
-        data = tree.p("data")
-    );
-    let broker = Broker::start(&tree, &policy);
-    let exec = |access: &str, rel: &str, marker: &str| {
-        let script = format!("/usr/bin/touch {}; cat", tree.p(&format!("out/{marker}")));
-        broker
-            .fdagent(ALICE)
-            .args(["exec", "--access", access, &tree.p(rel), "--"])
-            .args(["/bin/sh", "-c", &script])
-            .run()
-    };
-    exec("read,write", "data/a.txt", "control")
-        .code_is(0)
-        .stdout_is("alpha\n");
-    assert!(tree.path("out/control").exists(), "the control did not run");
-    let cases = [
-        ("write", "data/a.txt", "write"),
-        ("write,create,truncate", "data/new.txt", "create"),
-        ("list", "data", "list"),
-    ];
-    for (access, rel, marker) in cases {
-        let out = exec(access, rel, marker);
-        out.code_is(64).stdout_is("").stderr_has("read");
-        if tree.path(&format!("out/{marker}")).exists() {
-            out.fail("CMD ran with a stdin it cannot read");
+// CMD gets the file as its stdin, so it must be able to read it: `exec` refuses, as bad
+// usage and before anything is opened, access words without `read`, and `list`. Run on
+// an unreadable stdin, a scanner would report the file clean.
+itest!(
+    exec_refuses_access_that_would_give_an_unreadable_stdin,
+    |tree| {
+        setup(&tree);
+        let policy = Policy::new()
+            .allow("alice-writes-data")
+            .users(&[ALICE])
+            .paths(&[tree.p("data/**")])
+            .access("read,write,create,truncate,list")
+            .to_string();
+        let broker = Broker::start(&tree, &policy);
+        let exec = |access: &str, rel: &str, marker: &str| {
+            let script = format!("/usr/bin/touch {}; cat", tree.p(&format!("out/{marker}")));
+            broker
+                .fdagent(ALICE)
+                .args(["exec", "--access", access, &tree.p(rel), "--"])
+                .args(["/bin/sh", "-c", &script])
+                .run()
+        };
+        exec("read,write", "data/a.txt", "control")
+            .code_is(0)
+            .stdout_is("alpha\n");
+        assert!(tree.path("out/control").exists(), "the control did not run");
+        let cases = [
+            ("write", "data/a.txt", "write"),
+            ("write,create,truncate", "data/new.txt", "create"),
+            ("list", "data", "list"),
+        ];
+        for (access, rel, marker) in cases {
+            let out = exec(access, rel, marker);
+            out.code_is(64).stdout_is("").stderr_has("read");
+            if tree.path(&format!("out/{marker}")).exists() {
+                out.fail("CMD ran with a stdin it cannot read");
+            }
         }
+        assert!(!tree.path("data/new.txt").exists(), "exec opened the file");
+        assert_eq!(tree.read("data/a.txt"), b"alpha\n");
     }
-    assert!(!tree.path("data/new.txt").exists(), "exec opened the file");
-    assert_eq!(tree.read("data/a.txt"), b"alpha\n");
-}
+);

@@ -8,26 +8,18 @@ use std::time::{Duration, Instant};
 use fdbroker_wire::{Access, Batch, ErrorKind, Outcome, Request, Response};
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, RawConn, Tree, User, encode, require_root, wait_until, within,
+    ALICE, BOB, Broker, CAROL, Policy, RawConn, Tree, User, encode, itest, read, wait_until, within,
 };
 
 /// Root (in-process clients), alice, bob and carol may read `data/**`.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"readers\"\nusers = [0, 2001, 2002, 2003]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    (tree, policy)
-}
-
-fn read(path: &str) -> Request<'_> {
-    Request::Open {
-        path: path.as_bytes(),
-        access: Access::READ,
-        create_mode: 0,
-    }
+    Policy::new()
+        .allow("readers")
+        .users(&[0, ALICE.uid, BOB.uid, CAROL.uid])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// A connection the broker admitted: it answers a ping.
@@ -59,12 +51,10 @@ fn admitted_eventually(broker: &Broker, user: User) -> RawConn {
     .unwrap_or_else(|| broker.fail("no slot freed after closing a connection"))
 }
 
-/// `--max-connections-per-uid 2`: alice's third connection gets `Busy` as its first
-/// message and is closed, while bob still connects; closing one of alice's frees a slot.
-#[test]
-fn per_uid_connection_limit() {
-    require_root!();
-    let (tree, policy) = setup();
+// `--max-connections-per-uid 2`: alice's third connection gets `Busy` as its first
+// message and is closed, while bob still connects; closing one of alice's frees a slot.
+itest!(per_uid_connection_limit, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start_with(&tree, &policy, &["--max-connections-per-uid", "2"]);
     let baseline = broker.fd_count();
     let first = admitted(&broker, ALICE);
@@ -78,14 +68,12 @@ fn per_uid_connection_limit() {
     assert_eq!(third.request(&read(&path)).file_contents(), b"alpha\n");
     drop((second, third, bob));
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// `--max-connections 3`: with alice, bob and carol connected, a fourth connection (of
-/// any of them, or another uid) gets `Busy`; closing one frees a slot for anyone.
-#[test]
-fn total_connection_limit() {
-    require_root!();
-    let (tree, policy) = setup();
+// `--max-connections 3`: with alice, bob and carol connected, a fourth connection (of
+// any of them, or another uid) gets `Busy`; closing one frees a slot for anyone.
+itest!(total_connection_limit, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start_with(&tree, &policy, &["--max-connections", "3"]);
     let baseline = broker.fd_count();
     let conns = [
@@ -110,15 +98,13 @@ fn total_connection_limit() {
     assert_eq!(alice.request(&read(&path)).file_contents(), b"alpha\n");
     drop((alice, carol, root_conn));
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// `--idle-timeout 1`: a connection that sends nothing is closed by the broker (the
-/// client reads end of file) between 1 and about 2 seconds after it last spoke, while one
-/// that pings every 300 ms over the same time stays open.
-#[test]
-fn idle_connections_are_closed_busy_ones_kept() {
-    require_root!();
-    let (tree, policy) = setup();
+// `--idle-timeout 1`: a connection that sends nothing is closed by the broker (the
+// client reads end of file) between 1 and about 2 seconds after it last spoke, while one
+// that pings every 300 ms over the same time stays open.
+itest!(idle_connections_are_closed_busy_ones_kept, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start_with(&tree, &policy, &["--idle-timeout", "1"]);
     let baseline = broker.fd_count();
     let idle = admitted(&broker, ALICE);
@@ -153,16 +139,14 @@ fn idle_connections_are_closed_busy_ones_kept() {
     );
     drop(pinger);
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// `--max-requests-per-uid 1 --workers 4`: 16 connections of alice each pipeline 20
-/// requests (singles and batches) at once, and 4 of them hang up with requests still
-/// waiting their turn. Every request of the others is answered, correctly and in order
-/// (parked, never refused), a request of bob is served meanwhile, and nothing leaks.
-#[test]
-fn requests_over_the_per_uid_limit_wait_their_turn() {
-    require_root!();
-    let (tree, policy) = setup();
+// `--max-requests-per-uid 1 --workers 4`: 16 connections of alice each pipeline 20
+// requests (singles and batches) at once, and 4 of them hang up with requests still
+// waiting their turn. Every request of the others is answered, correctly and in order
+// (parked, never refused), a request of bob is served meanwhile, and nothing leaks.
+itest!(requests_over_the_per_uid_limit_wait_their_turn, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start_with(
         &tree,
         &policy,
@@ -219,22 +203,20 @@ fn requests_over_the_per_uid_limit_wait_their_turn() {
     assert_eq!(answered, 12 * 20);
     drop(bob);
     broker.assert_fds_back_to(baseline);
-}
+});
 
-/// A client over the per-uid connection cap is told `Busy` every time, never a broken
-/// pipe: the broker refuses it with an unasked `Busy` and closes, often before fdagent has
-/// sent its request, and fdagent must read that reply rather than report the failed send.
-/// 50 tries, each exit 75.
-#[test]
-fn fdagent_over_the_connection_cap_always_exits_busy() {
-    require_root!();
-    let (tree, policy) = setup();
+// A client over the per-uid connection cap is told `Busy` every time, never a broken
+// pipe: the broker refuses it with an unasked `Busy` and closes, often before fdagent has
+// sent its request, and fdagent must read that reply rather than report the failed send.
+// 50 tries, each exit 75.
+itest!(fdagent_over_the_connection_cap_always_exits_busy, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start_with(&tree, &policy, &["--max-connections-per-uid", "1"]);
     let _held = admitted(&broker, ALICE);
     let path = tree.p("data/a.txt");
     for _ in 0..50 {
-        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        let out = broker.cat(ALICE, &path);
         out.code_is(75)
             .stderr_has("too many connections from this uid");
     }
-}
+});

@@ -5,12 +5,11 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::harness::{ALICE, BOB, Broker, Tree, require_root};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, itest};
 
 /// `data/`, root-only (0700), holding a file, a subdirectory, a symlink to that
 /// subdirectory, and names with a newline and with a byte that is not UTF-8.
-fn setup(access: &str) -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree, access: &str) -> String {
     tree.private_file("data/b", b"b\n");
     tree.private_file("data/a.txt", b"a\n");
     tree.dir("data/d", 0o700);
@@ -19,17 +18,16 @@ fn setup(access: &str) -> (Tree, String) {
         let path = tree.path("data").join(OsStr::from_bytes(name));
         std::fs::write(&path, b"").expect("write an odd name");
     }
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-lists-data\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"{access}\"]\n",
-        tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("alice-lists-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access(access)
+        .to_string()
 }
 
-#[test]
-fn ls_lists_a_private_directory_through_a_list_grant() {
-    require_root!();
-    let (tree, policy) = setup("list");
+itest!(ls_lists_a_private_directory_through_a_list_grant, |tree| {
+    let policy = setup(&tree, "list");
     let broker = Broker::start(&tree, &policy);
     let data = tree.p("data");
     // Alice cannot search the directory herself: the listing can only come from the fd.
@@ -48,12 +46,10 @@ fn ls_lists_a_private_directory_through_a_list_grant() {
         "allow op=open uid=2001 gid=2001 pid={} access=list path={data:?} rule=\"alice-lists-data\"",
         out.pid
     ));
-}
+});
 
-#[test]
-fn ls_is_denied_without_a_list_grant() {
-    require_root!();
-    let (tree, policy) = setup("read");
+itest!(ls_is_denied_without_a_list_grant, |tree| {
+    let policy = setup(&tree, "read");
     let broker = Broker::start(&tree, &policy);
     let data = tree.p("data");
     for user in [ALICE, BOB] {
@@ -65,12 +61,10 @@ fn ls_is_denied_without_a_list_grant() {
             .stdout_is("")
             .stderr_has("permission denied by the fdbroker policy");
     }
-}
+});
 
-#[test]
-fn ls_of_a_file_or_a_missing_path_fails_like_cat() {
-    require_root!();
-    let (tree, policy) = setup("list");
+itest!(ls_of_a_file_or_a_missing_path_fails_like_cat, |tree| {
+    let policy = setup(&tree, "list");
     let broker = Broker::start(&tree, &policy);
     let file = tree.p("data/a.txt");
     broker
@@ -86,4 +80,4 @@ fn ls_of_a_file_or_a_missing_path_fails_like_cat() {
         .run()
         .code_is(66)
         .stdout_is("");
-}
+});

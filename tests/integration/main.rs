@@ -4,7 +4,8 @@
 //!
 //! They need root (to own files as other uids and to switch uids); as non-root each test
 //! prints SKIP, unless `FDBROKER_REQUIRE_ROOT` is set, where it fails. They use the built
-//! binaries: run `cargo build --workspace --bins --examples` first.
+//! binaries: run `cargo build --workspace --bins --examples` first (a binary older than its
+//! sources fails the test that runs it, saying so).
 
 mod harness;
 

@@ -9,22 +9,19 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::harness::{
-    ALICE, Account, BOB, Broker, Tree, require_root, status_field, wait_until, write_policy,
+    ALICE, Account, BOB, Broker, Policy, Tree, itest, status_field, wait_until, write_policy,
 };
 
-/// A policy with one rule reading `data/**`, for `subjects` (a `users = [...]` or
-/// `groups = [...]` line).
-fn policy(tree: &Tree, subjects: &str) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"reader\"\n{subjects}\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    )
+/// A policy with one rule reading `data/**`, for the users or groups the caller adds.
+fn reading(tree: &Tree) -> Policy {
+    Policy::new()
+        .allow("reader")
+        .paths(&[tree.p("data/**")])
+        .access("read")
 }
 
-fn setup() -> Tree {
-    let tree = Tree::new();
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
-    tree
 }
 
 /// Fails unless the reload whose log is `new` succeeded.
@@ -45,12 +42,10 @@ fn resolver(broker: &Broker<'_>) -> u32 {
     }
 }
 
-#[test]
-fn a_policy_naming_a_user_still_reloads_after_useradd() {
-    require_root!();
-    let tree = setup();
+itest!(a_policy_naming_a_user_still_reloads_after_useradd, |tree| {
+    setup(&tree);
     let reader = Account::user();
-    let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
+    let text = reading(&tree).users(&[reader.name()]).to_string();
     let broker = Broker::start(&tree, &text);
     let path = tree.p("data/a.txt");
 
@@ -62,17 +57,15 @@ fn a_policy_naming_a_user_still_reloads_after_useradd() {
         .run()
         .code_is(0)
         .stdout_is("alpha\n");
-}
+});
 
-/// The administrator's common case: add a user, grant it, reload. The JSON audit names
-/// the new user too (a uid-to-name lookup made after confinement).
-#[test]
-fn a_user_added_after_start_can_be_granted() {
-    require_root!();
-    let tree = setup();
+// The administrator's common case: add a user, grant it, reload. The JSON audit names
+// the new user too (a uid-to-name lookup made after confinement).
+itest!(a_user_added_after_start_can_be_granted, |tree| {
+    setup(&tree);
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
+        &reading(&tree).users(&[ALICE]).to_string(),
         &["--audit-format", "json"],
     );
     let path = tree.p("data/a.txt");
@@ -83,7 +76,7 @@ fn a_user_added_after_start_can_be_granted() {
         .run()
         .code_is(77);
 
-    let new = broker.reload(&policy(&tree, &format!("users = [\"{}\"]", added.name())));
+    let new = broker.reload(&reading(&tree).users(&[added.name()]).to_string());
     assert_reloaded(&broker, &new);
     broker
         .fdagent(added.client())
@@ -99,13 +92,11 @@ fn a_user_added_after_start_can_be_granted() {
         "no allow record naming {}:\n{log}",
         added.name()
     );
-}
+});
 
-#[test]
-fn a_group_added_after_start_can_be_granted() {
-    require_root!();
-    let tree = setup();
-    let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
+itest!(a_group_added_after_start_can_be_granted, |tree| {
+    setup(&tree);
+    let broker = Broker::start(&tree, &reading(&tree).users(&[ALICE]).to_string());
     let path = tree.p("data/a.txt");
     let group = Account::group();
     let member = crate::harness::User {
@@ -113,112 +104,100 @@ fn a_group_added_after_start_can_be_granted() {
         gid: group.id(),
         groups: &[],
     };
-    broker
-        .fdagent(member)
-        .args(["cat", &path])
-        .run()
-        .code_is(77);
+    broker.cat(member, &path).code_is(77);
 
-    let new = broker.reload(&policy(&tree, &format!("groups = [\"{}\"]", group.name())));
+    let new = broker.reload(&reading(&tree).groups(&[group.name()]).to_string());
     assert_reloaded(&broker, &new);
-    broker
-        .fdagent(member)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-}
+    broker.cat(member, &path).code_is(0).stdout_is("alpha\n");
+});
 
-/// The resolver runs as nobody, with no capability and no supplementary group, and ends
-/// when the broker does.
-#[test]
-fn the_name_resolver_is_unprivileged_and_ends_with_the_broker() {
-    require_root!();
-    let tree = setup();
-    let broker = Broker::start(&tree, &policy(&tree, &format!("users = [{}]", ALICE.uid)));
-    let pid = resolver(&broker);
-    let field = |name: &str| {
-        status_field(pid, name).unwrap_or_else(|| broker.fail(&format!("no {name} for {pid}")))
-    };
-    assert_eq!(field("Uid"), "65534\t65534\t65534\t65534");
-    assert_eq!(field("Gid"), "65534\t65534\t65534\t65534");
-    assert_eq!(field("Groups"), "");
-    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
-        assert_eq!(field(set), "0000000000000000", "{set}");
-    }
-    assert_eq!(field("NoNewPrivs"), "1");
-
-    broker.stop(Signal::TERM);
-    let ended = wait_until(Duration::from_secs(10), || {
-        match status_field(pid, "State") {
-            None => Some(()),
-            Some(state) => state.starts_with('Z').then_some(()),
+// The resolver runs as nobody, with no capability and no supplementary group, and ends
+// when the broker does.
+itest!(
+    the_name_resolver_is_unprivileged_and_ends_with_the_broker,
+    |tree| {
+        setup(&tree);
+        let broker = Broker::start(&tree, &reading(&tree).users(&[ALICE]).to_string());
+        let pid = resolver(&broker);
+        let field = |name: &str| {
+            status_field(pid, name).unwrap_or_else(|| broker.fail(&format!("no {name} for {pid}")))
+        };
+        assert_eq!(field("Uid"), "65534\t65534\t65534\t65534");
+        assert_eq!(field("Gid"), "65534\t65534\t65534\t65534");
+        assert_eq!(field("Groups"), "");
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert_eq!(field(set), "0000000000000000", "{set}");
         }
-    });
-    assert!(ended.is_some(), "the resolver {pid} outlived the broker");
-}
+        assert_eq!(field("NoNewPrivs"), "1");
 
-/// A SIGHUP sent to every process of the broker's (as `systemctl kill -s HUP` does)
-/// leaves the resolver alone. A stopped resolver makes a reload fail after a bounded
-/// wait, and a dead one at once, each with a clear error; the old policy keeps serving.
-/// Once the stopped resolver goes on, reloads work again (its late answers are not taken
-/// for later questions).
-#[test]
-fn a_stopped_or_dead_resolver_fails_the_reload_clearly() {
-    require_root!();
-    let tree = setup();
-    let reader = Account::user();
-    let text = policy(&tree, &format!("users = [\"{}\"]", reader.name()));
-    let broker = Broker::start(&tree, &text);
-    let path = tree.p("data/a.txt");
-    let pid = Pid::from_raw(resolver(&broker) as i32).expect("nonzero pid");
-    let cat = || {
-        broker
-            .fdagent(reader.client())
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
-    };
+        broker.stop(Signal::TERM);
+        let ended = wait_until(Duration::from_secs(10), || {
+            match status_field(pid, "State") {
+                None => Some(()),
+                Some(state) => state.starts_with('Z').then_some(()),
+            }
+        });
+        assert!(ended.is_some(), "the resolver {pid} outlived the broker");
+    }
+);
 
-    kill_process(pid, Signal::HUP).expect("SIGHUP the resolver");
-    assert_reloaded(&broker, &broker.hup());
+// A SIGHUP sent to every process of the broker's (as `systemctl kill -s HUP` does)
+// leaves the resolver alone. A stopped resolver makes a reload fail after a bounded
+// wait, and a dead one at once, each with a clear error; the old policy keeps serving.
+// Once the stopped resolver goes on, reloads work again (its late answers are not taken
+// for later questions).
+itest!(
+    a_stopped_or_dead_resolver_fails_the_reload_clearly,
+    |tree| {
+        setup(&tree);
+        let reader = Account::user();
+        let text = reading(&tree).users(&[reader.name()]).to_string();
+        let broker = Broker::start(&tree, &text);
+        let path = tree.p("data/a.txt");
+        let pid = Pid::from_raw(resolver(&broker) as i32).expect("nonzero pid");
+        let cat = || {
+            broker
+                .fdagent(reader.client())
+                .args(["cat", &path])
+                .run()
+                .code_is(0)
+                .stdout_is("alpha\n");
+        };
 
-    kill_process(pid, Signal::STOP).expect("stop the resolver");
-    let new = broker.hup();
-    assert!(
-        new.contains("policy reload failed, keeping the previous policy")
-            && new.contains("the name resolver did not answer"),
-        "{new}"
-    );
-    cat();
+        kill_process(pid, Signal::HUP).expect("SIGHUP the resolver");
+        assert_reloaded(&broker, &broker.hup());
 
-    kill_process(pid, Signal::CONT).expect("continue the resolver");
-    assert_reloaded(&broker, &broker.hup());
-    cat();
+        kill_process(pid, Signal::STOP).expect("stop the resolver");
+        let new = broker.hup();
+        assert!(
+            new.contains("policy reload failed, keeping the previous policy")
+                && new.contains("the name resolver did not answer"),
+            "{new}"
+        );
+        cat();
 
-    kill_process(pid, Signal::KILL).expect("kill the resolver");
-    let new = broker.hup();
-    assert!(
-        new.contains("policy reload failed, keeping the previous policy")
-            && new.contains("the name resolver has exited"),
-        "{new}"
-    );
-    cat();
-}
+        kill_process(pid, Signal::CONT).expect("continue the resolver");
+        assert_reloaded(&broker, &broker.hup());
+        cat();
 
-/// The resolver must become nobody: without `CAP_SETUID` and `CAP_SETGID` (a unit whose
-/// bounding set lacks them) the broker refuses to start, saying why, rather than run
-/// with a resolver that has root's uid.
-#[test]
-fn without_setuid_the_broker_refuses_to_start() {
-    require_root!();
-    let tree = setup();
+        kill_process(pid, Signal::KILL).expect("kill the resolver");
+        let new = broker.hup();
+        assert!(
+            new.contains("policy reload failed, keeping the previous policy")
+                && new.contains("the name resolver has exited"),
+            "{new}"
+        );
+        cat();
+    }
+);
+
+// The resolver must become nobody: without `CAP_SETUID` and `CAP_SETGID` (a unit whose
+// bounding set lacks them) the broker refuses to start, saying why, rather than run
+// with a resolver that has root's uid.
+itest!(without_setuid_the_broker_refuses_to_start, |tree| {
+    setup(&tree);
     let policy_path = tree.path("policy.toml");
-    write_policy(
-        &policy_path,
-        &policy(&tree, &format!("users = [{}]", ALICE.uid)),
-    );
+    write_policy(&policy_path, &reading(&tree).users(&[ALICE]).to_string());
     let fdbroker = tree.bin("fdbroker");
     tree.cmd(Path::new("/usr/bin/setpriv"))
         .args(["--bounding-set", "-setuid,-setgid"])
@@ -232,23 +211,17 @@ fn without_setuid_the_broker_refuses_to_start() {
         .code_is(3)
         .stderr_has("name resolver: cannot switch to uid 65534")
         .stderr_has("cannot start the name resolver: it exited during start-up");
-}
+});
 
-/// The broker's own Landlock rules no longer let it read the name databases: the
-/// resolver does, and `--print-privileges` says so.
-#[test]
-fn the_broker_itself_reads_no_name_database() {
-    require_root!();
-    let tree = setup();
-    let policy_path = tree.path("policy.toml");
-    write_policy(&policy_path, &policy(&tree, "users = [\"root\"]"));
-    let out = tree
-        .cmd(&tree.bin("fdbroker"))
-        .args(["serve", "--print-privileges", "--policy"])
-        .arg(&policy_path)
-        .arg("--socket")
-        .arg(tree.path("never.sock"))
-        .run();
+// The broker's own Landlock rules no longer let it read the name databases: the
+// resolver does, and `--print-privileges` says so.
+itest!(the_broker_itself_reads_no_name_database, |tree| {
+    setup(&tree);
+    let out = Broker::print_privileges(
+        &tree,
+        &reading(&tree).users(&["root"]).to_string(),
+        &["--socket", &tree.p("never.sock")],
+    );
     out.code_is(0);
     let stdout = out.stdout_str();
     let landlock = stdout
@@ -262,4 +235,4 @@ fn the_broker_itself_reads_no_name_database() {
         stdout.contains("name resolver: a separate process as uid 65534"),
         "{stdout}"
     );
-}
+});

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Broker, Tree, require_root, write_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest, write_policy};
 
 /// The repository's root (the root package's directory).
 fn repo() -> &'static Path {
@@ -167,7 +167,12 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
     let tree = Tree::new();
     write_policy(
         &tree.path("all.toml"),
-        "version = 1\n\n[[rule]]\nname = \"all\"\nusers = [2001]\npaths = [\"/srv/**\"]\naccess = [\"read\", \"write\", \"create\", \"create_new\", \"truncate\", \"list\"]\n",
+        &Policy::new()
+            .allow("all")
+            .users(&[ALICE])
+            .paths(&["/srv/**"])
+            .access("read,write,create,create_new,truncate,list")
+            .to_string(),
     );
     let out = tree
         .cmd(&tree.bin("fdbroker"))
@@ -306,14 +311,11 @@ fn help_flags(tree: &Tree, subcommand: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every flag in the units' fdbroker command lines exists, and each line runs as written
-/// with the installed paths replaced by a test tree's: `check` accepts the example policy
-/// the package installs, `serve` accepts its arguments (`--print-privileges` stops it
-/// before it binds or writes anything), and `reload` reloads a broker serving that policy.
-#[test]
-fn the_units_command_lines_use_real_flags_and_run() {
-    require_root!();
-    let tree = Tree::new();
+// Every flag in the units' fdbroker command lines exists, and each line runs as written
+// with the installed paths replaced by a test tree's: `check` accepts the example policy
+// the package installs, `serve` accepts its arguments (`--print-privileges` stops it
+// before it binds or writes anything), and `reload` reloads a broker serving that policy.
+itest!(the_units_command_lines_use_real_flags_and_run, |tree| {
     let policy_text =
         std::fs::read_to_string(repo().join("examples/policy.toml")).expect("read the example");
     tree.dir("etc", 0o755);
@@ -351,7 +353,7 @@ fn the_units_command_lines_use_real_flags_and_run() {
             assert!(out.stdout_str().starts_with("capabilities: "), "{out}");
         }
     }
-}
+});
 
 /// Where `name` is installed, if it is.
 fn installed(name: &str) -> Option<PathBuf> {

@@ -5,15 +5,14 @@
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use fdbroker_wire::{Access, ErrorKind, Request};
+use fdbroker_wire::ErrorKind;
 
-use crate::harness::{ALICE, Broker, RawConn, Tree, audit_fail, require_root};
+use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, audit_fail, itest, read};
 
 /// Allowed tree `data/` with a file, a subdirectory, symlinks inside it pointing in and out
 /// of it, and a root-only `secret/` outside it. Alice may read and list `data/**`, read
 /// `/dev/null` and `/proc/**` (so only the broker's own refusals stand in the way).
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/sub/b.txt", b"beta\n");
     tree.private_file("secret/key", b"private key\n");
@@ -21,30 +20,22 @@ fn setup() -> (Tree, String) {
     tree.symlink("data/escape", tree.path("secret/key"));
     tree.symlink("data/linkdir", "sub");
     tree.symlink("data/outdir", tree.path("secret"));
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**", "/dev/null", "/proc/**"]
-access = ["read"]
-
-[[rule]]
-name = "alice-lists-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["list"]
-"#,
-        data = tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[&tree.p("data/**"), "/dev/null", "/proc/**"])
+        .access("read")
+        .allow("alice-lists-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("list")
+        .to_string()
 }
 
 /// Requests `path` as alice and expects exit 74, no bytes, and a `fail` line with `errno`.
 #[track_caller]
 fn expect_open_failure(broker: &Broker, path: &str, errno: &str) {
-    let out = broker.fdagent(ALICE).args(["cat", path]).run();
+    let out = broker.cat(ALICE, path);
     out.code_is(74).stdout_is("");
     broker.expect_log(&audit_fail(
         ALICE,
@@ -56,165 +47,138 @@ fn expect_open_failure(broker: &Broker, path: &str, errno: &str) {
     ));
 }
 
-#[test]
-fn symlink_as_last_component_is_refused_with_eloop() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(symlink_as_last_component_is_refused_with_eloop, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     expect_open_failure(&broker, &tree.p("data/link-to-a"), "ELOOP");
     expect_open_failure(&broker, &tree.p("data/escape"), "ELOOP");
-}
+});
 
-#[test]
-fn symlinked_directory_component_is_refused_with_eloop() {
-    require_root!();
-    let (tree, policy) = setup();
-    let broker = Broker::start(&tree, &policy);
-    expect_open_failure(&broker, &tree.p("data/linkdir/b.txt"), "ELOOP");
-    expect_open_failure(&broker, &tree.p("data/outdir/key"), "ELOOP");
-    // The real path is fine: the refusal is about the symlink, not the file.
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/sub/b.txt")])
-        .run();
-    out.code_is(0).stdout_is("beta\n");
-}
+itest!(
+    symlinked_directory_component_is_refused_with_eloop,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        expect_open_failure(&broker, &tree.p("data/linkdir/b.txt"), "ELOOP");
+        expect_open_failure(&broker, &tree.p("data/outdir/key"), "ELOOP");
+        // The real path is fine: the refusal is about the symlink, not the file.
+        let out = broker.cat(ALICE, &tree.p("data/sub/b.txt"));
+        out.code_is(0).stdout_is("beta\n");
+    }
+);
 
-/// `/proc/self` is a symlink and `/proc/PID/root` a magic link: neither resolves, even
-/// under a grant of all of `/proc`.
-#[test]
-fn proc_magic_links_do_not_resolve() {
-    require_root!();
-    let (tree, policy) = setup();
+// `/proc/self` is a symlink and `/proc/PID/root` a magic link: neither resolves, even
+// under a grant of all of `/proc`.
+itest!(proc_magic_links_do_not_resolve, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let via_root = format!("/proc/{}/root{}", broker.pid(), tree.p("secret/key"));
     let via_self = format!("/proc/self/root{}", tree.p("secret/key"));
     for path in [via_root, via_self] {
-        let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+        let out = broker.cat(ALICE, &path);
         out.code_is(74).stdout_is("");
     }
-}
+});
 
-/// Paths that are not absolute and normalized are refused as invalid (exit 65), never
-/// rewritten, even when the rewritten path would be allowed; the refusal comes from the
-/// broker too, not just from fdagent.
-#[test]
-fn unnormalized_and_relative_paths_are_invalid_requests() {
-    require_root!();
-    let (tree, policy) = setup();
-    let broker = Broker::start(&tree, &policy);
-    let bad = [
-        tree.p("data/sub/../a.txt"),
-        tree.p("data/../secret/key"),
-        tree.p("data/./a.txt"),
-        format!("{}//a.txt", tree.p("data")),
-        format!("{}/", tree.p("data/a.txt")),
-        "data/a.txt".to_owned(), // relative: the client's cwd is the tree root
-    ];
-    for path in &bad {
-        let out = broker.fdagent(ALICE).args(["cat", path]).run();
-        out.code_is(65).stdout_is("");
+// Paths that are not absolute and normalized are refused as invalid (exit 65), never
+// rewritten, even when the rewritten path would be allowed; the refusal comes from the
+// broker too, not just from fdagent.
+itest!(
+    unnormalized_and_relative_paths_are_invalid_requests,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let bad = [
+            tree.p("data/sub/../a.txt"),
+            tree.p("data/../secret/key"),
+            tree.p("data/./a.txt"),
+            format!("{}//a.txt", tree.p("data")),
+            format!("{}/", tree.p("data/a.txt")),
+            "data/a.txt".to_owned(), // relative: the client's cwd is the tree root
+        ];
+        for path in &bad {
+            let out = broker.cat(ALICE, path);
+            out.code_is(65).stdout_is("");
+        }
+        let nul = format!("{}\0x", tree.p("data/a.txt"));
+        for path in bad
+            .iter()
+            .map(String::as_bytes)
+            .chain([b"".as_slice(), nul.as_bytes()])
+        {
+            let conn = RawConn::connect(broker.socket()).expect("connect");
+            let reply = conn.request(&read(path));
+            assert_eq!(
+                reply.error(),
+                (ErrorKind::InvalidRequest, libc::EINVAL),
+                "path {:?}",
+                String::from_utf8_lossy(path)
+            );
+        }
+        broker.assert_nothing_opened();
     }
-    let nul = format!("{}\0x", tree.p("data/a.txt"));
-    for path in bad
-        .iter()
-        .map(String::as_bytes)
-        .chain([b"".as_slice(), nul.as_bytes()])
-    {
-        let conn = RawConn::connect(broker.socket()).expect("connect");
-        let reply = conn.request(&Request::Open {
-            path,
-            access: Access::READ,
-            create_mode: 0,
-        });
-        assert_eq!(
-            reply.error(),
-            (ErrorKind::InvalidRequest, libc::EINVAL),
-            "path {:?}",
-            String::from_utf8_lossy(path)
-        );
-    }
-    let log = broker.log();
-    assert!(
-        !log.contains("allow op=open"),
-        "nothing may be opened:\n{log}"
-    );
-}
+);
 
-/// A pattern matches whole components: `data/scan/**` is not `data/scanner/...` or `data/scan2`.
-#[test]
-fn patterns_do_not_match_by_prefix() {
-    require_root!();
-    let tree = Tree::new();
+// A pattern matches whole components: `data/scan/**` is not `data/scanner/...` or `data/scan2`.
+itest!(patterns_do_not_match_by_prefix, |tree| {
     tree.private_file("data/scan/ok", b"ok\n");
     tree.private_file("data/scanner/x", b"x\n");
     tree.private_file("data/scan2", b"2\n");
-    let policy = format!(
-        "version = 1\n[[rule]]\nname = \"scan\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data/scan")
-    );
+    let policy = Policy::new()
+        .allow("scan")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/scan/**")])
+        .access("read")
+        .to_string();
     let broker = Broker::start(&tree, &policy);
     broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/scan/ok")])
-        .run()
+        .cat(ALICE, &tree.p("data/scan/ok"))
         .code_is(0)
         .stdout_is("ok\n");
     for rel in ["data/scanner/x", "data/scan2"] {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p(rel)])
-            .run()
-            .code_is(77)
-            .stdout_is("");
+        broker.cat(ALICE, &tree.p(rel)).code_is(77).stdout_is("");
     }
-}
+});
 
-/// A FIFO with no writer would block a naive `open`; the broker answers at once with
-/// ENXIO and keeps serving.
-#[test]
-fn fifo_is_refused_promptly_and_the_broker_keeps_serving() {
-    require_root!();
-    let (tree, policy) = setup();
-    tree.fifo("data/pipe");
-    let broker = Broker::start(&tree, &policy);
-    let path = tree.p("data/pipe");
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .timeout(Duration::from_secs(5))
-        .run();
-    out.code_is(74).stdout_is("");
-    broker.expect_log(&audit_fail(
-        ALICE,
-        out.pid,
-        "read",
-        &path,
-        "alice-reads-data",
-        "ENXIO",
-    ));
-    let out = broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run();
-    out.code_is(0).stdout_is("alpha\n");
-}
+// A FIFO with no writer would block a naive `open`; the broker answers at once with
+// ENXIO and keeps serving.
+itest!(
+    fifo_is_refused_promptly_and_the_broker_keeps_serving,
+    |tree| {
+        let policy = setup(&tree);
+        tree.fifo("data/pipe");
+        let broker = Broker::start(&tree, &policy);
+        let path = tree.p("data/pipe");
+        let out = broker
+            .fdagent(ALICE)
+            .args(["cat", &path])
+            .timeout(Duration::from_secs(5))
+            .run();
+        out.code_is(74).stdout_is("");
+        broker.expect_log(&audit_fail(
+            ALICE,
+            out.pid,
+            "read",
+            &path,
+            "alice-reads-data",
+            "ENXIO",
+        ));
+        let out = broker.cat(ALICE, &tree.p("data/a.txt"));
+        out.code_is(0).stdout_is("alpha\n");
+    }
+);
 
-#[test]
-fn sockets_and_devices_are_refused_with_enxio() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(sockets_and_devices_are_refused_with_enxio, |tree| {
+    let policy = setup(&tree);
     let _listener = UnixListener::bind(tree.path("data/sock")).expect("bind a socket file");
     let broker = Broker::start(&tree, &policy);
     expect_open_failure(&broker, &tree.p("data/sock"), "ENXIO");
     expect_open_failure(&broker, "/dev/null", "ENXIO");
-}
+});
 
-/// A directory is only handed out for `list`; asked for `read` it is EISDIR.
-#[test]
-fn directories_need_list() {
-    require_root!();
-    let (tree, policy) = setup();
+// A directory is only handed out for `list`; asked for `read` it is EISDIR.
+itest!(directories_need_list, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let dir = tree.p("data/sub");
     expect_open_failure(&broker, &dir, "EISDIR");
@@ -224,19 +188,17 @@ fn directories_need_list() {
         .args(["open", "--access", "list", &dir])
         .run();
     out.code_is(0).stdout_is(format!("directory {size}\n"));
-}
+});
 
-/// File names are attacker-chosen: quotes and newlines are escaped in the audit line, so a
-/// name cannot forge a log line.
-#[test]
-fn odd_file_names_are_escaped_in_the_audit_log() {
-    require_root!();
-    let (tree, policy) = setup();
+// File names are attacker-chosen: quotes and newlines are escaped in the audit line, so a
+// name cannot forge a log line.
+itest!(odd_file_names_are_escaped_in_the_audit_log, |tree| {
+    let policy = setup(&tree);
     let name = "data/x\" rule=\"forged\nallow op=open uid=0";
     tree.private_file(name, b"odd\n");
     let broker = Broker::start(&tree, &policy);
     let path = tree.p(name);
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is("odd\n");
     let escaped = format!("path={path:?} rule=\"alice-reads-data\"");
     let log = broker.expect_log(&escaped);
@@ -244,4 +206,4 @@ fn odd_file_names_are_escaped_in_the_audit_log() {
         !log.lines().any(|l| l.starts_with("allow op=open uid=0")),
         "forged line:\n{log}"
     );
-}
+});

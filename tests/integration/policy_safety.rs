@@ -4,7 +4,7 @@
 //! its directory writable by group or others, or owned by a uid other than root, or the
 //! path a symbolic link.
 
-use crate::harness::{ALICE, BOB, Broker, Tree, User, require_root, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, User, itest, write_policy};
 
 /// One way a policy file can be unsafe, and the reason the broker must give.
 #[derive(Debug, Clone, Copy)]
@@ -87,19 +87,28 @@ impl Unsafe {
 
 /// A policy letting `user` read `data/**`.
 fn policy(tree: &Tree, user: User) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"reader\"\nusers = [{}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        user.uid,
-        tree.p("data")
-    )
+    Policy::new()
+        .allow("reader")
+        .users(&[user])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
 }
 
 /// A fresh tree with `data/a.txt` and a root-owned 0755 `etc/` for the policy.
-fn setup() -> Tree {
-    let tree = Tree::new();
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.dir("etc", 0o755);
-    tree
+}
+
+/// A fresh tree (see [`setup`]) whose `etc/policy.toml`, letting alice read, is unsafe as
+/// `case` says; returns the tree and the file's path.
+fn unsafe_policy_file(case: Unsafe) -> (Tree, String) {
+    let tree = Tree::new();
+    setup(&tree);
+    case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
+    let file = tree.p("etc/policy.toml");
+    (tree, file)
 }
 
 #[track_caller]
@@ -112,15 +121,11 @@ fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
     }
 }
 
-/// `fdbroker serve` with an unsafe policy file exits 3 before serving, saying why on
-/// stderr (and creates no socket).
-#[test]
-fn serve_refuses_an_unsafe_policy_file() {
-    require_root!();
+// `fdbroker serve` with an unsafe policy file exits 3 before serving, saying why on
+// stderr (and creates no socket).
+itest!(serve_refuses_an_unsafe_policy_file, || {
     for case in CASES {
-        let tree = setup();
-        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
-        let file = tree.p("etc/policy.toml");
+        let (tree, file) = unsafe_policy_file(case);
         let socket = tree.p("fdbroker.sock");
         let out = tree
             .cmd(&tree.bin("fdbroker"))
@@ -134,30 +139,24 @@ fn serve_refuses_an_unsafe_policy_file() {
             "{case:?}: socket created"
         );
     }
-}
+});
 
-/// `fdbroker check` of an unsafe policy file exits 1 and says why.
-#[test]
-fn check_refuses_an_unsafe_policy_file() {
-    require_root!();
+// `fdbroker check` of an unsafe policy file exits 1 and says why.
+itest!(check_refuses_an_unsafe_policy_file, || {
     for case in CASES {
-        let tree = setup();
-        case.apply(&tree, "etc", "policy.toml", &policy(&tree, ALICE));
-        let file = tree.p("etc/policy.toml");
+        let (tree, file) = unsafe_policy_file(case);
         let out = tree.cmd(&tree.bin("fdbroker")).args(["check", &file]).run();
         out.code_is(1).stdout_is("");
         expect_refusal(&out.stderr, case, &file);
     }
-}
+});
 
-/// A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
-/// with new contents that would grant bob instead of alice, is refused: the log says
-/// `policy reload failed, keeping the previous policy:`, `refusing to load` and why, and
-/// alice still reads while bob is still denied. Made safe again, the same file loads.
-#[test]
-fn reload_refuses_an_unsafe_policy_file() {
-    require_root!();
-    let tree = setup();
+// A SIGHUP after the policy file (or its directory, here the tree root) was made unsafe,
+// with new contents that would grant bob instead of alice, is refused: the log says
+// `policy reload failed, keeping the previous policy:`, `refusing to load` and why, and
+// alice still reads while bob is still denied. Made safe again, the same file loads.
+itest!(reload_refuses_an_unsafe_policy_file, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree, ALICE));
     let file = broker.policy_path().display().to_string();
     let path = tree.p("data/a.txt");
@@ -170,20 +169,10 @@ fn reload_refuses_an_unsafe_policy_file() {
             "{case:?}: expected a failed reload in:\n{log}"
         );
         expect_refusal(&log, case, &file);
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
-        broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+        broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+        broker.cat(BOB, &path).code_is(77);
     }
     let log = broker.reload(&policy(&tree, BOB));
     assert!(log.contains("policy reloaded from"), "{log}");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-}
+    broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
+});

@@ -9,90 +9,32 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use fdbroker_agent::{BrokerError, Client};
-use fdbroker_wire::{
-    Access, ErrorKind, FileKind, MAX_PATH, MAX_REQUEST, Request, Response, VERSION,
-};
+use fdbroker_wire::{Access, ErrorKind, MAX_PATH, MAX_REQUEST, Request, Response, VERSION};
 use rustix::fs::OFlags;
 use rustix::io::FdFlags;
 
-use crate::harness::{Broker, RawConn, Tree, encode, require_root, wait_until, within};
+use crate::harness::{Broker, Policy, RawConn, Tree, encode, itest, read, within};
 
 /// Tests run in-process as root, which is just uid 0 to the policy: it may read `data/**`
 /// and write `data/w.txt`; `secret` is covered by no rule.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("data/w.txt", b"");
     tree.private_file("secret", b"secret\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "root-reads"
-users = [0]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "root-writes-w"
-users = [0]
-paths = ["{data}/w.txt"]
-access = ["read", "write"]
-"#,
-        data = tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("root-reads")
+        .users(&[0])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("root-writes-w")
+        .users(&[0])
+        .paths(&[tree.p("data/w.txt")])
+        .access("read,write")
+        .to_string()
 }
 
-fn open_request(path: &[u8]) -> Request<'_> {
-    Request::Open {
-        path,
-        access: Access::READ,
-        create_mode: 0,
-    }
-}
-
-/// A good request on a fresh connection is still served: `Opened`, one fd, right bytes.
-#[track_caller]
-fn assert_still_serving(broker: &Broker, tree: &Tree) {
-    let conn = RawConn::connect(broker.socket()).expect("connect");
-    let path = tree.p("data/a.txt");
-    let mut reply = conn.request(&open_request(path.as_bytes()));
-    assert_eq!(
-        reply.response(),
-        Response::Opened {
-            kind: FileKind::Regular,
-            size: 6
-        }
-    );
-    assert_eq!(reply.fds.len(), 1, "Opened must carry exactly one fd");
-    let mut text = String::new();
-    File::from(reply.fds.remove(0))
-        .read_to_string(&mut text)
-        .expect("read fd");
-    assert_eq!(text, "alpha\n");
-}
-
-/// Waits until the broker's fd count is back to `baseline` (connections close
-/// asynchronously), failing with both numbers if it is not.
-#[track_caller]
-fn assert_fds_back_to(broker: &Broker, baseline: usize) {
-    if wait_until(Duration::from_secs(5), || {
-        (broker.fd_count() <= baseline).then_some(())
-    })
-    .is_none()
-    {
-        broker.fail(&format!(
-            "fd leak: {} open fds, {baseline} before",
-            broker.fd_count()
-        ));
-    }
-}
-
-#[test]
-fn library_fds_have_exactly_the_requested_flags() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(library_fds_have_exactly_the_requested_flags, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let socket = broker.socket().to_path_buf();
     let (a, w) = (tree.path("data/a.txt"), tree.path("data/w.txt"));
@@ -126,12 +68,10 @@ fn library_fds_have_exactly_the_requested_flags() {
     let mut text = String::new();
     file.read_to_string(&mut text).expect("read");
     assert_eq!(text, "alpha\n");
-}
+});
 
-#[test]
-fn library_errors_have_the_io_kind_of_a_direct_open() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(library_errors_have_the_io_kind_of_a_direct_open, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let socket = broker.socket().to_path_buf();
     let (secret, missing) = (tree.path("secret"), tree.path("data/missing"));
@@ -162,26 +102,22 @@ fn library_errors_have_the_io_kind_of_a_direct_open() {
         (details.kind(), details.errno()),
         (ErrorKind::NotFound, libc::ENOENT)
     );
-}
+});
 
-#[test]
-fn ping_gets_pong_without_fds() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(ping_gets_pong_without_fds, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let reply = RawConn::connect(broker.socket())
         .expect("connect")
         .request(&Request::Ping);
     assert_eq!(reply.response(), Response::Pong);
     assert!(reply.fds.is_empty());
-}
+});
 
-/// Another version byte gets `UnsupportedVersion`/EPROTO in the broker's version; after it
-/// the connection either still works or is closed cleanly.
-#[test]
-fn wrong_version_gets_unsupported_version() {
-    require_root!();
-    let (tree, policy) = setup();
+// Another version byte gets `UnsupportedVersion`/EPROTO in the broker's version; after it
+// the connection either still works or is closed cleanly.
+itest!(wrong_version_gets_unsupported_version, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let mut ping = encode(&Request::Ping);
     for version in [0, VERSION + 1, 0xff] {
@@ -205,17 +141,15 @@ fn wrong_version_gets_unsupported_version() {
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPIPE), "{e}"),
         }
     }
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
-/// Every strict prefix of a valid request, and assorted garbage, is `InvalidRequest`.
-#[test]
-fn garbage_and_every_truncation_are_invalid_requests() {
-    require_root!();
-    let (tree, policy) = setup();
+// Every strict prefix of a valid request, and assorted garbage, is `InvalidRequest`.
+itest!(garbage_and_every_truncation_are_invalid_requests, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/a.txt");
-    let valid = encode(&open_request(path.as_bytes()));
+    let valid = encode(&read(&path));
     let with_trailing = [valid.as_slice(), &[0]].concat();
     let mut garbage: Vec<Vec<u8>> = (1..valid.len()).map(|len| valid[..len].to_vec()).collect();
     garbage.extend([
@@ -239,20 +173,14 @@ fn garbage_and_every_truncation_are_invalid_requests() {
             "message {msg:?}"
         );
     }
-    let log = broker.log();
-    assert!(
-        !log.contains("allow op=open"),
-        "no garbage may lead to an open:\n{log}"
-    );
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_nothing_opened();
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
-/// Over `MAX_REQUEST` bytes is `TooLarge`/EMSGSIZE; a path of `MAX_PATH + 1` bytes (in a
-/// message that fits) is `TooLarge`/ENAMETOOLONG, while `MAX_PATH` bytes is decided.
-#[test]
-fn oversized_messages_and_paths_are_too_large() {
-    require_root!();
-    let (tree, policy) = setup();
+// Over `MAX_REQUEST` bytes is `TooLarge`/EMSGSIZE; a path of `MAX_PATH + 1` bytes (in a
+// message that fits) is `TooLarge`/ENAMETOOLONG, while `MAX_PATH` bytes is decided.
+itest!(oversized_messages_and_paths_are_too_large, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     for len in [MAX_REQUEST + 1, 2 * MAX_REQUEST] {
         let mut msg = vec![b'a'; len];
@@ -267,29 +195,27 @@ fn oversized_messages_and_paths_are_too_large() {
     }
     let long = |len: usize| [b"/".as_slice(), &vec![b'a'; len - 1]].concat();
     let conn = RawConn::connect(broker.socket()).expect("connect");
-    let reply = conn.request(&open_request(&long(MAX_PATH + 1)));
+    let reply = conn.request(&read(&long(MAX_PATH + 1)));
     assert_eq!(reply.error(), (ErrorKind::TooLarge, libc::ENAMETOOLONG));
     let conn = RawConn::connect(broker.socket()).expect("connect");
-    let reply = conn.request(&open_request(&long(MAX_PATH)));
+    let reply = conn.request(&read(&long(MAX_PATH)));
     assert_eq!(
         reply.error(),
         (ErrorKind::Denied, libc::EACCES),
         "a MAX_PATH path is decided"
     );
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
-/// Requests must carry no fds: one that does is refused (even a valid, allowed Open) and
-/// every fd it carried is closed, including when there are more than the broker's control
-/// buffer holds.
-#[test]
-fn attached_fds_are_refused_and_closed() {
-    require_root!();
-    let (tree, policy) = setup();
+// Requests must carry no fds: one that does is refused (even a valid, allowed Open) and
+// every fd it carried is closed, including when there are more than the broker's control
+// buffer holds.
+itest!(attached_fds_are_refused_and_closed, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let path = tree.p("data/a.txt");
-    let valid = encode(&open_request(path.as_bytes()));
+    let valid = encode(&read(&path));
     let extra = File::open("/dev/null").expect("open /dev/null");
     for count in [1, 1, 1, 3, 3, 8] {
         let fds = vec![extra.as_fd(); count];
@@ -301,38 +227,33 @@ fn attached_fds_are_refused_and_closed() {
             "{count} fds"
         );
     }
-    assert_fds_back_to(&broker, baseline);
-    assert_still_serving(&broker, &tree);
-}
+    broker.assert_fds_back_to(baseline);
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+});
 
-/// Clients that hang up before reading their reply (which carries an fd) cost nothing:
-/// no fd leak, no SIGPIPE death.
-#[test]
-fn clients_hanging_up_before_the_reply_leak_nothing() {
-    require_root!();
-    let (tree, policy) = setup();
+// Clients that hang up before reading their reply (which carries an fd) cost nothing:
+// no fd leak, no SIGPIPE death.
+itest!(clients_hanging_up_before_the_reply_leak_nothing, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let baseline = broker.fd_count();
     let path = tree.p("data/a.txt");
     for _ in 0..20 {
         let conn = RawConn::connect(broker.socket()).expect("connect");
-        conn.send(&encode(&open_request(path.as_bytes())))
-            .expect("send");
+        conn.send(&encode(&read(&path))).expect("send");
         drop(conn);
     }
-    assert_still_serving(&broker, &tree);
-    assert_fds_back_to(&broker, baseline);
-}
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
+    broker.assert_fds_back_to(baseline);
+});
 
-/// A client that connects and sends nothing does not hold up anyone else.
-#[test]
-fn idle_connections_do_not_block_other_clients() {
-    require_root!();
-    let (tree, policy) = setup();
+// A client that connects and sends nothing does not hold up anyone else.
+itest!(idle_connections_do_not_block_other_clients, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let idle: Vec<RawConn> = (0..10)
         .map(|_| RawConn::connect(broker.socket()).expect("connect"))
         .collect();
-    assert_still_serving(&broker, &tree);
+    broker.assert_still_serving(&tree.p("data/a.txt"), b"alpha\n");
     drop(idle);
-}
+});

@@ -3,8 +3,8 @@
 //! themselves.
 
 use crate::harness::{
-    ALICE, BOB, Broker, CAROL, SCANNERS, Tree, User, audit_allow, audit_deny, audit_fail,
-    require_root,
+    ALICE, BOB, Broker, CAROL, Policy, SCANNERS, Tree, User, audit_allow, audit_deny, audit_fail,
+    itest,
 };
 
 /// Bytes that survive no accidental text conversion: a NUL, invalid UTF-8, no final newline.
@@ -13,54 +13,36 @@ const REPORT: &[u8] = b"quarterly report\n\x00\xff\xfe binary tail";
 /// A tree with root-only files, and a policy where alice reads all of `data/`, the
 /// scanners group reads `data/shared/`, a deny rule (listed after the allows) hides
 /// secrets from everyone, and a deny rule on `write` only leaves reads alone.
-fn setup() -> (Tree, String) {
-    let tree = Tree::new();
+fn setup(tree: &Tree) -> String {
     tree.private_file("data/report.txt", REPORT);
     tree.private_file("data/notes.txt", b"notes\n");
     tree.private_file("data/shared/scan-me.txt", b"shared\n");
     tree.private_file("data/shared/secret.txt", b"do not hand out\n");
-    let policy = format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads-data"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "scanners-read-shared"
-groups = [{SCANNERS}]
-paths = ["{data}/shared/**"]
-access = ["read"]
-effect = "allow"
-
-[[rule]]
-name = "nobody-reads-secrets"
-users = ["*"]
-paths = ["{data}/shared/secret.txt"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "nobody-writes-notes"
-users = ["*"]
-paths = ["{data}/notes.txt"]
-access = ["write"]
-effect = "deny"
-"#,
-        data = tree.p("data")
-    );
-    (tree, policy)
+    Policy::new()
+        .allow("alice-reads-data")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .allow("scanners-read-shared")
+        .groups(&[SCANNERS])
+        .paths(&[tree.p("data/shared/**")])
+        .access("read")
+        .deny("nobody-reads-secrets")
+        .everyone()
+        .paths(&[tree.p("data/shared/secret.txt")])
+        .access("read")
+        .deny("nobody-writes-notes")
+        .everyone()
+        .paths(&[tree.p("data/notes.txt")])
+        .access("write")
+        .to_string()
 }
 
-#[test]
-fn allowed_uid_reads_exact_bytes_and_is_audited() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(allowed_uid_reads_exact_bytes_and_is_audited, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/report.txt");
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let out = broker.cat(ALICE, &path);
     out.code_is(0).stdout_is(REPORT).no_stderr();
     let line = audit_allow(ALICE, out.pid, "read", &path, "alice-reads-data");
     let log = broker.expect_log(&line);
@@ -69,37 +51,29 @@ fn allowed_uid_reads_exact_bytes_and_is_audited() {
         1,
         "one audit line per decision:\n{log}"
     );
-}
+});
 
-#[test]
-fn other_uid_is_denied_by_default() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(other_uid_is_denied_by_default, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/report.txt");
-    let out = broker.fdagent(BOB).args(["cat", &path]).run();
+    let out = broker.cat(BOB, &path);
     out.code_is(77).stdout_is("");
     if out.stderr.lines().count() != 1 {
         out.fail("expected exactly one error line on stderr");
     }
     broker.expect_log(&audit_deny(BOB, out.pid, "read", &path, None));
-}
+});
 
-/// An unauthorized client gets the same EACCES whether the path exists or not: the
-/// policy is decided before the file system is touched, so it is no existence oracle.
-#[test]
-fn denial_does_not_reveal_whether_a_file_exists() {
-    require_root!();
-    let (tree, policy) = setup();
+// An unauthorized client gets the same EACCES whether the path exists or not: the
+// policy is decided before the file system is touched, so it is no existence oracle.
+itest!(denial_does_not_reveal_whether_a_file_exists, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let missing = tree.p("data/no-such-file");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &missing])
-        .run()
-        .code_is(77);
+    broker.cat(BOB, &missing).code_is(77);
     // The same path for an authorized client is a plain "not found", after an allow.
-    let out = broker.fdagent(ALICE).args(["cat", &missing]).run();
+    let out = broker.cat(ALICE, &missing);
     out.code_is(66).stdout_is("");
     broker.expect_log(&audit_fail(
         ALICE,
@@ -109,15 +83,13 @@ fn denial_does_not_reveal_whether_a_file_exists() {
         "alice-reads-data",
         "ENOENT",
     ));
-}
+});
 
-#[test]
-fn supplementary_group_grants_access() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(supplementary_group_grants_access, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/shared/scan-me.txt");
-    let out = broker.fdagent(CAROL).args(["cat", &path]).run();
+    let out = broker.cat(CAROL, &path);
     out.code_is(0).stdout_is("shared\n");
     broker.expect_log(&audit_allow(
         CAROL,
@@ -132,7 +104,7 @@ fn supplementary_group_grants_access() {
         groups: &[],
         ..CAROL
     };
-    let out = broker.fdagent(carol_alone).args(["cat", &path]).run();
+    let out = broker.cat(carol_alone, &path);
     out.code_is(77).stdout_is("");
 
     // The group also counts as a primary group.
@@ -141,29 +113,18 @@ fn supplementary_group_grants_access() {
         gid: SCANNERS,
         groups: &[],
     };
-    broker
-        .fdagent(primary)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("shared\n");
+    broker.cat(primary, &path).code_is(0).stdout_is("shared\n");
 
     // The group's grant stops at its tree.
-    broker
-        .fdagent(CAROL)
-        .args(["cat", &tree.p("data/report.txt")])
-        .run()
-        .code_is(77);
-}
+    broker.cat(CAROL, &tree.p("data/report.txt")).code_is(77);
+});
 
-#[test]
-fn deny_rule_beats_allow_rules_listed_before_it() {
-    require_root!();
-    let (tree, policy) = setup();
+itest!(deny_rule_beats_allow_rules_listed_before_it, |tree| {
+    let policy = setup(&tree);
     let broker = Broker::start(&tree, &policy);
     let path = tree.p("data/shared/secret.txt");
     for user in [ALICE, CAROL] {
-        let out = broker.fdagent(user).args(["cat", &path]).run();
+        let out = broker.cat(user, &path);
         out.code_is(77).stdout_is("");
         broker.expect_log(&audit_deny(
             user,
@@ -173,58 +134,60 @@ fn deny_rule_beats_allow_rules_listed_before_it() {
             Some("nobody-reads-secrets"),
         ));
     }
-}
+});
 
-/// A deny rule only denies requests for the words it names.
-#[test]
-fn deny_rule_for_other_access_words_leaves_reads_allowed() {
-    require_root!();
-    let (tree, policy) = setup();
-    let broker = Broker::start(&tree, &policy);
-    let path = tree.p("data/notes.txt");
-    let out = broker.fdagent(ALICE).args(["cat", &path]).run();
-    out.code_is(0).stdout_is("notes\n");
-    broker.expect_log(&audit_allow(
-        ALICE,
-        out.pid,
-        "read",
-        &path,
-        "alice-reads-data",
-    ));
-}
-
-/// The premise of every other test: clients really run as the unprivileged ids, without
-/// capabilities, and cannot open the data themselves. The bytes they print come from the
-/// fd the broker handed them.
-#[test]
-fn clients_run_unprivileged_and_cannot_read_the_data_themselves() {
-    require_root!();
-    let (tree, _) = setup();
-    let status = tree
-        .cmd("/bin/cat".as_ref())
-        .user(CAROL)
-        .arg("/proc/self/status")
-        .run();
-    status.code_is(0);
-    let text = status.stdout_str();
-    for expected in [
-        "Uid:\t2003\t2003\t2003\t2003",
-        "Gid:\t2003\t2003\t2003\t2003",
-        "Groups:\t2099 2100",
-        "CapEff:\t0000000000000000",
-        "CapPrm:\t0000000000000000",
-    ] {
-        if !text.lines().any(|l| l.trim_end() == expected) {
-            status.fail(&format!("expected the line {expected:?}"));
-        }
+// A deny rule only denies requests for the words it names.
+itest!(
+    deny_rule_for_other_access_words_leaves_reads_allowed,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let path = tree.p("data/notes.txt");
+        let out = broker.cat(ALICE, &path);
+        out.code_is(0).stdout_is("notes\n");
+        broker.expect_log(&audit_allow(
+            ALICE,
+            out.pid,
+            "read",
+            &path,
+            "alice-reads-data",
+        ));
     }
-    let direct = tree
-        .cmd("/bin/cat".as_ref())
-        .user(ALICE)
-        .arg(tree.p("data/report.txt"))
-        .run();
-    direct
-        .code_is(1)
-        .stdout_is("")
-        .stderr_has("Permission denied");
-}
+);
+
+// The premise of every other test: clients really run as the unprivileged ids, without
+// capabilities, and cannot open the data themselves. The bytes they print come from the
+// fd the broker handed them.
+itest!(
+    clients_run_unprivileged_and_cannot_read_the_data_themselves,
+    |tree| {
+        setup(&tree);
+        let status = tree
+            .cmd("/bin/cat".as_ref())
+            .user(CAROL)
+            .arg("/proc/self/status")
+            .run();
+        status.code_is(0);
+        let text = status.stdout_str();
+        for expected in [
+            "Uid:\t2003\t2003\t2003\t2003",
+            "Gid:\t2003\t2003\t2003\t2003",
+            "Groups:\t2099 2100",
+            "CapEff:\t0000000000000000",
+            "CapPrm:\t0000000000000000",
+        ] {
+            if !text.lines().any(|l| l.trim_end() == expected) {
+                status.fail(&format!("expected the line {expected:?}"));
+            }
+        }
+        let direct = tree
+            .cmd("/bin/cat".as_ref())
+            .user(ALICE)
+            .arg(tree.p("data/report.txt"))
+            .run();
+        direct
+            .code_is(1)
+            .stdout_is("")
+            .stderr_has("Permission denied");
+    }
+);

@@ -6,49 +6,44 @@ use std::time::Duration;
 
 use fdbroker_agent::{Access, Client};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, require_root, within, write_policy};
+use crate::harness::{ALICE, BOB, Broker, Policy, Tree, itest, within, write_policy};
 
 /// A policy with one read rule for `uid` over `data/**`, plus a `list` rule so the
 /// policy has two rules (the reload line's count is then unambiguous).
 fn read_policy(tree: &Tree, uid: u32) -> String {
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "reader"
-users = [{uid}]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "lister"
-users = [{uid}]
-paths = ["{data}"]
-access = ["list"]
-"#,
-        data = tree.p("data")
-    )
+    let data = tree.p("data");
+    Policy::new()
+        .allow("reader")
+        .users(&[uid])
+        .paths(&[format!("{data}/**")])
+        .access("read")
+        .allow("lister")
+        .users(&[uid])
+        .paths(&[data])
+        .access("list")
+        .to_string()
 }
 
-fn setup() -> Tree {
-    let tree = Tree::new();
+/// A policy of one rule, `name`: alice may `access` `paths`.
+fn alice_policy(name: &str, paths: &str, access: &str) -> String {
+    Policy::new()
+        .allow(name)
+        .users(&[ALICE])
+        .paths(&[paths])
+        .access(access)
+        .to_string()
+}
+
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
-    tree
 }
 
-#[test]
-fn sighup_with_a_valid_policy_changes_decisions() {
-    require_root!();
-    let tree = setup();
+itest!(sighup_with_a_valid_policy_changes_decisions, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
     let path = tree.p("data/a.txt");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-    broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+    broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+    broker.cat(BOB, &path).code_is(77);
 
     let new = broker.reload(&read_policy(&tree, BOB.uid));
     let expected = format!(
@@ -57,66 +52,51 @@ fn sighup_with_a_valid_policy_changes_decisions() {
     );
     assert!(new.contains(&expected), "expected {expected:?} in:\n{new}");
 
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(77)
-        .stdout_is("");
-    broker
-        .fdagent(BOB)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-}
+    broker.cat(ALICE, &path).code_is(77).stdout_is("");
+    broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
+});
 
-/// Invalid files of both kinds (TOML syntax, policy semantics) are reported with
-/// FILE:LINE:COL and the previous policy stays in force.
-#[test]
-fn sighup_with_an_invalid_policy_keeps_the_old_one_and_logs_why() {
-    require_root!();
-    let tree = setup();
-    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
-    let path = tree.p("data/a.txt");
-    let file = broker.policy_path().display().to_string();
-    let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
-    let semantic = format!(
-        "version = 1\n\n[[rule]]\nname = \"r\"\nusers = [2002]\npaths = [\"{}/**\"]\naccess = [\"read\", \"exec\"]\n",
-        tree.p("data")
-    );
-    for (text, position) in [
-        (syntax.to_owned(), format!("{file}:4:")),
-        (semantic, format!("{file}:7:19: ")),
-    ] {
-        let new = broker.reload(&text);
-        assert!(
-            new.contains("policy reload failed, keeping the previous policy:"),
-            "expected a reload failure in:\n{new}"
+// Invalid files of both kinds (TOML syntax, policy semantics) are reported with
+// FILE:LINE:COL and the previous policy stays in force.
+itest!(
+    sighup_with_an_invalid_policy_keeps_the_old_one_and_logs_why,
+    |tree| {
+        setup(&tree);
+        let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+        let path = tree.p("data/a.txt");
+        let file = broker.policy_path().display().to_string();
+        let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
+        let semantic = format!(
+            "version = 1\n\n[[rule]]\nname = \"r\"\nusers = [2002]\npaths = [\"{}/**\"]\naccess = [\"read\", \"exec\"]\n",
+            tree.p("data")
         );
-        broker.expect_log(&position);
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &path])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
-        broker.fdagent(BOB).args(["cat", &path]).run().code_is(77);
+        for (text, position) in [
+            (syntax.to_owned(), format!("{file}:4:")),
+            (semantic, format!("{file}:7:19: ")),
+        ] {
+            let new = broker.reload(&text);
+            assert!(
+                new.contains("policy reload failed, keeping the previous policy:"),
+                "expected a reload failure in:\n{new}"
+            );
+            broker.expect_log(&position);
+            broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
+            broker.cat(BOB, &path).code_is(77);
+        }
     }
-}
+);
 
-/// The broker dropped CAP_DAC_OVERRIDE (and CHOWN) at start because the policy
-/// only reads; a reload granting write+create cannot work and is refused, naming the
-/// capability, while the old policy keeps serving and no capability comes back.
-#[test]
-fn reload_needing_a_dropped_capability_is_refused() {
-    require_root!();
-    let tree = setup();
+// The broker dropped CAP_DAC_OVERRIDE (and CHOWN) at start because the policy
+// only reads; a reload granting write+create cannot work and is refused, naming the
+// capability, while the old policy keeps serving and no capability comes back.
+itest!(reload_needing_a_dropped_capability_is_refused, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
     let caps_before = broker.status_field("CapEff");
-    let writer = format!(
-        "version = 1\n\n[[rule]]\nname = \"writer\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"write\", \"create\"]\n",
-        tree.p("data")
+    let writer = alice_policy(
+        "writer",
+        &format!("{}/**", tree.p("data")),
+        "read,write,create",
     );
     let new = broker.reload(&writer);
     let refusal = new
@@ -129,12 +109,7 @@ fn reload_needing_a_dropped_capability_is_refused() {
     );
 
     let path = tree.p("data/a.txt");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
+    broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
     let new_file = tree.p("data/new.txt");
     let out = broker
         .fdagent(ALICE)
@@ -146,85 +121,71 @@ fn reload_needing_a_dropped_capability_is_refused() {
         "the refused policy created a file"
     );
     assert_eq!(broker.status_field("CapEff"), caps_before);
-}
+});
 
-/// Linux cannot revoke an open regular-file fd: one handed out before a reload keeps
-/// working after the grant is gone, while new opens are denied. Documented behaviour.
-#[test]
-fn an_fd_handed_out_before_a_revoking_reload_stays_valid() {
-    require_root!();
-    let tree = setup();
-    let broker = Broker::start(&tree, &read_policy(&tree, 0));
-    let socket = broker.socket().to_path_buf();
-    let path = tree.path("data/a.txt");
-    let (s, p) = (socket.clone(), path.clone());
-    let mut file = within(Duration::from_secs(10), move || {
-        Client::connect(&s).expect("connect").open(&p, Access::READ)
-    })
-    .expect("open before the reload");
+// Linux cannot revoke an open regular-file fd: one handed out before a reload keeps
+// working after the grant is gone, while new opens are denied. Documented behaviour.
+itest!(
+    an_fd_handed_out_before_a_revoking_reload_stays_valid,
+    |tree| {
+        setup(&tree);
+        let broker = Broker::start(&tree, &read_policy(&tree, 0));
+        let socket = broker.socket().to_path_buf();
+        let path = tree.path("data/a.txt");
+        let (s, p) = (socket.clone(), path.clone());
+        let mut file = within(Duration::from_secs(10), move || {
+            Client::connect(&s).expect("connect").open(&p, Access::READ)
+        })
+        .expect("open before the reload");
 
-    broker.reload(&read_policy(&tree, ALICE.uid));
-    let mut text = String::new();
-    file.read_to_string(&mut text).expect("read the old fd");
-    assert_eq!(text, "alpha\n");
-    let denied = within(Duration::from_secs(10), move || {
-        Client::connect(&socket)
-            .expect("connect")
-            .open(&path, Access::READ)
-    });
-    assert_eq!(
-        denied.expect_err("denied after the reload").kind(),
-        std::io::ErrorKind::PermissionDenied
-    );
-}
+        broker.reload(&read_policy(&tree, ALICE.uid));
+        let mut text = String::new();
+        file.read_to_string(&mut text).expect("read the old fd");
+        assert_eq!(text, "alpha\n");
+        let denied = within(Duration::from_secs(10), move || {
+            Client::connect(&socket)
+                .expect("connect")
+                .open(&path, Access::READ)
+        });
+        assert_eq!(
+            denied.expect_err("denied after the reload").kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+    }
+);
 
-/// The broker confined its own file access (Landlock) to what the policy at start could
-/// grant: a reload that reaches into another tree is refused and the old policy kept,
-/// while a reload that narrows what it grants is accepted.
-#[test]
-fn reload_reaching_beyond_the_landlock_ruleset_is_refused() {
-    require_root!();
-    let tree = setup();
-    tree.private_file("other/b.txt", b"beta\n");
-    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
-    broker.expect_log("Landlock confines file access");
-    let elsewhere = format!(
-        "version = 1\n\n[[rule]]\nname = \"other\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("other")
-    );
-    let log = broker.reload(&elsewhere);
-    let refusal = log
-        .lines()
-        .find(|l| l.contains("policy reload refused"))
-        .unwrap_or_else(|| broker.fail("expected `policy reload refused`"));
-    assert!(
-        refusal.contains("outside the Landlock ruleset"),
-        "{refusal}"
-    );
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("other/b.txt")])
-        .run()
-        .code_is(77);
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
+// The broker confined its own file access (Landlock) to what the policy at start could
+// grant: a reload that reaches into another tree is refused and the old policy kept,
+// while a reload that narrows what it grants is accepted.
+itest!(
+    reload_reaching_beyond_the_landlock_ruleset_is_refused,
+    |tree| {
+        setup(&tree);
+        tree.private_file("other/b.txt", b"beta\n");
+        let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+        broker.expect_log("Landlock confines file access");
+        let elsewhere = alice_policy("other", &format!("{}/**", tree.p("other")), "read");
+        let log = broker.reload(&elsewhere);
+        let refusal = log
+            .lines()
+            .find(|l| l.contains("policy reload refused"))
+            .unwrap_or_else(|| broker.fail("expected `policy reload refused`"));
+        assert!(
+            refusal.contains("outside the Landlock ruleset"),
+            "{refusal}"
+        );
+        broker.cat(ALICE, &tree.p("other/b.txt")).code_is(77);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
 
-    let narrower = format!(
-        "version = 1\n\n[[rule]]\nname = \"narrow\"\nusers = [2001]\npaths = [\"{}/a.txt\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
-    broker.reload(&narrower);
-    broker.expect_log("policy reloaded from");
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-}
+        let narrower = alice_policy("narrow", &tree.p("data/a.txt"), "read");
+        broker.reload(&narrower);
+        broker.expect_log("policy reloaded from");
+        broker
+            .cat(ALICE, &tree.p("data/a.txt"))
+            .code_is(0)
+            .stdout_is("alpha\n");
+    }
+);
 
 /// The line of `fdagent status` (as root) that starts with `prefix`.
 fn status_line(broker: &Broker<'_>, prefix: &str) -> String {
@@ -237,110 +198,99 @@ fn status_line(broker: &Broker<'_>, prefix: &str) -> String {
         .unwrap_or_else(|| out.fail(&format!("no line starting {prefix:?}")))
 }
 
-/// `fdbroker reload` (the unit's `ExecReload`) waits for the reload and fails, saying why,
-/// when the new policy does not load; `fdagent status` shows the failed attempt and its
-/// first error while the old policy stays in force. A good reload then exits 0 and shows.
-#[test]
-fn fdbroker_reload_fails_on_an_invalid_policy_and_status_shows_why() {
-    require_root!();
-    let tree = setup();
-    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
-    let path = tree.p("data/a.txt");
-    let file = broker.policy_path().display().to_string();
-    let loaded = status_line(&broker, "policy:");
-    assert!(
-        loaded.contains(" UTC (") && loaded.contains(" ago)"),
-        "a human-readable load time: {loaded}"
-    );
-    assert_eq!(
-        status_line(&broker, "last reload:"),
-        "last reload: none since start"
-    );
+// `fdbroker reload` (the unit's `ExecReload`) waits for the reload and fails, saying why,
+// when the new policy does not load; `fdagent status` shows the failed attempt and its
+// first error while the old policy stays in force. A good reload then exits 0 and shows.
+itest!(
+    fdbroker_reload_fails_on_an_invalid_policy_and_status_shows_why,
+    |tree| {
+        setup(&tree);
+        let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+        let path = tree.p("data/a.txt");
+        let file = broker.policy_path().display().to_string();
+        let loaded = status_line(&broker, "policy:");
+        assert!(
+            loaded.contains(" UTC (") && loaded.contains(" ago)"),
+            "a human-readable load time: {loaded}"
+        );
+        assert_eq!(
+            status_line(&broker, "last reload:"),
+            "last reload: none since start"
+        );
 
-    let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
-    let out = broker.reload_sync(syntax);
-    out.code_is(1)
-        .stderr_has("policy invalid, the previous policy stays in force")
-        .stderr_has(&format!("{file}:4:"));
-    let last = status_line(&broker, "last reload:");
-    assert!(
-        last.contains(" UTC (") && last.contains("invalid") && last.contains(&format!("{file}:4:")),
-        "{last}"
-    );
-    // The same load time (what follows it, how long ago, moves on).
-    let load_time = |line: &str| line.rsplit_once(" (").map(|(time, _)| time.to_owned());
-    assert_eq!(
-        load_time(&status_line(&broker, "policy:")),
-        load_time(&loaded),
-        "the old policy stays"
-    );
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &path])
-        .run()
-        .code_is(0)
-        .stdout_is("alpha\n");
-
-    let out = broker.reload_sync(&read_policy(&tree, BOB.uid));
-    out.code_is(0)
-        .stdout_is(format!("policy reloaded from {file}: 2 rules in force\n"));
-    let last = status_line(&broker, "last reload:");
-    assert!(last.ends_with(": in force"), "{last}");
-    broker.fdagent(ALICE).args(["cat", &path]).run().code_is(77);
-    broker.fdagent(BOB).args(["cat", &path]).run().code_is(0);
-}
-
-/// A valid policy that needs a capability dropped at start, or a Landlock root outside
-/// the ruleset set at start, fails `fdbroker reload` with its own exit status and reason,
-/// and status shows it; the old policy stays in force.
-#[test]
-fn fdbroker_reload_fails_on_a_policy_that_needs_a_restart() {
-    require_root!();
-    let tree = setup();
-    tree.private_file("other/b.txt", b"beta\n");
-    let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
-    broker.expect_log("Landlock confines file access");
-    let writer = format!(
-        "version = 1\n\n[[rule]]\nname = \"writer\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\", \"write\", \"create\"]\n",
-        tree.p("data")
-    );
-    let elsewhere = format!(
-        "version = 1\n\n[[rule]]\nname = \"other\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("other")
-    );
-    for (policy, reason) in [
-        (writer, "CAP_DAC_OVERRIDE"),
-        (elsewhere, "outside the Landlock ruleset"),
-    ] {
-        let out = broker.reload_sync(&policy);
-        out.code_is(4)
-            .stderr_has("refused, the previous policy stays in force")
-            .stderr_has(reason)
-            .stderr_has("restart the broker");
+        let syntax = "version = 1\n\n[[rule]]\nname = \"unterminated\nusers = [2002]\n";
+        let out = broker.reload_sync(syntax);
+        out.code_is(1)
+            .stderr_has("policy invalid, the previous policy stays in force")
+            .stderr_has(&format!("{file}:4:"));
         let last = status_line(&broker, "last reload:");
         assert!(
-            last.contains("needs a restart") && last.contains(reason),
+            last.contains(" UTC (")
+                && last.contains("invalid")
+                && last.contains(&format!("{file}:4:")),
             "{last}"
         );
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0)
-            .stdout_is("alpha\n");
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("other/b.txt")])
-            .run()
-            .code_is(77);
-    }
-}
+        // The same load time (what follows it, how long ago, moves on).
+        let load_time = |line: &str| line.rsplit_once(" (").map(|(time, _)| time.to_owned());
+        assert_eq!(
+            load_time(&status_line(&broker, "policy:")),
+            load_time(&loaded),
+            "the old policy stays"
+        );
+        broker.cat(ALICE, &path).code_is(0).stdout_is("alpha\n");
 
-/// Reloading is root's: another uid's `fdbroker reload` is denied and reloads nothing.
-#[test]
-fn fdbroker_reload_is_for_root_only() {
-    require_root!();
-    let tree = setup();
+        let out = broker.reload_sync(&read_policy(&tree, BOB.uid));
+        out.code_is(0)
+            .stdout_is(format!("policy reloaded from {file}: 2 rules in force\n"));
+        let last = status_line(&broker, "last reload:");
+        assert!(last.ends_with(": in force"), "{last}");
+        broker.cat(ALICE, &path).code_is(77);
+        broker.cat(BOB, &path).code_is(0);
+    }
+);
+
+// A valid policy that needs a capability dropped at start, or a Landlock root outside
+// the ruleset set at start, fails `fdbroker reload` with its own exit status and reason,
+// and status shows it; the old policy stays in force.
+itest!(
+    fdbroker_reload_fails_on_a_policy_that_needs_a_restart,
+    |tree| {
+        setup(&tree);
+        tree.private_file("other/b.txt", b"beta\n");
+        let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
+        broker.expect_log("Landlock confines file access");
+        let writer = alice_policy(
+            "writer",
+            &format!("{}/**", tree.p("data")),
+            "read,write,create",
+        );
+        let elsewhere = alice_policy("other", &format!("{}/**", tree.p("other")), "read");
+        for (policy, reason) in [
+            (writer, "CAP_DAC_OVERRIDE"),
+            (elsewhere, "outside the Landlock ruleset"),
+        ] {
+            let out = broker.reload_sync(&policy);
+            out.code_is(4)
+                .stderr_has("refused, the previous policy stays in force")
+                .stderr_has(reason)
+                .stderr_has("restart the broker");
+            let last = status_line(&broker, "last reload:");
+            assert!(
+                last.contains("needs a restart") && last.contains(reason),
+                "{last}"
+            );
+            broker
+                .cat(ALICE, &tree.p("data/a.txt"))
+                .code_is(0)
+                .stdout_is("alpha\n");
+            broker.cat(ALICE, &tree.p("other/b.txt")).code_is(77);
+        }
+    }
+);
+
+// Reloading is root's: another uid's `fdbroker reload` is denied and reloads nothing.
+itest!(fdbroker_reload_is_for_root_only, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
     write_policy(broker.policy_path(), &read_policy(&tree, BOB.uid));
     broker
@@ -353,9 +303,5 @@ fn fdbroker_reload_is_for_root_only() {
         status_line(&broker, "last reload:"),
         "last reload: none since start"
     );
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
-}
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
+});

@@ -15,14 +15,9 @@ use rustix::net::{
 };
 use rustix::process::{Pid, Signal, kill_process};
 
-use crate::harness::{ALICE, BOB, Broker, Tree, built_bin, require_root, wait_until, write_policy};
-
-fn policy(tree: &Tree) -> String {
-    format!(
-        "version = 1\n\n[[rule]]\nname = \"alice-reads\"\nusers = [2001]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    )
-}
+use crate::harness::{
+    ALICE, BOB, Broker, Policy, alice_reads, built_bin, itest, wait_until, write_policy,
+};
 
 /// A broker started by hand, as a service manager would; SIGKILLed if still running when
 /// dropped.
@@ -60,16 +55,13 @@ fn wait_for(log: &Path, needle: &str) -> String {
     })
 }
 
-/// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
-/// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
-/// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
-/// file in place at exit (it is the service manager's).
-#[test]
-fn socket_activation_uses_the_inherited_socket() {
-    require_root!();
-    let tree = Tree::new();
+// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
+// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
+// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
+// file in place at exit (it is the service manager's).
+itest!(socket_activation_uses_the_inherited_socket, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
     let socket = tree.path("activated.sock");
     let listener = socket_with(
         AddressFamily::UNIX,
@@ -140,17 +132,14 @@ fn socket_activation_uses_the_inherited_socket() {
         socket.exists(),
         "the inherited socket file belongs to the service manager"
     );
-}
+});
 
-/// With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
-/// RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on
-/// SIGTERM — what `Type=notify-reload` units expect.
-#[test]
-fn readiness_reload_and_stop_are_notified() {
-    require_root!();
-    let tree = Tree::new();
+// With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
+// RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on
+// SIGTERM — what `Type=notify-reload` units expect.
+itest!(readiness_reload_and_stop_are_notified, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    write_policy(&tree.path("policy.toml"), &policy(&tree));
+    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
     let notify_path = tree.path("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("bind notify socket");
     notify
@@ -202,33 +191,18 @@ fn readiness_reload_and_stop_are_notified() {
     });
     assert!(stopping.is_some(), "no STOPPING=1");
     assert!(daemon.stop().success());
-}
+});
 
-/// `fdagent status`: root sees the counts per rule since the policy was loaded; a uid that
-/// no rule names is denied (what other uids see is in `status.rs`).
-#[test]
-fn status_counts_decisions_per_rule_for_root() {
-    require_root!();
-    let tree = Tree::new();
+// `fdagent status`: root sees the counts per rule since the policy was loaded; a uid that
+// no rule names is denied (what other uids see is in `status.rs`).
+itest!(status_counts_decisions_per_rule_for_root, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
-    let broker = Broker::start(&tree, &policy(&tree));
+    let broker = Broker::start(&tree, &alice_reads(&tree));
     for _ in 0..3 {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     }
-    broker
-        .fdagent(BOB)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(77);
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/missing")])
-        .run()
-        .code_is(66);
+    broker.cat(BOB, &tree.p("data/a.txt")).code_is(77);
+    broker.cat(ALICE, &tree.p("data/missing")).code_is(66);
 
     let out = broker.fdagent_root().args(["status"]).run();
     out.code_is(0);
@@ -259,32 +233,31 @@ fn status_counts_decisions_per_rule_for_root() {
     );
 
     broker.fdagent(BOB).args(["status"]).run().code_is(77);
-}
+});
 
-/// `--shadow-policy`: every request is also decided by the shadow policy, and each one it
-/// would decide differently is logged; the shadow never grants anything. SIGHUP reloads it.
-#[test]
-fn shadow_policy_logs_differences_and_grants_nothing() {
-    require_root!();
-    let tree = Tree::new();
+// `--shadow-policy`: every request is also decided by the shadow policy, and each one it
+// would decide differently is logged; the shadow never grants anything. SIGHUP reloads it.
+itest!(shadow_policy_logs_differences_and_grants_nothing, |tree| {
     tree.private_file("data/a.txt", b"alpha\n");
     let shadow_text = |uid: u32| {
-        format!(
-            "version = 1\n\n[[rule]]\nname = \"shadow-reads\"\nusers = [{uid}]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-            tree.p("data")
-        )
+        Policy::new()
+            .allow("shadow-reads")
+            .users(&[uid])
+            .paths(&[tree.p("data/**")])
+            .access("read")
+            .to_string()
     };
     write_policy(&tree.path("shadow.toml"), &shadow_text(BOB.uid));
     let broker = Broker::start_with(
         &tree,
-        &policy(&tree),
+        &alice_reads(&tree),
         &["--shadow-policy", &tree.p("shadow.toml")],
     );
     broker.expect_log("shadow policy loaded from");
     let path = tree.p("data/a.txt");
-    let bob = broker.fdagent(BOB).args(["cat", &path]).run();
+    let bob = broker.cat(BOB, &path);
     bob.code_is(77);
-    let alice = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let alice = broker.cat(ALICE, &path);
     alice.code_is(0).stdout_is("alpha\n");
     broker.expect_log(&format!(
         "shadow: would allow op=open uid=2002 gid=2002 pid={} access=read path=\"{path}\" rule=\"shadow-reads\"",
@@ -297,11 +270,11 @@ fn shadow_policy_logs_differences_and_grants_nothing() {
 
     // The shadow reloads with the live policy: now it agrees about alice.
     write_policy(&tree.path("shadow.toml"), &shadow_text(ALICE.uid));
-    broker.reload(&policy(&tree));
+    broker.reload(&alice_reads(&tree));
     broker.expect_log("shadow policy reloaded from");
-    let again = broker.fdagent(ALICE).args(["cat", &path]).run();
+    let again = broker.cat(ALICE, &path);
     again.code_is(0);
     let log = broker.log();
     let disagreement = format!("would deny op=open uid=2001 gid=2001 pid={}", again.pid);
     assert!(!log.contains(&disagreement), "{log}");
-}
+});

@@ -16,7 +16,7 @@ use std::time::Duration;
 use fdbroker_agent::{Access, Client};
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
-use crate::harness::{Broker, Tree, require_root};
+use crate::harness::{Broker, Policy, itest};
 
 const FILES: usize = 64;
 
@@ -31,17 +31,16 @@ const FILE_SYSTEM_CALLS: [libc::c_long; 4] = [
     libc::SYS_close,
 ];
 
-#[test]
-fn a_stuck_worker_is_relieved_by_a_standby_one() {
-    require_root!();
-    let tree = Tree::new();
+itest!(a_stuck_worker_is_relieved_by_a_standby_one, |tree| {
     for i in 0..FILES {
         tree.private_file(&format!("data/f{i}"), b"x");
     }
-    let policy = format!(
-        "version = 1\n\n[[rule]]\nname = \"root-reads\"\nusers = [0]\npaths = [\"{}/**\"]\naccess = [\"read\"]\n",
-        tree.p("data")
-    );
+    let policy = Policy::new()
+        .allow("root-reads")
+        .users(&[0])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string();
     // The broker inherits this thread's CPU affinity: one CPU, so one worker waits.
     let all = sched_getaffinity(None).expect("affinity");
     let mut one = CpuSet::new();
@@ -100,7 +99,7 @@ fn a_stuck_worker_is_relieved_by_a_standby_one() {
     for client in busy {
         client.join().expect("busy client");
     }
-}
+});
 
 /// Whether a new connection gets an answer to a ping within `timeout`.
 fn ping_within(socket: &str, timeout: Duration) -> bool {

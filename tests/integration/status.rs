@@ -4,66 +4,45 @@
 
 use serde_json::Value;
 
-use crate::harness::{ALICE, BOB, Broker, CAROL, SCANNERS, Tree, require_root};
+use crate::harness::{ALICE, BOB, Broker, CAROL, Policy, SCANNERS, Tree, itest};
 
 /// Alice reads `data`, the scanners group reads `scans`, and two deny rules name Bob and
 /// Alice; all three rules' names, the policy path and the counters are the administrator's.
 fn policy(tree: &Tree) -> String {
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "alice-reads"
-users = [2001]
-paths = ["{data}/**"]
-access = ["read"]
-
-[[rule]]
-name = "scanners-read"
-groups = [{SCANNERS}]
-paths = ["{scans}/**"]
-access = ["read"]
-
-[[rule]]
-name = "bob-held"
-users = [2002]
-paths = ["{data}/held/**"]
-access = ["read"]
-effect = "deny"
-
-[[rule]]
-name = "alice-held"
-users = [2001]
-paths = ["{scans}/held/**"]
-access = ["read"]
-effect = "deny"
-"#,
-        data = tree.p("data"),
-        scans = tree.p("scans")
-    )
+    let (data, scans) = (tree.p("data"), tree.p("scans"));
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[format!("{data}/**")])
+        .access("read")
+        .allow("scanners-read")
+        .groups(&[SCANNERS])
+        .paths(&[format!("{scans}/**")])
+        .access("read")
+        .deny("bob-held")
+        .users(&[BOB])
+        .paths(&[format!("{data}/held/**")])
+        .access("read")
+        .deny("alice-held")
+        .users(&[ALICE])
+        .paths(&[format!("{scans}/held/**")])
+        .access("read")
+        .to_string()
 }
 
-fn setup() -> Tree {
-    let tree = Tree::new();
+fn setup(tree: &Tree) {
     tree.private_file("data/a.txt", b"alpha\n");
     tree.private_file("scans/s.txt", b"scan\n");
-    tree
 }
 
 const RULES: [&str; 4] = ["alice-reads", "scanners-read", "bob-held", "alice-held"];
 
-/// A uid named only by a deny rule learns nothing: no rule names, no counters, no policy
-/// path, in text or JSON.
-#[test]
-fn a_uid_named_only_by_a_deny_rule_is_told_nothing() {
-    require_root!();
-    let tree = setup();
+// A uid named only by a deny rule learns nothing: no rule names, no counters, no policy
+// path, in text or JSON.
+itest!(a_uid_named_only_by_a_deny_rule_is_told_nothing, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
-    broker
-        .fdagent(ALICE)
-        .args(["cat", &tree.p("data/a.txt")])
-        .run()
-        .code_is(0);
+    broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     for args in [&["status"][..], &["status", "--json"]] {
         let out = broker.fdagent(BOB).args(args).run();
         out.code_is(77).stdout_is("");
@@ -76,15 +55,13 @@ fn a_uid_named_only_by_a_deny_rule_is_told_nothing() {
             assert!(!said.contains(secret), "{secret:?} told to bob: {said}");
         }
     }
-}
+});
 
-/// A granted uid sees the names of the allow rules that name it (by uid, or by a
-/// supplementary group), and nothing else: no deny rules, no other uid's rules, no
-/// counters, no policy path, no connection counts.
-#[test]
-fn a_granted_uid_sees_only_its_own_allow_rules() {
-    require_root!();
-    let tree = setup();
+// A granted uid sees the names of the allow rules that name it (by uid, or by a
+// supplementary group), and nothing else: no deny rules, no other uid's rules, no
+// counters, no policy path, no connection counts.
+itest!(a_granted_uid_sees_only_its_own_allow_rules, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     for (user, own) in [(ALICE, "alice-reads"), (CAROL, "scanners-read")] {
         let out = broker.fdagent(user).arg("status").run();
@@ -107,27 +84,17 @@ fn a_granted_uid_sees_only_its_own_allow_rules() {
             user.uid
         );
     }
-}
+});
 
-/// Root sees everything: the policy file, human-readable times, connections, counters,
-/// every rule; and the same as a documented JSON object.
-#[test]
-fn root_sees_everything_in_text_and_json() {
-    require_root!();
-    let tree = setup();
+// Root sees everything: the policy file, human-readable times, connections, counters,
+// every rule; and the same as a documented JSON object.
+itest!(root_sees_everything_in_text_and_json, |tree| {
+    setup(&tree);
     let broker = Broker::start(&tree, &policy(&tree));
     for _ in 0..2 {
-        broker
-            .fdagent(ALICE)
-            .args(["cat", &tree.p("data/a.txt")])
-            .run()
-            .code_is(0);
+        broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);
     }
-    broker
-        .fdagent(BOB)
-        .args(["cat", &tree.p("data/held/x")])
-        .run()
-        .code_is(77);
+    broker.cat(BOB, &tree.p("data/held/x")).code_is(77);
 
     let out = broker.fdagent_root().arg("status").run();
     out.code_is(0);
@@ -164,4 +131,4 @@ fn root_sees_everything_in_text_and_json() {
         json["rules"][2],
         serde_json::json!({"name": "bob-held", "allowed": 0, "denied": 1, "inactive": null})
     );
-}
+});

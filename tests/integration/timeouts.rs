@@ -11,7 +11,7 @@ use fdbroker_agent::{Access, Client};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use rustix::process::Signal;
 
-use crate::harness::{ALICE, Broker, Tree, require_root, scanner_policy, within};
+use crate::harness::{ALICE, Broker, Tree, itest, scanner_policy, within};
 
 /// Resumes a stopped broker when dropped, so that a failing test still stops it.
 struct Resume<'b, 't>(&'b Broker<'t>);
@@ -22,13 +22,10 @@ impl Drop for Resume<'_, '_> {
     }
 }
 
-/// `fdagent --timeout 1` against a broker stopped with SIGSTOP (it accepts nothing and
-/// answers nothing, though connecting still succeeds into its backlog): exit 69 with a
-/// message that says so, within the harness's 10 s instead of waiting for ever.
-#[test]
-fn fdagent_timeout_ends_the_wait_for_a_stopped_broker() {
-    require_root!();
-    let tree = Tree::new();
+// `fdagent --timeout 1` against a broker stopped with SIGSTOP (it accepts nothing and
+// answers nothing, though connecting still succeeds into its backlog): exit 69 with a
+// message that says so, within the harness's 10 s instead of waiting for ever.
+itest!(fdagent_timeout_ends_the_wait_for_a_stopped_broker, |tree| {
     tree.private_file("uploads/a.txt", b"alpha\n");
     let broker = Broker::start(&tree, &scanner_policy(&tree));
     broker.signal(Signal::STOP);
@@ -43,7 +40,7 @@ fn fdagent_timeout_ends_the_wait_for_a_stopped_broker() {
             .code_is(69)
             .stderr_has("the broker did not answer within 1s");
     }
-}
+});
 
 /// A listening socket that never accepts: connections beyond its backlog wait in
 /// `connect`, and those in the backlog are never answered.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fdbroker_wire::{Request, Response};
 use rustix::process::{Pid, Signal};
 
-use super::raw::RawConn;
+use super::raw::{RawConn, read};
 use super::run::{Cmd, Output, User};
 use super::seccomp::Seccomp;
 use super::{Tree, bins, wait_until};
@@ -96,6 +96,19 @@ impl<'t> Broker<'t> {
             }
             None => broker.fail("the broker was expected to exit at start, and did not"),
         }
+    }
+
+    /// Writes `policy` to the tree's `policy.toml` and runs `fdbroker serve
+    /// --print-privileges --policy FILE EXTRA` as root: what a broker would keep, without
+    /// serving.
+    pub fn print_privileges(tree: &Tree, policy: &str, extra: &[&str]) -> Output {
+        let path = tree.path("policy.toml");
+        write_policy(&path, policy);
+        tree.cmd(&tree.bin("fdbroker"))
+            .args(["serve", "--print-privileges", "--policy"])
+            .arg(&path)
+            .args(extra)
+            .run()
     }
 
     /// Writes `policy` and spawns `fdbroker serve` without waiting for it to serve.
@@ -213,6 +226,14 @@ impl<'t> Broker<'t> {
         self.log()
     }
 
+    /// Asserts the log shows no allowed open: nothing was handed out.
+    #[track_caller]
+    pub fn assert_nothing_opened(&self) {
+        if self.log().contains("allow op=open") {
+            self.fail("nothing may be opened");
+        }
+    }
+
     /// Rewrites the policy file with `policy`, sends SIGHUP and waits for the log line of
     /// the outcome (reloaded, failed or refused). Returns the log written since the signal.
     #[track_caller]
@@ -258,6 +279,21 @@ impl<'t> Broker<'t> {
                 self.fail(&format!("the broker did not exit in time after {signal:?}"))
             }
         }
+    }
+
+    /// A good request on a fresh connection of the test process (root) is still answered:
+    /// `Opened`, one fd, `contents`. For the end of an attack on the broker.
+    #[track_caller]
+    pub fn assert_still_serving(&self, path: &str, contents: &[u8]) {
+        let conn = RawConn::connect(&self.socket).expect("connect");
+        conn.request(&read(path)).assert_opened(contents);
+    }
+
+    /// Like [`Broker::assert_still_serving`], on a connection made as `user`.
+    #[track_caller]
+    pub fn assert_still_serving_as(&self, user: User, path: &str, contents: &[u8]) {
+        let conn = RawConn::connect_as(&self.socket, user).expect("connect");
+        conn.request(&read(path)).assert_opened(contents);
     }
 
     /// The number of open fds of the broker process (`/proc/PID/fd`).
@@ -336,6 +372,18 @@ impl<'t> Broker<'t> {
     /// `fdagent --socket SOCKET` run as `user`, reporting this broker's log on failure.
     pub fn fdagent(&self, user: User) -> Cmd {
         self.client(user, "fdagent")
+            .arg("--socket")
+            .arg(&self.socket)
+    }
+
+    /// `fdagent cat PATH` run as `user`: the test suite's most common request.
+    pub fn cat(&self, user: User, path: &str) -> Output {
+        self.fdagent(user).args(["cat", path]).run()
+    }
+
+    /// The `scanner` example run as `user` with `--socket SOCKET`.
+    pub fn scanner(&self, user: User) -> Cmd {
+        self.client(user, "scanner")
             .arg("--socket")
             .arg(&self.socket)
     }

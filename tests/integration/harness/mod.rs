@@ -1,11 +1,12 @@
-//! The test harness: a fresh temp tree per test ([`Tree`]), a real broker started and
-//! stopped by a guard ([`Broker`]), clients run as unprivileged uids with a timeout
-//! ([`Cmd`], [`Output`]), a raw protocol connection ([`RawConn`]) and the exact audit lines
-//! the broker must log.
+//! The test harness: `itest!` (a root test with a fresh temp tree, [`Tree`]), a real
+//! broker started and stopped by a guard ([`Broker`]), policies built in code
+//! ([`Policy`]), clients run as unprivileged uids with a timeout ([`Cmd`], [`Output`]), a
+//! raw protocol connection ([`RawConn`]) and the exact audit lines the broker must log.
 
 mod accounts;
 mod bins;
 mod broker;
+mod policy;
 mod raw;
 mod run;
 mod seccomp;
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 pub use accounts::Account;
 pub use bins::bin as built_bin;
 pub use broker::{Broker, INHERITED_FD, Launch, status_field, write_policy};
-pub use raw::{RawConn, encode};
+pub use policy::Policy;
+pub use raw::{RawConn, encode, read};
 pub use run::{Output, User};
 pub use seccomp::Seccomp;
 pub use tree::Tree;
@@ -113,27 +115,53 @@ macro_rules! require_root {
 }
 pub(crate) use require_root;
 
+/// A test that needs root and a fresh [`Tree`], in the spirit of ripgrep's `rgtest!`:
+/// `itest!(name, |tree| { ... });` is `#[test] fn name()` whose first lines are
+/// [`require_root!`] and `let tree = Tree::new();`. `itest!(name, || { ... });` is for a
+/// test that makes its trees itself (one per case).
+macro_rules! itest {
+    ($name:ident, || $body:block) => {
+        #[test]
+        fn $name() {
+            $crate::harness::require_root!();
+            $body
+        }
+    };
+    ($name:ident, |$tree:ident| $body:block) => {
+        #[test]
+        fn $name() {
+            $crate::harness::require_root!();
+            let $tree = $crate::harness::Tree::new();
+            $body
+        }
+    };
+}
+pub(crate) use itest;
+
+/// The commonest policy: [`ALICE`] may read `tree/data/**`, by the rule `alice-reads`.
+pub fn alice_reads(tree: &Tree) -> String {
+    Policy::new()
+        .allow("alice-reads")
+        .users(&[ALICE])
+        .paths(&[tree.p("data/**")])
+        .access("read")
+        .to_string()
+}
+
 /// The scanner's policy over `tree/uploads`: uid 2001 ([`ALICE`]) may read and list it,
 /// except the `held` subtree, which is denied to everyone.
 pub fn scanner_policy(tree: &Tree) -> String {
-    format!(
-        r#"version = 1
-
-[[rule]]
-name = "scanner"
-users = [2001]
-paths = ["{up}/**"]
-access = ["read", "list"]
-
-[[rule]]
-name = "held"
-users = ["*"]
-paths = ["{up}/held/**"]
-access = ["read", "list"]
-effect = "deny"
-"#,
-        up = tree.p("uploads")
-    )
+    let up = tree.p("uploads");
+    Policy::new()
+        .allow("scanner")
+        .users(&[ALICE])
+        .paths(&[format!("{up}/**")])
+        .access("read,list")
+        .deny("held")
+        .everyone()
+        .paths(&[format!("{up}/held/**")])
+        .access("read,list")
+        .to_string()
 }
 
 /// The exact audit line of an allowed open.

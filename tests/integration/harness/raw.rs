@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
-use fdbroker_wire::{ErrorKind, MAX_RESPONSE, Request, Response};
+use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_RESPONSE, Request, Response};
 use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
     SocketFlags, SocketType, sockopt,
@@ -155,6 +155,15 @@ pub fn encode(request: &Request<'_>) -> Vec<u8> {
         .to_vec()
 }
 
+/// An `Open` of `path` for reading, the request most tests send.
+pub fn read<P: AsRef<[u8]> + ?Sized>(path: &P) -> Request<'_> {
+    Request::Open {
+        path: path.as_ref(),
+        access: Access::READ,
+        create_mode: 0,
+    }
+}
+
 /// One record received from the broker. An empty record with no fds is end of file: the
 /// broker closed the connection.
 #[derive(Debug)]
@@ -189,6 +198,20 @@ impl Reply {
         io::Read::read_to_end(&mut std::fs::File::from(fd), &mut contents)
             .expect("read the brokered fd");
         contents
+    }
+
+    /// Asserts the reply is `Opened` for a regular file of `contents`' size, with exactly
+    /// one fd, that reads `contents`.
+    #[track_caller]
+    pub fn assert_opened(self, contents: &[u8]) {
+        assert_eq!(
+            self.response(),
+            Response::Opened {
+                kind: FileKind::Regular,
+                size: contents.len() as u64
+            }
+        );
+        assert_eq!(self.file_contents(), contents);
     }
 
     /// The `(kind, errno)` of an `Error` reply, which must carry no fd; panics otherwise.
