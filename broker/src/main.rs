@@ -21,6 +21,7 @@ mod man;
 mod names;
 mod notify;
 mod open;
+mod openat2;
 mod peer;
 mod policy_file;
 mod policy_store;

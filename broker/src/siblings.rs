@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{CWD, OFlags};
 
-use crate::open::openat2_retry;
+use crate::openat2::openat2_retry;
 
 /// The directory of the batch's latest paths, opened (or not) once.
 #[derive(Debug, Default)]
