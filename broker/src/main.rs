@@ -28,6 +28,7 @@ mod policy_store;
 mod privileges;
 mod reload_client;
 mod reloads;
+mod reply;
 mod request;
 mod resolver;
 mod sandbox;

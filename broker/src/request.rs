@@ -11,18 +11,19 @@ use fdbroker_wire::Outcome as BatchOutcome;
 use fdbroker_wire::{
     Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
     PathError, Received, ReloadAttempt, Request, Response, RuleStatus, Status, check_path,
-    clip_message_text, decode_request, encode_response,
+    clip_message_text, decode_request,
 };
 use rustix::io::Errno;
 
 use crate::audit::{Audit, Outcome, Pending, QuotedPath};
 use crate::close_runs::close_all;
-use crate::conns::ConnTable;
 use crate::open::{self, NewFile, OpenFailure, Opened};
 use crate::peer::PeerCreds;
 use crate::policy_store::{Live, PolicyStore};
 use crate::reloads::Reloads;
+use crate::reply::{Sent, reply, reply_error};
 use crate::siblings::Siblings;
+use crate::stats::Connections;
 
 /// What a request is decided and answered with.
 #[derive(Debug)]
@@ -37,8 +38,8 @@ pub struct Context<'a> {
     pub reloads: &'a Reloads,
     /// When the broker started, for `Status`.
     pub started: Instant,
-    /// The connections, for `Status`.
-    pub conns: &'a ConnTable,
+    /// How many connections are open, for `Status`.
+    pub connections: &'a Connections,
     /// Where decisions are recorded.
     pub audit: &'a Audit,
 }
@@ -51,15 +52,6 @@ pub struct Served {
     pub paths: usize,
     /// The reply sent (for the connection's unread replies, see [`crate::unread`]).
     pub reply: Sent,
-}
-
-/// One reply sent.
-#[derive(Debug, Clone, Copy)]
-pub struct Sent {
-    /// Its bytes.
-    pub bytes: usize,
-    /// The fds it carried.
-    pub fds: usize,
 }
 
 /// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
@@ -512,7 +504,7 @@ fn status(
             inactive,
         });
     }
-    let (connections, peak) = ctx.conns.counts();
+    let (connections, peak) = ctx.connections.counts();
     let status = Status {
         uptime_secs: ctx.started.elapsed().as_secs(),
         policy_file: clip(&file, MAX_STATUS_PATH),
@@ -590,29 +582,14 @@ fn reload(sock: BorrowedFd<'_>, peer: &PeerCreds, ctx: &Context<'_>) -> io::Resu
     log::info!("reload requested by uid=0 pid={}", peer.pid);
     if !ctx.reloads.ask_and_wait() {
         let message = "the broker is shutting down";
-        let errno = Errno::SHUTDOWN.raw_os_error();
-        let kind = ErrorKind::Internal;
-        return reply(
-            sock,
-            &Response::Error {
-                kind,
-                errno,
-                message,
-            },
-            &[],
-        );
+        return reply_error(sock, ErrorKind::Internal, Errno::SHUTDOWN, message);
     }
     status(sock, ctx, &ctx.store.current(), 0)
 }
 
 /// Replies `Denied` with `message`.
 fn deny(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
-    let response = Response::Error {
-        kind: ErrorKind::Denied,
-        errno: Errno::ACCESS.raw_os_error(),
-        message,
-    };
-    reply(sock, &response, &[])
+    reply_error(sock, ErrorKind::Denied, Errno::ACCESS, message)
 }
 
 /// Seconds since the Unix epoch (0 for an instant before it).
@@ -657,110 +634,5 @@ fn refuse(
         peer.pid,
         kind.as_str()
     );
-    let message = clip_message_text(message);
-    reply(
-        sock,
-        &Response::Error {
-            kind,
-            errno: errno.raw_os_error(),
-            message,
-        },
-        &[],
-    )
-}
-
-/// Replies `Busy` to a request over a limit (the caller has logged it).
-pub fn reply_busy(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
-    let response = Response::Error {
-        kind: ErrorKind::Busy,
-        errno: Errno::BUSY.raw_os_error(),
-        message,
-    };
-    reply(sock, &response, &[])
-}
-
-/// Tells a connection refused at accept why, before it is closed; it gets the message as
-/// the reply to its first request.
-pub fn refuse_busy(sock: BorrowedFd<'_>, message: &str) {
-    let _ = reply_busy(sock, message);
-}
-
-fn reply(
-    sock: BorrowedFd<'_>,
-    response: &Response<'_>,
-    fds: &[BorrowedFd<'_>],
-) -> io::Result<Sent> {
-    // Most replies (to `Open`, `Ping`, a refusal) are a few dozen bytes: they are encoded
-    // in a small buffer, and only the others pay for zeroing one of the largest size.
-    let mut small = [0u8; SMALL_RESPONSE];
-    let mut large;
-    let mostly_small = !matches!(
-        response,
-        Response::OpenedMany { .. } | Response::Status(_) | Response::Grants(_)
-    );
-    let msg = match mostly_small.then(|| encode_response(response, &mut small)) {
-        Some(Ok(msg)) => msg,
-        _ => {
-            large = [0u8; MAX_RESPONSE];
-            encode_response(response, &mut large).map_err(io::Error::other)?
-        }
-    };
-    fdbroker_wire::send(sock, msg, fds)?;
-    Ok(Sent {
-        bytes: msg.len(),
-        fds: fds.len(),
-    })
-}
-
-/// The buffer tried first for a reply: room for an `Opened` or an error with its message.
-const SMALL_RESPONSE: usize = 256;
-
-#[cfg(test)]
-mod tests {
-    use std::os::fd::AsFd;
-
-    use fdbroker_wire::{FileKind, MAX_MESSAGE_TEXT, decode_response};
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-
-    use super::*;
-
-    /// Small replies and replies too large for the small buffer arrive whole.
-    #[test]
-    fn replies_of_every_size_arrive_whole() {
-        let (a, b) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
-        let long = "x".repeat(MAX_MESSAGE_TEXT);
-        let responses = [
-            Response::Opened {
-                kind: FileKind::Regular,
-                size: 4096,
-            },
-            Response::Error {
-                kind: ErrorKind::Io,
-                errno: 5,
-                message: &long,
-            },
-            Response::OpenedMany {
-                results: Batch(vec![
-                    BatchOutcome::Failed {
-                        kind: ErrorKind::NotFound,
-                        errno: 2,
-                    };
-                    MAX_BATCH
-                ]),
-            },
-        ];
-        let mut buf = [0; MAX_RESPONSE];
-        for response in &responses {
-            let sent = reply(a.as_fd(), response, &[]).unwrap();
-            let got = fdbroker_wire::recv(b.as_fd(), &mut buf, 0).unwrap();
-            assert_eq!(got.len, sent.bytes);
-            assert_eq!(&decode_response(&buf[..got.len]).unwrap(), response);
-        }
-    }
+    reply_error(sock, kind, errno, clip_message_text(message))
 }

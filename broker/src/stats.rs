@@ -1,9 +1,10 @@
 //! The broker's counters, for `Status` replies and the service manager's status line:
-//! per rule allowed and denied, default denials and errors. They count since the policy
-//! in force was loaded (a reload starts new counters, since rules may have changed).
-//! Relaxed atomics: a count is a statistic, never a decision.
+//! per rule allowed and denied, default denials and errors, which count since the policy
+//! in force was loaded (a reload starts new counters, since rules may have changed); and
+//! the connections, since start. Relaxed atomics: a count is a statistic, never a
+//! decision.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The counters of one loaded policy.
 #[derive(Debug)]
@@ -75,6 +76,35 @@ impl Counts {
         let denied =
             (0..self.rules.len()).map(|r| self.rule(r).1).sum::<u64>() + self.default_denied();
         (allowed, denied)
+    }
+}
+
+/// Connections open now, and the most open at once since start: kept apart from the
+/// connection table so a status reply never takes its lock.
+#[derive(Debug, Default)]
+pub struct Connections {
+    open: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Connections {
+    /// A connection was admitted.
+    pub fn opened(&self) {
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(open, Ordering::Relaxed);
+    }
+
+    /// A connection was removed.
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Connections open now, and the most open at once since start.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.open.load(Ordering::Relaxed),
+            self.peak.load(Ordering::Relaxed),
+        )
     }
 }
 

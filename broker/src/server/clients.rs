@@ -15,6 +15,7 @@ use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
 use crate::conns::{Admission, Conn};
 use crate::peer::{GroupsFor, PeerCreds};
 use crate::policy_store::Live;
+use crate::reply::refuse_busy;
 use crate::unread::unread;
 use crate::{policy_store::PolicyStore, request};
 
@@ -72,7 +73,7 @@ impl Server<'_> {
                 ),
                 Err(_) => log::warn!("refused a connection: {message}"),
             }
-            request::refuse_busy(conn.as_fd(), message);
+            refuse_busy(conn.as_fd(), message);
         }
         let accepted = accepted.map(drop);
         *reserve = self.new_reserve();
@@ -112,7 +113,7 @@ impl Server<'_> {
                         "refused connection of uid={uid} pid={pid}: {}",
                         refusal.message()
                     );
-                    return request::refuse_busy(fd.as_fd(), refusal.message());
+                    return refuse_busy(fd.as_fd(), refusal.message());
                 }
             };
         log::debug!(
@@ -329,7 +330,7 @@ impl Server<'_> {
                     store: self.store,
                     reloads: &self.reloads,
                     started: self.started,
-                    conns: &self.conns,
+                    connections: self.conns.connections(),
                     audit: self.audit,
                 };
                 match request::handle(conn.fd.as_fd(), &peer, &ctx, received, buf) {
