@@ -289,14 +289,14 @@ fn verdict<'p>(
     decision: Decision<'p>,
 ) -> Verdict<'p> {
     if let Some(shadow) = ctx.shadow {
-        compare_shadow(peer, shadow, who, path, access, decision.allowed);
+        compare_shadow(peer, shadow, who, path, access, decision.is_allowed());
     }
-    match decision.rule {
-        Some(rule) if decision.allowed && ctx.live.inactive.contains(rule.index()) => {
+    match decision {
+        Decision::Allow(rule) if ctx.live.inactive.contains(rule.index()) => {
             Verdict::Inactive(rule)
         }
-        Some(rule) if decision.allowed => Verdict::Allowed(rule),
-        rule => Verdict::Denied(rule),
+        Decision::Allow(rule) => Verdict::Allowed(rule),
+        Decision::Deny(rule) => Verdict::Denied(rule),
     }
 }
 
@@ -441,12 +441,16 @@ fn compare_shadow(
     allowed: bool,
 ) {
     let decision = shadow.policy.decide(who, path, access);
-    if decision.allowed == allowed {
+    if decision.is_allowed() == allowed {
         return;
     }
-    let would = if decision.allowed { "allow" } else { "deny" };
+    let would = if decision.is_allowed() {
+        "allow"
+    } else {
+        "deny"
+    };
     let rule = decision
-        .rule
+        .rule()
         .map_or_else(|| "-".to_owned(), |r| format!("{:?}", r.name()));
     log::info!(
         target: "shadow",
