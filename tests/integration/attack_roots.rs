@@ -144,6 +144,25 @@ fn swapped_roots_leave_their_rules_inactive_and_the_others_serve() {
     );
 }
 
+/// In a batch too, a path an inactive rule allows is not served (`Io`, `EACCES`, with the
+/// audit reason), and the other paths are.
+#[test]
+fn an_inactive_rule_serves_nothing_in_a_batch_either() {
+    require_root!();
+    let (tree, policy) = setup();
+    let broker = Broker::start(&tree, &policy);
+    tree.dir("home/missing", 0o755);
+    tree.file("home/missing/x", b"made later\n", 0o644);
+    tree.file("home/missing/y", b"made later\n", 0o644);
+    let [a, x, y] = ["data/a.txt", "home/missing/x", "home/missing/y"].map(|rel| tree.p(rel));
+    let out = broker.fdagent(ALICE).args(["cat", &a, &x, &y, &a]).run();
+    out.code_is(74).stdout_is("alpha\nalpha\n");
+    for path in [&x, &y] {
+        let line = audit_fail(ALICE, out.pid, "read", path, "missing", "EACCES");
+        broker.expect_log(&format!("{line}the rule is inactive"));
+    }
+}
+
 /// `check --verbose` warns, at each rule, about a root reached through a symbolic link
 /// (every request would fail with `ELOOP`), a root that is not a directory, a missing
 /// root, and a root whose ancestor someone other than root can write (here: alice owns
