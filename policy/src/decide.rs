@@ -7,29 +7,41 @@ use crate::path::with_components;
 use crate::rule::Rule;
 use crate::{Access, Effect, Peer, Policy};
 
-/// The outcome of [`Policy::decide`]: whether the request is allowed, and the rule that decided
-/// it (`None` for the default deny).
+/// The outcome of [`Policy::decide`]: allowed by an allow rule, or denied by a deny rule or
+/// by default. An allowed request always has the rule that allowed it.
 #[derive(Debug, Clone, Copy)]
-pub struct Decision<'p> {
-    pub allowed: bool,
-    pub rule: Option<&'p Rule>,
+pub enum Decision<'p> {
+    /// Allowed by this allow rule.
+    Allow(&'p Rule),
+    /// Denied by this deny rule, or by default (`None`: no rule decided).
+    Deny(Option<&'p Rule>),
 }
 
-impl Decision<'_> {
+impl<'p> Decision<'p> {
     /// Denied by no rule: what a request gets when no rule decides it.
-    pub(crate) const BY_DEFAULT: Self = Decision {
-        allowed: false,
-        rule: None,
-    };
+    pub(crate) const BY_DEFAULT: Self = Decision::Deny(None);
+
+    /// Whether the request is allowed.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+
+    /// The rule that decided: the allow or deny rule, `None` for the default deny.
+    pub fn rule(&self) -> Option<&'p Rule> {
+        match *self {
+            Decision::Allow(rule) => Some(rule),
+            Decision::Deny(rule) => rule,
+        }
+    }
 }
 
 impl fmt::Display for Decision<'_> {
     /// `allow (rule "NAME")`, `deny (rule "NAME")` or `deny (no rule matched: default deny)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.allowed { "allow" } else { "deny" };
-        match self.rule {
-            Some(rule) => write!(f, "{verdict} (rule {:?})", rule.name()),
-            None => write!(f, "{verdict} (no rule matched: default deny)"),
+        match self {
+            Decision::Allow(rule) => write!(f, "allow (rule {:?})", rule.name()),
+            Decision::Deny(Some(rule)) => write!(f, "deny (rule {:?})", rule.name()),
+            Decision::Deny(None) => write!(f, "deny (no rule matched: default deny)"),
         }
     }
 }
@@ -121,14 +133,8 @@ impl<'p, 'r> Choice<'p, 'r> {
     pub(crate) fn decision(self) -> Decision<'p> {
         let rules = self.policy.rules();
         match (self.deny, self.allow) {
-            (Some(i), _) => Decision {
-                allowed: false,
-                rule: Some(&rules[i]),
-            },
-            (None, Some(i)) => Decision {
-                allowed: true,
-                rule: Some(&rules[i]),
-            },
+            (Some(i), _) => Decision::Deny(Some(&rules[i])),
+            (None, Some(i)) => Decision::Allow(&rules[i]),
             (None, None) => Decision::BY_DEFAULT,
         }
     }
@@ -220,7 +226,7 @@ effect = "deny"
             let decision = p.decide(peer, path, access);
             let path = String::from_utf8_lossy(path);
             assert_eq!(decision.to_string(), expected, "{peer:?} {path} {access}");
-            assert_eq!(decision.allowed, expected.starts_with("allow"));
+            assert_eq!(decision.is_allowed(), expected.starts_with("allow"));
         }
     }
 
@@ -425,14 +431,16 @@ effect = "deny"
             );
         }
         let d = p.decide(&ROOT, b"/etc", Access::empty());
-        assert!(!d.allowed && d.rule.is_none());
+        assert!(matches!(d, Decision::Deny(None)));
     }
 
     #[test]
     fn the_deciding_rule_is_returned() {
         let p = policy(POLICY);
         let d = p.decide(&STAFF, b"/srv/spool/m.eml", Access::WRITE | Access::CREATE);
-        let rule = d.rule.expect("a deciding rule");
+        let Decision::Allow(rule) = d else {
+            panic!("allowed by a rule: {d}")
+        };
         assert_eq!(
             (rule.name(), rule.line(), rule.create_mode()),
             ("staff-write-spool", 10, 0o600)
@@ -441,7 +449,7 @@ effect = "deny"
         assert!(
             policy("version = 1\n")
                 .decide(&ROOT, b"/", Access::READ)
-                .rule
+                .rule()
                 .is_none()
         );
     }

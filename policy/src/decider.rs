@@ -139,8 +139,8 @@ access = ["read"]
         for path in paths {
             let (got, want) = (decider.decide(path), p.decide(&peer, path, Access::READ));
             assert_eq!(
-                (got.allowed, got.rule.map(|r| r.name())),
-                (want.allowed, want.rule.map(|r| r.name())),
+                (got.is_allowed(), got.rule().map(|r| r.name())),
+                (want.is_allowed(), want.rule().map(|r| r.name())),
                 "{}",
                 String::from_utf8_lossy(path)
             );

@@ -14,10 +14,7 @@ pub(crate) fn decide<'p>(
     path: &[u8],
     access: Access,
 ) -> Decision<'p> {
-    let default = Decision {
-        allowed: false,
-        rule: None,
-    };
+    let default = Decision::Deny(None);
     let Some(path) = with_components(path, <[&[u8]]>::to_vec) else {
         return default;
     };
@@ -33,16 +30,10 @@ pub(crate) fn decide<'p>(
         })
     };
     if let Some(rule) = first(Effect::Deny, &|named| named.intersects(access)) {
-        return Decision {
-            allowed: false,
-            rule: Some(rule),
-        };
+        return Decision::Deny(Some(rule));
     }
     match first(Effect::Allow, &|granted| granted.contains(access)) {
-        Some(rule) => Decision {
-            allowed: true,
-            rule: Some(rule),
-        },
+        Some(rule) => Decision::Allow(rule),
         None => default,
     }
 }
@@ -58,9 +49,9 @@ mod tests {
     fn agree(p: &Policy, peer: &Peer<'_>, path: &str, access: Access) -> String {
         let compiled = p.decide(peer, path.as_bytes(), access);
         let reference = decide(p, peer, path.as_bytes(), access);
-        let rule = |d: Decision<'_>| d.rule.map(std::ptr::from_ref);
+        let rule = |d: Decision<'_>| d.rule().map(std::ptr::from_ref);
         assert!(
-            compiled.allowed == reference.allowed && rule(compiled) == rule(reference),
+            compiled.is_allowed() == reference.is_allowed() && rule(compiled) == rule(reference),
             "{peer:?} {path} {access}: compiled {compiled}, reference {reference}\n{:#?}",
             p.rules()
         );

@@ -168,7 +168,7 @@ proptest! {
             let peer = Peer { uid: req.uid, gid: req.gid, groups: &req.groups };
             let access = Access::from_bits(req.access).expect("known bits");
             let got = parsed.decide(&peer, &req.path, access);
-            let got = (got.allowed, got.rule.map(|r| r.name()));
+            let got = (got.is_allowed(), got.rule().map(|r| r.name()));
             prop_assert_eq!(got, decide(&model, req), "{:?}\n{}", req, text);
         }
     }
@@ -195,8 +195,8 @@ proptest! {
         for path in paths {
             let (got, want) = (decider.decide(path), parsed.decide(&peer, path, access));
             prop_assert_eq!(
-                (got.allowed, got.rule.map(|r| r.name())),
-                (want.allowed, want.rule.map(|r| r.name())),
+                (got.is_allowed(), got.rule().map(|r| r.name())),
+                (want.is_allowed(), want.rule().map(|r| r.name())),
                 "{:?}\n{}", String::from_utf8_lossy(path), text
             );
         }

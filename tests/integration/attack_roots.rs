@@ -215,3 +215,20 @@ itest!(a_create_rule_naming_one_missing_file_is_active, |tree| {
     let log = broker.log();
     assert!(!log.contains("is inactive"), "{log}");
 });
+
+// In a batch too, a path an inactive rule allows is not served (`Io`, `EACCES`, with the
+// audit reason), and the other paths are.
+itest!(an_inactive_rule_serves_nothing_in_a_batch_either, |tree| {
+    let policy = setup(&tree);
+    let broker = Broker::start(&tree, &policy);
+    tree.dir("home/missing", 0o755);
+    tree.file("home/missing/x", b"made later\n", 0o644);
+    tree.file("home/missing/y", b"made later\n", 0o644);
+    let [a, x, y] = ["data/a.txt", "home/missing/x", "home/missing/y"].map(|rel| tree.p(rel));
+    let out = broker.fdagent(ALICE).args(["cat", &a, &x, &y, &a]).run();
+    out.code_is(74).stdout_is("alpha\nalpha\n");
+    for path in [&x, &y] {
+        let line = audit_fail(ALICE, out.pid, "read", path, "missing", "EACCES");
+        broker.expect_log(&format!("{line}the rule is inactive"));
+    }
+});

@@ -9,7 +9,9 @@ use fdbroker_wire::{Access, Batch, Request};
 
 use std::time::Duration;
 
-use crate::harness::{ALICE, Broker, Policy, RawConn, Tree, itest, wait_until, within};
+use crate::harness::{
+    ALICE, Broker, Policy, RawConn, Tree, itest, wait_until, within, write_policy,
+};
 
 /// Root (in-process) and alice may read `data/**`; `secret` is covered by no rule.
 fn setup(tree: &Tree) -> String {
@@ -247,4 +249,57 @@ itest!(fdagent_cat_of_many_files, |tree| {
         tree.p("secret")
     ));
     assert_eq!(out.stdout_str(), "alpha\n".repeat(299));
+});
+
+// With `--shadow-policy`, every decided path of a batch is compared on its own: one line
+// per path the shadow decides differently, none for a path refused before any decision;
+// the shadow grants nothing.
+itest!(the_shadow_policy_compares_each_path_of_a_batch, |tree| {
+    let policy = setup(&tree);
+    // The shadow lets root read `secret`, and nothing else.
+    let shadow = Policy::new()
+        .allow("shadow-secret")
+        .users(&[0])
+        .paths(&[tree.p("secret")])
+        .access("read");
+    write_policy(&tree.path("shadow.toml"), &shadow.to_string());
+    let shadowed = ["--shadow-policy", &tree.p("shadow.toml")];
+    let broker = Broker::start_with(&tree, &policy, &shadowed);
+    let paths = [
+        tree.p("data/a.txt"),
+        tree.p("secret"),
+        "data/relative".to_owned(),
+        tree.p("data/b.txt"),
+    ];
+    let socket = broker.socket().to_owned();
+    let kinds = within(Duration::from_secs(10), move || {
+        let mut client = Client::connect(&socket).expect("connect");
+        let results = client.open_many(&paths, Access::READ).expect("batch");
+        results.iter().map(kind_of).collect::<Vec<_>>()
+    });
+    assert_eq!(
+        kinds,
+        [
+            None,
+            Some(ErrorKind::Denied),
+            Some(ErrorKind::InvalidRequest),
+            None
+        ]
+    );
+    let (pid, gid) = (std::process::id(), rustix::process::getgid().as_raw());
+    let line = |would: &str, rel: &str, rule: &str| {
+        format!(
+            "shadow: would {would} op=open uid=0 gid={gid} pid={pid} access=read path=\"{}\" rule={rule}",
+            tree.p(rel)
+        )
+    };
+    let log = broker.wait_for_count("shadow: would ", 3);
+    for expected in [
+        line("deny", "data/a.txt", "-"),
+        line("allow", "secret", "\"shadow-secret\""),
+        line("deny", "data/b.txt", "-"),
+    ] {
+        assert!(log.contains(&expected), "no {expected:?} in\n{log}");
+    }
+    assert_eq!(log.matches("shadow: would ").count(), 3, "{log}");
 });

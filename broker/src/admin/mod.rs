@@ -163,7 +163,7 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         query.access,
     );
     println!("{decision}");
-    Ok(decision.allowed)
+    Ok(decision.is_allowed())
 }
 
 /// (uid, primary gid, supplementary gids) of the client to explain for. Without a primary

@@ -1,5 +1,5 @@
 //! The broker's counters, for `Status` replies and the service manager's status line:
-//! per rule allowed and denied, default denials and errors. They count since the policy
+//! per rule allowed and denied, default denials and errors, which count since the policy
 //! in force was loaded (a reload starts new counters, since rules may have changed).
 //! Relaxed atomics: a count is a statistic, never a decision.
 

@@ -1,36 +1,47 @@
 //! One request, one decision per path, one reply, one audit line per path — top to bottom
 //! in this file.
 //!
+//! A request is first checked for its shape. `Open` and `OpenMany` then take the same
+//! steps, an `Open` as a batch of one: decide every path, compare with the shadow policy
+//! if there is one, open what is allowed, send the one reply, record each path. Only the
+//! reply's shape differs (`Opened`, `Created` or `Error` for `Open`; `OpenedMany` for a
+//! batch). `Ping`, `Status` and `Reload` are answered at the end of the file.
+//!
 //! The request stage: what the server loop hands a request it has read to, until its
 //! reply is sent and recorded. Beside this file, the steps it takes: opening a file the
-//! policy allows ([`open`], and [`siblings`] for a batch's files that share a directory),
-//! closing a batch's fds once sent ([`close_runs`]), and the audit trail ([`audit`]).
+//! policy allows ([`open`], [`openat2`], and [`siblings`] for a batch's files that share a
+//! directory), sending replies ([`reply`]), closing a batch's fds once sent
+//! ([`close_runs`]), and the audit trail ([`audit`]).
 
 pub mod audit;
 mod close_runs;
 pub mod open;
+mod openat2;
+pub mod reply;
 mod siblings;
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use fdbroker_policy::{Decision, Peer, Rule};
-use fdbroker_wire::Outcome as BatchOutcome;
+use fdbroker_policy::{Decision, Peer, Policy, Rule};
 use fdbroker_wire::{
     Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
-    PathError, Received, ReloadAttempt, Request, Response, RuleStatus, Status, check_path,
-    clip_message_text, decode_request, encode_response,
+    Outcome as BatchOutcome, PathError, Received, ReloadAttempt, Request, Response, RuleStatus,
+    Status, check_path, clip_message_text, decode_request,
 };
 use rustix::io::Errno;
 
 use self::audit::{Audit, Outcome, Pending, QuotedPath};
 use self::close_runs::close_all;
 use self::open::{NewFile, OpenFailure, Opened};
+use self::reply::{Sent, reply, reply_error};
 use self::siblings::Siblings;
+use crate::policy::inactive::Inactive;
 use crate::policy::store::{Live, PolicyStore};
-use crate::server::conns::ConnTable;
+use crate::server::connections::Connections;
 use crate::server::peer::PeerCreds;
 use crate::server::reloads::Reloads;
 
@@ -47,8 +58,8 @@ pub struct Context<'a> {
     pub reloads: &'a Reloads,
     /// When the broker started, for `Status`.
     pub started: Instant,
-    /// The connections, for `Status`.
-    pub conns: &'a ConnTable,
+    /// How many connections are open, for `Status`.
+    pub connections: &'a Connections,
     /// Where decisions are recorded.
     pub audit: &'a Audit,
 }
@@ -59,17 +70,8 @@ pub struct Served {
     /// How many paths the request asked about (for the server's share of work per
     /// connection).
     pub paths: usize,
-    /// The reply sent (for the connection's unread replies, see [`crate::server::unread`]).
+    /// The reply sent (for the connection's unread replies, see [`crate::unread`]).
     pub reply: Sent,
-}
-
-/// One reply sent.
-#[derive(Debug, Clone, Copy)]
-pub struct Sent {
-    /// Its bytes.
-    pub bytes: usize,
-    /// The fds it carried.
-    pub fds: usize,
 }
 
 /// Answers the request in `received` (whose bytes are in `buf`) on `sock`.
@@ -83,208 +85,148 @@ pub fn handle(
     received: Received,
     buf: &[u8],
 ) -> io::Result<Served> {
-    // 1. Shape: no fds (dropping `received` closes them), not over-long, decodable.
-    let malformed = |kind, errno, message: &str| {
-        ctx.live.counts.error();
-        let reply = refuse(sock, peer, kind, errno, message)?;
-        Ok(Served { paths: 0, reply })
-    };
-    if !received.fds.is_empty() || received.control_truncated {
-        return malformed(
-            ErrorKind::InvalidRequest,
-            Errno::INVAL,
-            "requests must not carry file descriptors",
-        );
-    }
-    let Some(msg) = received.bytes(buf) else {
-        return malformed(
-            ErrorKind::TooLarge,
-            Errno::MSGSIZE,
-            "request larger than the protocol maximum",
-        );
-    };
-    let request = match decode_request(msg) {
+    let request = match shape(&received, buf) {
         Ok(request) => request,
-        Err(e) => {
-            return malformed(
-                e.kind(),
-                Errno::from_raw_os_error(e.errno()),
-                &e.to_string(),
-            );
+        Err(malformed) => {
+            ctx.live.counts.error();
+            let reply = refuse(sock, peer, &malformed)?;
+            return Ok(Served { paths: 0, reply });
         }
     };
-
-    // 2. Each path: decide and open; the one reply is sent, then the records are written,
-    //    with the send's outcome.
-    let paths = match &request {
-        Request::Open { .. } => 1,
-        Request::OpenMany { paths, .. } => paths.0.len(),
-        Request::Ping | Request::Status { .. } | Request::Reload => 0,
-    };
-    let mut records = ctx.audit.pending();
-    let sent = match request {
-        Request::Ping => reply(sock, &Response::Pong, &[]),
-        Request::Status { first_rule } if peer.uid == 0 => status(sock, ctx, ctx.live, first_rule),
-        Request::Status { first_rule } => grants(sock, peer, ctx.live, first_rule),
-        Request::Reload => reload(sock, peer, ctx),
+    let (paths, sent) = match request {
         Request::Open {
             path,
             access,
             create_mode,
         } => {
-            let verdict = judge(peer, ctx, path, access);
-            let opened = open_allowed(peer, verdict, path, None, access, create_mode);
-            let sent = match &opened {
-                Ok(Opened {
-                    fd,
-                    kind,
-                    size,
-                    created,
-                }) => {
-                    let (kind, size) = (*kind, *size);
-                    let response = if *created {
-                        Response::Created { kind, size }
-                    } else {
-                        Response::Opened { kind, size }
-                    };
-                    reply(sock, &response, &[fd.as_fd()])
-                }
-                Err(OpenFailure {
-                    kind,
-                    errno,
-                    reason,
-                }) => reply(
-                    sock,
-                    &Response::Error {
-                        kind: *kind,
-                        errno: errno.raw_os_error(),
-                        message: reason,
-                    },
-                    &[],
-                ),
-            };
-            let delivery = Delivery::of(&sent);
-            record(
-                peer,
-                ctx,
-                &mut records,
-                path,
+            let opens = Opens {
+                paths: &[path],
                 access,
-                verdict,
-                &opened,
-                delivery,
-            );
-            records.flush();
-            sent
+                create_mode,
+            };
+            (1, serve_opens(sock, peer, ctx, &opens, ReplyShape::Open))
         }
         Request::OpenMany {
             paths,
             access,
             create_mode,
         } => {
-            // In three passes: every decision, then every open back to back, then every
-            // record. Alternating policy code and the kernel's open path per file costs
-            // the opens their warm caches; separated, a batch opens measurably faster.
-            // Allowed files that share a directory are opened by name in it.
-            let paths = paths.0;
-            let who = who(peer);
-            let mut decider = ctx.live.policy.decider(who, access);
-            let verdicts: Vec<Verdict<'_>> = paths
-                .iter()
-                .map(|path| match check_path(path) {
-                    Ok(()) => {
-                        let decision = decider.decide(path);
-                        verdict(peer, ctx, &who, path, access, decision)
-                    }
-                    Err(e) => Verdict::BadPath(e),
-                })
-                .collect();
-            let mut siblings = Siblings::default();
-            let opened: Vec<Result<Opened, OpenFailure>> = (0..paths.len())
-                .map(|i| {
-                    let parent = match verdicts[i] {
-                        Verdict::Allowed(_) => siblings.dir_for(&paths, i),
-                        _ => None,
-                    };
-                    open_allowed(peer, verdicts[i], paths[i], parent, access, create_mode)
-                })
-                .collect();
-            let mut fds: Vec<BorrowedFd<'_>> = Vec::with_capacity(paths.len());
-            let results = opened
-                .iter()
-                .map(|outcome| match outcome {
-                    Ok(Opened {
-                        fd,
-                        kind,
-                        size,
-                        created,
-                    }) => {
-                        fds.push(fd.as_fd());
-                        let (kind, size) = (*kind, *size);
-                        if *created {
-                            BatchOutcome::Created { kind, size }
-                        } else {
-                            BatchOutcome::Opened { kind, size }
-                        }
-                    }
-                    Err(OpenFailure { kind, errno, .. }) => BatchOutcome::Failed {
-                        kind: *kind,
-                        errno: errno.raw_os_error(),
-                    },
-                })
-                .collect();
-            let sent = reply(
-                sock,
-                &Response::OpenedMany {
-                    results: Batch(results),
-                },
-                &fds,
-            );
-            let delivery = Delivery::of(&sent);
-            for ((path, verdict), outcome) in paths.iter().zip(verdicts).zip(&opened) {
-                record(
-                    peer,
-                    ctx,
-                    &mut records,
-                    path,
-                    access,
-                    verdict,
-                    outcome,
-                    delivery,
-                );
-            }
-            records.flush();
-            drop(fds);
-            close_all(opened.into_iter().filter_map(Result::ok).map(|o| o.fd));
-            sent
+            let opens = Opens {
+                paths: &paths.0,
+                access,
+                create_mode,
+            };
+            let sent = serve_opens(sock, peer, ctx, &opens, ReplyShape::Batch);
+            (paths.0.len(), sent)
         }
+        Request::Ping => (0, reply(sock, &Response::Pong, &[])),
+        Request::Status { first_rule } if peer.uid == 0 => {
+            (0, status(sock, ctx, ctx.live, first_rule))
+        }
+        Request::Status { first_rule } => (0, grants(sock, peer, ctx.live, first_rule)),
+        Request::Reload => (0, reload(sock, peer, ctx)),
     };
     sent.map(|reply| Served { paths, reply })
 }
 
-/// What the policy says of one path, before anything is opened.
-#[derive(Debug, Clone, Copy)]
-enum Verdict<'p> {
-    /// The path breaks the path rule (in a batch; a single `Open` is checked when decoded):
-    /// never decided.
-    BadPath(PathError),
-    /// Refused, by this deny rule or by default.
-    Denied(Option<&'p Rule>),
-    /// Allowed by this rule.
-    Allowed(&'p Rule),
-    /// Allowed by this rule, which is inactive (see [`crate::policy::inactive`]): not served.
-    Inactive(&'p Rule),
+/// Why a request was refused for its shape, before anything was asked of the policy.
+struct Malformed {
+    kind: ErrorKind,
+    errno: Errno,
+    message: Cow<'static, str>,
 }
 
-/// Asks the policy about one path, and the shadow policy too if there is one. (A batch
-/// asks a [`fdbroker_policy::Decider`], which gives the same answers faster.)
+/// 1. Shape: the request in `received`, if it carries no fds (dropping `received` closes
+///    them), fit in `buf` and decodes.
+fn shape<'b>(received: &Received, buf: &'b [u8]) -> Result<Request<'b>, Malformed> {
+    if !received.fds.is_empty() || received.control_truncated {
+        return Err(Malformed {
+            kind: ErrorKind::InvalidRequest,
+            errno: Errno::INVAL,
+            message: "requests must not carry file descriptors".into(),
+        });
+    }
+    let Some(msg) = received.bytes(buf) else {
+        return Err(Malformed {
+            kind: ErrorKind::TooLarge,
+            errno: Errno::MSGSIZE,
+            message: "request larger than the protocol maximum".into(),
+        });
+    };
+    decode_request(msg).map_err(|e| Malformed {
+        kind: e.kind(),
+        errno: Errno::from_raw_os_error(e.errno()),
+        message: e.to_string().into(),
+    })
+}
+
+/// Replies with an error to a request that could not be decided, logging it (it is not
+/// an audit decision: nothing was asked of the policy).
+fn refuse(sock: BorrowedFd<'_>, peer: &PeerCreds, malformed: &Malformed) -> io::Result<Sent> {
+    let Malformed {
+        kind,
+        errno,
+        message,
+    } = malformed;
+    log::info!(
+        "refused request from uid={} gid={} pid={}: {}: {message}",
+        peer.uid,
+        peer.gid,
+        peer.pid,
+        kind.as_str()
+    );
+    reply_error(sock, *kind, *errno, clip_message_text(message))
+}
+
+/// The paths a request asks to open, all with the same access.
+struct Opens<'r> {
+    paths: &'r [&'r [u8]],
+    access: Access,
+    create_mode: u32,
+}
+
+/// Serves a request to open paths, in passes: every decision (2), the shadow's
+/// comparison (3), every open back to back (4), the one reply (5), every record (6), then
+/// the broker's copies of the fds are closed (7). Alternating policy code and the
+/// kernel's open path per file costs the opens their warm caches; separated, a batch
+/// opens measurably faster.
+fn serve_opens(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    ctx: &Context<'_>,
+    opens: &Opens<'_>,
+    shape: ReplyShape,
+) -> io::Result<Sent> {
+    let verdicts = decide(&ctx.live.policy, peer, opens);
+    if let Some(shadow) = ctx.shadow {
+        compare_shadow(peer, &shadow.policy, opens, &verdicts);
+    }
+    let opened = open_all(peer, &ctx.live.inactive, opens, &verdicts);
+    let sent = reply_opened(sock, shape, &opened);
+    record(peer, ctx, opens, &verdicts, &opened, Delivery::of(&sent));
+    // 7. Close: a batch's fds in runs (see `crate::close_runs`); an `Open`'s one fd when
+    //    `opened` is dropped, with close(2), which releases the file at once where
+    //    close_range(2) leaves that to the return to user space: cheaper for one fd.
+    if let ReplyShape::Batch = shape {
+        close_all(opened.into_iter().filter_map(Result::ok).map(|o| o.fd));
+    }
+    sent
+}
+
+/// What the policy says of one path, before anything is opened: its decision, or why it
+/// was never decided (it breaks the path rule: in a batch; an `Open`'s path was checked
+/// when it was decoded).
+type Verdict<'p> = Result<Decision<'p>, PathError>;
+
+/// 2. Decide: asks the policy about each path, sharing the work of consecutive paths in
+///    one directory (see [`fdbroker_policy::Decider`]).
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
 /// nothing about the path, not even whether it exists.
-fn judge<'p>(peer: &PeerCreds, ctx: &Context<'p>, path: &[u8], access: Access) -> Verdict<'p> {
-    let who = who(peer);
-    let decision = ctx.live.policy.decide(&who, path, access);
-    verdict(peer, ctx, &who, path, access, decision)
+fn decide<'p>(policy: &'p Policy, peer: &PeerCreds, opens: &Opens<'_>) -> Vec<Verdict<'p>> {
+    let mut decider = policy.decider(who(peer), opens.access);
+    let decide = |path: &&[u8]| check_path(path).map(|()| decider.decide(path));
+    opens.paths.iter().map(decide).collect()
 }
 
 /// The policy's view of the client.
@@ -296,29 +238,80 @@ fn who(peer: &PeerCreds) -> Peer<'_> {
     }
 }
 
-/// The verdict of the live policy's `decision` on `path`, compared with the shadow
-/// policy's if there is one.
-fn verdict<'p>(
-    peer: &PeerCreds,
-    ctx: &Context<'p>,
-    who: &Peer<'_>,
-    path: &[u8],
-    access: Access,
-    decision: Decision<'p>,
-) -> Verdict<'p> {
-    if let Some(shadow) = ctx.shadow {
-        compare_shadow(peer, shadow, who, path, access, decision.allowed);
-    }
-    match decision.rule {
-        Some(rule) if decision.allowed && ctx.live.inactive.contains(rule.index()) => {
-            Verdict::Inactive(rule)
+/// 3. Shadow: logs each path the `shadow` policy decides differently from the live one.
+///    The shadow never grants anything: these lines are all it does.
+fn compare_shadow(peer: &PeerCreds, shadow: &Policy, opens: &Opens<'_>, verdicts: &[Verdict<'_>]) {
+    let access = opens.access;
+    let mut decider = shadow.decider(who(peer), access);
+    for (path, verdict) in opens.paths.iter().zip(verdicts) {
+        let Ok(live) = verdict else { continue };
+        let decision = decider.decide(path);
+        if decision.is_allowed() == live.is_allowed() {
+            continue;
         }
-        Some(rule) if decision.allowed => Verdict::Allowed(rule),
-        rule => Verdict::Denied(rule),
+        let would = if decision.is_allowed() {
+            "allow"
+        } else {
+            "deny"
+        };
+        let rule = decision
+            .rule()
+            .map_or_else(|| "-".to_owned(), |r| format!("{:?}", r.name()));
+        log::info!(
+            target: "shadow",
+            "shadow: would {would} op=open uid={} gid={} pid={} access={access} path={} rule={rule}",
+            peer.uid,
+            peer.gid,
+            peer.pid,
+            QuotedPath(path)
+        );
     }
 }
 
-/// Opens one path if its verdict allows it.
+/// 4. Open: opens each path its verdict allows. Allowed files that share a directory are
+///    opened by name in it (see [`crate::siblings`]).
+fn open_all(
+    peer: &PeerCreds,
+    inactive: &Inactive,
+    opens: &Opens<'_>,
+    verdicts: &[Verdict<'_>],
+) -> Vec<Result<Opened, OpenFailure>> {
+    let mut siblings = Siblings::default();
+    (0..opens.paths.len())
+        .map(|i| {
+            let rule = servable(verdicts[i], inactive)?;
+            let parent = siblings.dir_for(opens.paths, i);
+            open_allowed(peer, rule, opens, i, parent)
+        })
+        .collect()
+}
+
+/// The rule to open a path under, or why it is not opened: its verdict refuses it, or the
+/// rule that allows it is inactive (see [`crate::inactive`]).
+#[inline(always)]
+fn servable<'p>(verdict: Verdict<'p>, inactive: &Inactive) -> Result<&'p Rule, OpenFailure> {
+    match verdict {
+        Ok(Decision::Allow(rule)) if !inactive.contains(rule.index()) => Ok(rule),
+        Ok(Decision::Allow(_)) => Err(OpenFailure {
+            kind: ErrorKind::Io,
+            errno: Errno::ACCESS,
+            reason: "the rule is inactive: its root could not be confined to at start \
+                     (see the broker's log)",
+        }),
+        Ok(Decision::Deny(_)) => Err(OpenFailure {
+            kind: ErrorKind::Denied,
+            errno: Errno::ACCESS,
+            reason: "permission denied by the fdbroker policy",
+        }),
+        Err(_) => Err(OpenFailure {
+            kind: ErrorKind::InvalidRequest,
+            errno: Errno::INVAL,
+            reason: "bad path",
+        }),
+    }
+}
+
+/// Opens path `i` of `opens`, which `rule` allows.
 ///
 /// Inlined, with [`open::open`], into the loop that opens a batch. Measured on the
 /// development VM: out of line, fdbroker's batches took about 0.45 µs a file longer than
@@ -329,44 +322,79 @@ fn verdict<'p>(
 #[inline(always)]
 fn open_allowed(
     peer: &PeerCreds,
-    verdict: Verdict<'_>,
-    path: &[u8],
+    rule: &Rule,
+    opens: &Opens<'_>,
+    i: usize,
     parent: Option<BorrowedFd<'_>>,
-    access: Access,
-    create_mode: u32,
 ) -> Result<Opened, OpenFailure> {
-    let rule = match verdict {
-        Verdict::Allowed(rule) => rule,
-        Verdict::Denied(_) => {
-            return Err(OpenFailure {
-                kind: ErrorKind::Denied,
-                errno: Errno::ACCESS,
-                reason: "permission denied by the fdbroker policy",
-            });
-        }
-        Verdict::BadPath(_) => {
-            return Err(OpenFailure {
-                kind: ErrorKind::InvalidRequest,
-                errno: Errno::INVAL,
-                reason: "bad path",
-            });
-        }
-        Verdict::Inactive(_) => {
-            return Err(OpenFailure {
-                kind: ErrorKind::Io,
-                errno: Errno::ACCESS,
-                reason: "the rule is inactive: its root could not be confined to at start \
-                         (see the broker's log)",
-            });
-        }
-    };
+    let access = opens.access;
     // A created file belongs to the client, with a mode bounded by 0666 and the rule.
     let create = access.creates().then(|| NewFile {
         uid: peer.uid,
         gid: peer.gid,
-        mode: create_mode & 0o666 & rule.create_mode(),
+        mode: opens.create_mode & 0o666 & rule.create_mode(),
     });
-    open::open(path, parent, access, create)
+    open::open(opens.paths[i], parent, access, create)
+}
+
+/// How the outcomes of a request's opens are replied.
+#[derive(Debug, Clone, Copy)]
+enum ReplyShape {
+    /// `Open`'s one outcome: `Opened` or `Created` with its fd, or `Error`.
+    Open,
+    /// A batch's outcomes in order, `OpenedMany`, with the fds of the files opened.
+    Batch,
+}
+
+/// 5. Reply: sends the outcomes `opened` in `shape`.
+fn reply_opened(
+    sock: BorrowedFd<'_>,
+    shape: ReplyShape,
+    opened: &[Result<Opened, OpenFailure>],
+) -> io::Result<Sent> {
+    let fds: Vec<BorrowedFd<'_>> = opened
+        .iter()
+        .filter_map(|outcome| outcome.as_ref().ok())
+        .map(|o| o.fd.as_fd())
+        .collect();
+    let response = match (shape, opened) {
+        (ReplyShape::Open, [Ok(o)]) if o.created => Response::Created {
+            kind: o.kind,
+            size: o.size,
+        },
+        (ReplyShape::Open, [Ok(o)]) => Response::Opened {
+            kind: o.kind,
+            size: o.size,
+        },
+        (ReplyShape::Open, [Err(f)]) => Response::Error {
+            kind: f.kind,
+            errno: f.errno.raw_os_error(),
+            message: f.reason,
+        },
+        // A batch (an `Open` has exactly one outcome).
+        _ => Response::OpenedMany {
+            results: Batch(opened.iter().map(batch_outcome).collect()),
+        },
+    };
+    reply(sock, &response, &fds)
+}
+
+/// One path's outcome in an `OpenedMany` reply.
+fn batch_outcome(opened: &Result<Opened, OpenFailure>) -> BatchOutcome {
+    match opened {
+        Ok(o) if o.created => BatchOutcome::Created {
+            kind: o.kind,
+            size: o.size,
+        },
+        Ok(o) => BatchOutcome::Opened {
+            kind: o.kind,
+            size: o.size,
+        },
+        Err(f) => BatchOutcome::Failed {
+            kind: f.kind,
+            errno: f.errno.raw_os_error(),
+        },
+    }
 }
 
 /// Whether a reply was delivered: the errno of its failed send, if it failed (the kernel
@@ -387,13 +415,38 @@ impl Delivery {
     }
 }
 
+/// 6. Record: counts and writes the audit records of every path, in one write, right
+///    after the reply was sent, so each says what the client got.
+fn record(
+    peer: &PeerCreds,
+    ctx: &Context<'_>,
+    opens: &Opens<'_>,
+    verdicts: &[Verdict<'_>],
+    opened: &[Result<Opened, OpenFailure>],
+    delivery: Delivery,
+) {
+    let mut records = ctx.audit.pending();
+    for ((path, verdict), outcome) in opens.paths.iter().zip(verdicts).zip(opened) {
+        record_one(
+            peer,
+            ctx,
+            &mut records,
+            path,
+            opens.access,
+            *verdict,
+            outcome,
+            delivery,
+        );
+    }
+    records.flush();
+}
+
 /// Counts one path's outcome against its rule and adds its audit record to `records`;
 /// a path that broke the path rule is logged and counted as an error instead (nothing
 /// was asked of the policy). An allowed fd whose reply could not be sent is recorded as
-/// a failure with the send's errno, never as allowed: the records are written right
-/// after the send, so each says what the client got.
+/// a failure with the send's errno, never as allowed.
 #[allow(clippy::too_many_arguments)]
-fn record(
+fn record_one(
     peer: &PeerCreds,
     ctx: &Context<'_>,
     records: &mut Pending<'_>,
@@ -405,7 +458,7 @@ fn record(
 ) {
     let counts = &ctx.live.counts;
     match (verdict, opened, delivery) {
-        (Verdict::BadPath(e), _, _) => {
+        (Err(e), _, _) => {
             counts.error();
             log::info!(
                 "refused path from uid={} pid={}: {}: {e}",
@@ -414,11 +467,11 @@ fn record(
                 QuotedPath(path)
             );
         }
-        (Verdict::Denied(rule), _, _) => {
+        (Ok(Decision::Deny(rule)), _, _) => {
             counts.denied(rule.map(Rule::index));
             records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
         }
-        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(opened), Delivery::Sent) => {
+        (Ok(Decision::Allow(rule)), Ok(opened), Delivery::Sent) => {
             counts.allowed(rule.index());
             let outcome = if opened.created {
                 Outcome::Created
@@ -427,7 +480,7 @@ fn record(
             };
             records.open(peer, access, path, Some(rule.name()), outcome);
         }
-        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Ok(_), Delivery::Failed(errno)) => {
+        (Ok(Decision::Allow(rule)), Ok(_), Delivery::Failed(errno)) => {
             counts.allowed(rule.index());
             counts.error();
             let outcome = Outcome::Fail {
@@ -436,7 +489,7 @@ fn record(
             };
             records.open(peer, access, path, Some(rule.name()), outcome);
         }
-        (Verdict::Allowed(rule) | Verdict::Inactive(rule), Err(f), _) => {
+        (Ok(Decision::Allow(rule)), Err(f), _) => {
             counts.allowed(rule.index());
             counts.error();
             let outcome = Outcome::Fail {
@@ -446,34 +499,6 @@ fn record(
             records.open(peer, access, path, Some(rule.name()), outcome);
         }
     }
-}
-
-/// Logs the request if the shadow policy decides it differently from the live one. The
-/// shadow never grants anything: this line is all it does.
-fn compare_shadow(
-    peer: &PeerCreds,
-    shadow: &Live,
-    who: &Peer<'_>,
-    path: &[u8],
-    access: Access,
-    allowed: bool,
-) {
-    let decision = shadow.policy.decide(who, path, access);
-    if decision.allowed == allowed {
-        return;
-    }
-    let would = if decision.allowed { "allow" } else { "deny" };
-    let rule = decision
-        .rule
-        .map_or_else(|| "-".to_owned(), |r| format!("{:?}", r.name()));
-    log::info!(
-        target: "shadow",
-        "shadow: would {would} op=open uid={} gid={} pid={} access={access} path={} rule={rule}",
-        peer.uid,
-        peer.gid,
-        peer.pid,
-        QuotedPath(path)
-    );
 }
 
 /// Answers root's `Status` (and `Reload`) with a page of per-rule counts of `live` from
@@ -522,7 +547,7 @@ fn status(
             inactive,
         });
     }
-    let (connections, peak) = ctx.conns.counts();
+    let (connections, peak) = ctx.connections.counts();
     let status = Status {
         uptime_secs: ctx.started.elapsed().as_secs(),
         policy_file: clip(&file, MAX_STATUS_PATH),
@@ -600,29 +625,14 @@ fn reload(sock: BorrowedFd<'_>, peer: &PeerCreds, ctx: &Context<'_>) -> io::Resu
     log::info!("reload requested by uid=0 pid={}", peer.pid);
     if !ctx.reloads.ask_and_wait() {
         let message = "the broker is shutting down";
-        let errno = Errno::SHUTDOWN.raw_os_error();
-        let kind = ErrorKind::Internal;
-        return reply(
-            sock,
-            &Response::Error {
-                kind,
-                errno,
-                message,
-            },
-            &[],
-        );
+        return reply_error(sock, ErrorKind::Internal, Errno::SHUTDOWN, message);
     }
     status(sock, ctx, &ctx.store.current(), 0)
 }
 
 /// Replies `Denied` with `message`.
 fn deny(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
-    let response = Response::Error {
-        kind: ErrorKind::Denied,
-        errno: Errno::ACCESS.raw_os_error(),
-        message,
-    };
-    reply(sock, &response, &[])
+    reply_error(sock, ErrorKind::Denied, Errno::ACCESS, message)
 }
 
 /// Seconds since the Unix epoch (0 for an instant before it).
@@ -649,128 +659,4 @@ fn clip(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
-}
-
-/// Replies with an error to a request that could not be decided, logging it (it is not
-/// an audit decision: nothing was asked of the policy).
-fn refuse(
-    sock: BorrowedFd<'_>,
-    peer: &PeerCreds,
-    kind: ErrorKind,
-    errno: Errno,
-    message: &str,
-) -> io::Result<Sent> {
-    log::info!(
-        "refused request from uid={} gid={} pid={}: {}: {message}",
-        peer.uid,
-        peer.gid,
-        peer.pid,
-        kind.as_str()
-    );
-    let message = clip_message_text(message);
-    reply(
-        sock,
-        &Response::Error {
-            kind,
-            errno: errno.raw_os_error(),
-            message,
-        },
-        &[],
-    )
-}
-
-/// Replies `Busy` to a request over a limit (the caller has logged it).
-pub fn reply_busy(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
-    let response = Response::Error {
-        kind: ErrorKind::Busy,
-        errno: Errno::BUSY.raw_os_error(),
-        message,
-    };
-    reply(sock, &response, &[])
-}
-
-/// Tells a connection refused at accept why, before it is closed; it gets the message as
-/// the reply to its first request.
-pub fn refuse_busy(sock: BorrowedFd<'_>, message: &str) {
-    let _ = reply_busy(sock, message);
-}
-
-fn reply(
-    sock: BorrowedFd<'_>,
-    response: &Response<'_>,
-    fds: &[BorrowedFd<'_>],
-) -> io::Result<Sent> {
-    // Most replies (to `Open`, `Ping`, a refusal) are a few dozen bytes: they are encoded
-    // in a small buffer, and only the others pay for zeroing one of the largest size.
-    let mut small = [0u8; SMALL_RESPONSE];
-    let mut large;
-    let mostly_small = !matches!(
-        response,
-        Response::OpenedMany { .. } | Response::Status(_) | Response::Grants(_)
-    );
-    let msg = match mostly_small.then(|| encode_response(response, &mut small)) {
-        Some(Ok(msg)) => msg,
-        _ => {
-            large = [0u8; MAX_RESPONSE];
-            encode_response(response, &mut large).map_err(io::Error::other)?
-        }
-    };
-    fdbroker_wire::send(sock, msg, fds)?;
-    Ok(Sent {
-        bytes: msg.len(),
-        fds: fds.len(),
-    })
-}
-
-/// The buffer tried first for a reply: room for an `Opened` or an error with its message.
-const SMALL_RESPONSE: usize = 256;
-
-#[cfg(test)]
-mod tests {
-    use std::os::fd::AsFd;
-
-    use fdbroker_wire::{FileKind, MAX_MESSAGE_TEXT, decode_response};
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
-
-    use super::*;
-
-    /// Small replies and replies too large for the small buffer arrive whole.
-    #[test]
-    fn replies_of_every_size_arrive_whole() {
-        let (a, b) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
-        let long = "x".repeat(MAX_MESSAGE_TEXT);
-        let responses = [
-            Response::Opened {
-                kind: FileKind::Regular,
-                size: 4096,
-            },
-            Response::Error {
-                kind: ErrorKind::Io,
-                errno: 5,
-                message: &long,
-            },
-            Response::OpenedMany {
-                results: Batch(vec![
-                    BatchOutcome::Failed {
-                        kind: ErrorKind::NotFound,
-                        errno: 2,
-                    };
-                    MAX_BATCH
-                ]),
-            },
-        ];
-        let mut buf = [0; MAX_RESPONSE];
-        for response in &responses {
-            let sent = reply(a.as_fd(), response, &[]).unwrap();
-            let got = fdbroker_wire::recv(b.as_fd(), &mut buf, 0).unwrap();
-            assert_eq!(got.len, sent.bytes);
-            assert_eq!(&decode_response(&buf[..got.len]).unwrap(), response);
-        }
-    }
 }

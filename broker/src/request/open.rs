@@ -16,6 +16,8 @@ use rustix::fs::{
 use rustix::io::Errno;
 use rustix::process::{Gid, Uid};
 
+use super::openat2::openat2_retry;
+
 /// A file opened for a client, ready to send.
 #[derive(Debug)]
 pub struct Opened {
@@ -50,10 +52,6 @@ pub struct NewFile {
     /// The final mode, already bounded by the broker.
     pub mode: u32,
 }
-
-/// `openat2` gives up with `EAGAIN` when a rename races a path walk; retrying a few times
-/// is what the kernel documents, and bounding it keeps a hostile renamer from spinning us.
-const EAGAIN_RETRIES: usize = 8;
 
 /// Opens `path` (absolute, normalized, already allowed) with flags derived from `access`.
 /// With `create` or `create_new`, a missing file is created exclusively, given to the
@@ -143,24 +141,6 @@ pub fn open_flags(access: Access) -> OFlags {
         flags |= OFlags::TRUNC;
     }
     flags
-}
-
-/// `openat2` with the broker's resolve flags: no symlinks, no magic links, anywhere.
-#[inline(always)]
-pub fn openat2_retry(
-    dir: BorrowedFd<'_>,
-    path: &[u8],
-    flags: OFlags,
-    mode: u32,
-) -> Result<OwnedFd, Errno> {
-    let resolve = ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-    let mut tries = 0;
-    loop {
-        match openat2(dir, path, flags, Mode::from_raw_mode(mode), resolve) {
-            Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => tries += 1,
-            other => return other,
-        }
-    }
 }
 
 /// Checks at start that `openat2` works (Linux 5.6 or later, and no seccomp filter

@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{CWD, OFlags};
 
-use super::open::openat2_retry;
+use super::openat2::openat2_retry;
 
 /// The directory of the batch's latest paths, opened (or not) once.
 #[derive(Debug, Default)]

@@ -18,6 +18,7 @@ use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
 use crate::policy::store::Live;
 use crate::policy::store::PolicyStore;
 use crate::request;
+use crate::request::reply::refuse_busy;
 
 impl Server<'_> {
     /// Accepts every waiting connection. Out of fds, it refuses each with `Busy` through
@@ -73,7 +74,7 @@ impl Server<'_> {
                 ),
                 Err(_) => log::warn!("refused a connection: {message}"),
             }
-            request::refuse_busy(conn.as_fd(), message);
+            refuse_busy(conn.as_fd(), message);
         }
         let accepted = accepted.map(drop);
         *reserve = self.new_reserve();
@@ -113,7 +114,7 @@ impl Server<'_> {
                         "refused connection of uid={uid} pid={pid}: {}",
                         refusal.message()
                     );
-                    return request::refuse_busy(fd.as_fd(), refusal.message());
+                    return refuse_busy(fd.as_fd(), refusal.message());
                 }
             };
         log::debug!(
@@ -330,7 +331,7 @@ impl Server<'_> {
                     store: self.store,
                     reloads: &self.reloads,
                     started: self.started,
-                    conns: &self.conns,
+                    connections: self.conns.connections(),
                     audit: self.audit,
                 };
                 match request::handle(conn.fd.as_fd(), &peer, &ctx, received, buf) {

@@ -12,10 +12,12 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use super::connections::Connections;
 use super::id_hash::BuildIdHasher;
 use super::in_flight::Flight;
 use super::limits::Limits;
 use super::peer::{GroupsFor, PeerCreds};
+use crate::request::reply::Sent;
 
 /// One client connection.
 #[derive(Debug)]
@@ -74,7 +76,7 @@ impl Conn {
     }
 
     /// Charges a reply sent against the room, and counts its fds in flight.
-    pub fn replied(&self, reply: crate::request::Sent) {
+    pub fn replied(&self, reply: Sent) {
         let charge = super::unread::charge(reply.bytes, reply.fds);
         self.charged.fetch_add(charge, Ordering::Relaxed);
         self.flight().sent(reply.bytes, reply.fds);
@@ -123,10 +125,7 @@ pub struct ConnTable {
     conns: RwLock<HashMap<u64, Arc<Conn>, BuildIdHasher>>,
     per_uid: Mutex<HashMap<u32, UidUse, BuildIdHasher>>,
     next_token: AtomicU64,
-    /// Connections open now, and the most at once: kept apart from the table so a status
-    /// reply never takes its lock.
-    open: AtomicUsize,
-    peak: AtomicUsize,
+    connections: Connections,
 }
 
 #[derive(Debug, Default)]
@@ -233,17 +232,13 @@ impl ConnTable {
             regrouped: Mutex::new(None),
         });
         conns.insert(token, conn.clone());
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak.fetch_max(open, Ordering::Relaxed);
+        self.connections.opened();
         Ok((token, conn))
     }
 
-    /// Connections open now, and the most open at once since start.
-    pub fn counts(&self) -> (usize, usize) {
-        (
-            self.open.load(Ordering::Relaxed),
-            self.peak.load(Ordering::Relaxed),
-        )
+    /// How many connections are open, and were at most.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
     }
 
     /// The connection with `token`, if it is still open.
@@ -263,7 +258,7 @@ impl ConnTable {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&token)?;
-        self.open.fetch_sub(1, Ordering::Relaxed);
+        self.connections.closed();
         // Closed only once its replies are read or its client is gone: nothing of it is
         // in flight any more.
         let in_flight = conn.flight().fds();
@@ -453,10 +448,10 @@ mod tests {
             table.insert(fd(), peer(3), &l, 0, 16).unwrap_err().0,
             Refusal::TooManyConnections
         );
-        assert_eq!(table.counts(), (3, 3));
+        assert_eq!(table.connections().counts(), (3, 3));
         assert!(table.remove(a).is_some());
         assert!(table.remove(a).is_none());
-        assert_eq!(table.counts(), (2, 3));
+        assert_eq!(table.connections().counts(), (2, 3));
         table.insert(fd(), peer(1), &l, 0, 16).unwrap();
     }
 

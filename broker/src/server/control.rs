@@ -18,7 +18,7 @@ impl Server<'_> {
     pub(super) fn status_line(&self) -> String {
         let live = self.store.current();
         let (allowed, denied) = live.counts.totals();
-        let (open, _) = self.conns.counts();
+        let (open, _) = self.conns.connections().counts();
         let rules = live.policy.rules().len();
         format!(
             "{rules} rules; {open} connections; {allowed} allowed, {denied} denied since the policy was loaded"

@@ -19,6 +19,7 @@
 //! read, is the request stage's ([`crate::request`]).
 
 mod clients;
+pub mod connections;
 pub mod conns;
 mod control;
 mod gate;

@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::io;
 use std::time::Instant;
 
-use fdbroker_policy::{Access, Peer, Policy, Rule};
+use fdbroker_policy::{Access, Decision, Peer, Policy, Rule};
 
 use crate::client::{CLIENT_GID, CLIENT_UID};
 use crate::policies::{NoNames, scaling_policy};
@@ -150,12 +150,12 @@ fn decision_samples(
         let t = Instant::now();
         for _ in 0..k {
             let d = black_box(policy).decide(&PEER, black_box(path), Access::READ);
-            let same = match (d.rule, expected) {
-                (Some(a), Some(b)) => std::ptr::eq(a, b),
-                (None, None) => true,
+            let same = match (d, expected) {
+                (Decision::Allow(a), Some(b)) => std::ptr::eq(a, b),
+                (Decision::Deny(None), None) => true,
                 _ => false,
             };
-            if !same || d.allowed != expected.is_some() {
+            if !same {
                 return Err(io::Error::other(format!(
                     "decide({}) gave {d}",
                     String::from_utf8_lossy(path)

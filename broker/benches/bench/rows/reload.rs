@@ -393,7 +393,7 @@ fn decision_time(tree: &crate::tree::Tree, text: &str) -> io::Result<f64> {
         gid: CLIENT_GID,
         groups: &[],
     };
-    if !policy.decide(&peer, path, Access::READ).allowed {
+    if !policy.decide(&peer, path, Access::READ).is_allowed() {
         return Err(io::Error::other(
             "the client is denied by the reload policy",
         ));
