@@ -313,12 +313,9 @@ fn servable<'p>(verdict: Verdict<'p>, inactive: &Inactive) -> Result<&'p Rule, O
 
 /// Opens path `i` of `opens`, which `rule` allows.
 ///
-/// Inlined, with [`open::open`], into the loop that opens a batch. Measured on the
-/// development VM: out of line, fdbroker's batches took about 0.45 µs a file longer than
-/// the floor's same `openat2`, `fstat` and `fcntl`; inlined, they are level with it. The
-/// system calls are the same either way: the difference is microarchitectural and
-/// depends on code layout (see the performance section of the README), so the bench's
-/// batch rows are its guard.
+/// Inlined, with [`open::open`], into the loop that opens a batch: out of line, the same
+/// system calls were measurably slower per file, for reasons of code layout (the README's
+/// performance section has the figures), so the bench's batch rows are its guard.
 #[inline(always)]
 fn open_allowed(
     peer: &PeerCreds,

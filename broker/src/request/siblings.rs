@@ -3,14 +3,15 @@
 //!
 //! A scanner asks for a directory's entries, so the paths of a batch mostly share their
 //! parent. Opening each by its whole path walks the same directories again for every
-//! file, a quarter of an open's cost at a depth of four. Instead the broker opens the
+//! file, a good part of an open's cost (the README's performance section says how much).
+//! Instead the broker opens the
 //! shared directory once, `O_PATH` with the same resolve flags as every open (no symlink,
 //! no magic link), and each file by its last component in it.
 //!
 //! This reaches what whole-path opens would. A path walk is never atomic: a directory
 //! renamed while the kernel walks through it changes what the walk reaches, and a
 //! directory renamed during a batch does the same here, only over the batch's
-//! microseconds. Whoever can rename directories on a path can already race any open
+//! duration. Whoever can rename directories on a path can already race any open
 //! that way. The last component is looked up under the same flags, Landlock checks the
 //! file on open as before (`O_PATH` opens give no access and are not checked), and the
 //! directory's fd lives only as long as the request.
