@@ -70,7 +70,7 @@ pub struct Served {
     /// How many paths the request asked about (for the server's share of work per
     /// connection).
     pub paths: usize,
-    /// The reply sent (for the connection's unread replies, see [`crate::unread`]).
+    /// The reply sent (for the connection's unread replies, see [`crate::server::unread`]).
     pub reply: Sent,
 }
 
@@ -204,7 +204,7 @@ fn serve_opens(
     let opened = open_all(peer, &ctx.live.inactive, opens, &verdicts);
     let sent = reply_opened(sock, shape, &opened);
     record(peer, ctx, opens, &verdicts, &opened, Delivery::of(&sent));
-    // 7. Close: a batch's fds in runs (see `crate::close_runs`); an `Open`'s one fd when
+    // 7. Close: a batch's fds in runs (see `close_runs`); an `Open`'s one fd when
     //    `opened` is dropped, with close(2), which releases the file at once where
     //    close_range(2) leaves that to the return to user space: cheaper for one fd.
     if let ReplyShape::Batch = shape {
@@ -269,7 +269,7 @@ fn compare_shadow(peer: &PeerCreds, shadow: &Policy, opens: &Opens<'_>, verdicts
 }
 
 /// 4. Open: opens each path its verdict allows. Allowed files that share a directory are
-///    opened by name in it (see [`crate::siblings`]).
+///    opened by name in it (see [`siblings`]).
 fn open_all(
     peer: &PeerCreds,
     inactive: &Inactive,
@@ -287,7 +287,7 @@ fn open_all(
 }
 
 /// The rule to open a path under, or why it is not opened: its verdict refuses it, or the
-/// rule that allows it is inactive (see [`crate::inactive`]).
+/// rule that allows it is inactive (see [`crate::policy::inactive`]).
 #[inline(always)]
 fn servable<'p>(verdict: Verdict<'p>, inactive: &Inactive) -> Result<&'p Rule, OpenFailure> {
     match verdict {

@@ -1,6 +1,6 @@
 //! The broker's one way into [`openat2(2)`]: its resolve flags, and the retries the kernel
-//! documents. Both a client's file ([`crate::open`]) and a batch's shared directory
-//! ([`crate::siblings`]) are opened through it.
+//! documents. Both a client's file ([`super::open`]) and a batch's shared directory
+//! ([`super::siblings`]) are opened through it.
 //!
 //! [`openat2(2)`]: https://man7.org/linux/man-pages/man2/openat2.2.html
 
@@ -15,7 +15,7 @@ const EAGAIN_RETRIES: usize = 8;
 
 /// `openat2` with the broker's resolve flags: no symlinks, no magic links, anywhere.
 ///
-/// Inlined into the loop that opens a batch, like [`crate::open::open`]: see
+/// Inlined into the loop that opens a batch, like [`super::open::open`]: see
 /// `request::open_allowed` for why.
 #[inline(always)]
 pub fn openat2_retry(
