@@ -3,7 +3,8 @@
 //! instead of every rule.
 //!
 //! Each pattern is filed under the longer of its two literal ends (see
-//! [`Pattern::leading_literals`] and [`Pattern::trailing_literals`]):
+//! [`crate::pattern::Pattern::leading_literals`] and
+//! [`crate::pattern::Pattern::trailing_literals`]):
 //!
 //! - its leading literal components, in a trie walked from a path's first component
 //!   (`/srv/tenant7/uploads/**` sits at `srv` → `tenant7` → `uploads`);

@@ -10,7 +10,7 @@
 //! The request stage: what the server loop hands a request it has read to, until its
 //! reply is sent and recorded. Beside this file, the steps it takes: opening a file the
 //! policy allows ([`open`], [`openat2`], and [`siblings`] for a batch's files that share a
-//! directory), sending replies ([`reply`]), closing a batch's fds once sent
+//! directory), sending replies ([`reply`](mod@reply)), closing a batch's fds once sent
 //! ([`close_runs`]), and the audit trail ([`audit`]).
 
 pub mod audit;

@@ -1,6 +1,6 @@
 //! Sending one reply: its encoding, the send with its fds, and what was sent ([`Sent`]),
 //! which the server charges against the connection (see [`crate::server::unread`] and
-//! [`crate::server::in_flight`]).
+//! `server::in_flight`).
 
 use std::io;
 use std::os::fd::BorrowedFd;
