@@ -91,11 +91,13 @@ pub enum Command {
         /// The policy file.
         #[arg(long, value_name = "FILE")]
         policy: PathBuf,
-        /// The client's user: a name or a uid.
+        /// The client's user: a name or a uid. Alone, it stands for a login of that user:
+        /// the primary and supplementary groups come from the user and group databases
+        /// (as `initgroups` would give them), and the second line of output names them.
         #[arg(long, value_name = "USER", required_unless_present = "peer_of")]
         uid: Option<String>,
-        /// The client's primary group: a name or a gid (without it, no primary group is
-        /// considered).
+        /// The client's primary group: a name or a gid. With --gid or --groups, only the
+        /// groups given are considered (without --gid, no primary group).
         #[arg(long, value_name = "GROUP", conflicts_with = "peer_of")]
         gid: Option<String>,
         /// The client's supplementary groups, comma-separated names or gids.

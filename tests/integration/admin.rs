@@ -1,7 +1,7 @@
 //! The admin commands: `fdbroker check` points at every error as FILE:LINE:COL, and
 //! `fdbroker explain` names the rule that decides (or the default deny).
 
-use crate::harness::{ALICE, Output, Policy, SCANNERS, Tree, itest, write_policy};
+use crate::harness::{ALICE, Account, Output, Policy, SCANNERS, Tree, itest, write_policy};
 
 /// Runs `fdbroker ARGS` (as root, no broker involved).
 fn fdbroker(tree: &Tree, args: &[&str]) -> Output {
@@ -129,38 +129,56 @@ itest!(
         let default_deny = "deny (no rule matched: default deny)\n";
         let alice = "allow (rule \"alice-reads\")\n";
         let scanners = "allow (rule \"scanners-read-shared\")\n";
+        // `--uid` alone: these uids have no passwd entry, hence no groups.
+        let alone = |decision: &str, uid: u32| {
+            format!(
+                "{decision}as uid {uid} (no passwd entry, so no groups; give them with --gid and --groups)\n"
+            )
+        };
         let cases = [
-            ("--uid 2001 --access read /srv/data/x", alice, 0),
-            ("--uid 2002 --access read /srv/data/x", default_deny, 1),
+            (
+                "--uid 2001 --access read /srv/data/x",
+                alone(alice, 2001),
+                0,
+            ),
+            (
+                "--uid 2002 --access read /srv/data/x",
+                alone(default_deny, 2002),
+                1,
+            ),
             (
                 "--uid 2001 --access read /srv/data/secret/k",
-                "deny (rule \"no-secrets\")\n",
+                alone("deny (rule \"no-secrets\")\n", 2001),
                 1,
             ),
             // A grant must cover every requested word.
             (
                 "--uid 2001 --access read,write /srv/data/x",
-                default_deny,
+                alone(default_deny, 2001),
                 1,
             ),
             // Groups: supplementary, primary, and neither.
             (
                 "--uid 2003 --gid 2003 --groups 2099,2100 --access read /srv/data/shared/f",
-                scanners,
+                scanners.to_owned(),
                 0,
             ),
             (
                 "--uid 2003 --gid 2100 --access read /srv/data/shared/f",
-                scanners,
+                scanners.to_owned(),
                 0,
             ),
             (
                 "--uid 2003 --gid 2003 --access read /srv/data/shared/f",
-                default_deny,
+                default_deny.to_owned(),
                 1,
             ),
             // Root is not special.
-            ("--uid 0 --gid 0 --access read /srv/data/x", default_deny, 1),
+            (
+                "--uid 0 --gid 0 --access read /srv/data/x",
+                default_deny.to_owned(),
+                1,
+            ),
         ];
         for (args, stdout, code) in cases {
             explain(&tree, &file, args).code_is(code).stdout_is(stdout);
@@ -259,6 +277,57 @@ itest!(explain_accepts_names_and_running_processes, |tree| {
     let _ = child.wait();
     assert!(seen.is_some(), "the child never ran as uid 2001");
     out.code_is(0).stdout_is("allow (rule \"daemon-group\")\n");
+});
+
+// Without --gid or --groups, `explain --uid USER` takes the user's groups from the user
+// and group databases, as a login (`initgroups`) would, and says which it used; a uid with
+// no passwd entry has none to take, and it says so.
+itest!(explain_takes_the_users_groups_from_the_databases, |tree| {
+    let user = Account::user();
+    let group = Account::group();
+    user.join(&group);
+    let file = tree.p("p.toml");
+    write_policy(
+        tree.path("p.toml").as_ref(),
+        &Policy::new()
+            .allow("by-group")
+            .groups(&[group.name()])
+            .paths(&["/srv/**"])
+            .access("read")
+            .to_string(),
+    );
+    let mut groups = [user.gid(), group.id()];
+    groups.sort_unstable();
+    let identity = format!(
+        "as uid {} ({}), gid {}, groups {},{} (from the group database)\n",
+        user.id(),
+        user.name(),
+        user.gid(),
+        groups[0],
+        groups[1]
+    );
+    let allowed = format!("allow (rule \"by-group\")\n{identity}");
+    for who in [user.name().to_owned(), user.id().to_string()] {
+        let args = ["--uid", &who, "--access", "read", "/srv/a"];
+        explain(&tree, &file, &args.join(" "))
+            .code_is(0)
+            .stdout_is(&allowed);
+    }
+    // Given groups are the only ones considered.
+    let given = format!(
+        "--uid {} --gid {} --access read /srv/a",
+        user.name(),
+        user.gid()
+    );
+    explain(&tree, &file, &given)
+        .code_is(1)
+        .stdout_is("deny (no rule matched: default deny)\n");
+    explain(&tree, &file, "--uid 2003 --access read /srv/a")
+        .code_is(1)
+        .stdout_is(
+            "deny (no rule matched: default deny)\n\
+             as uid 2003 (no passwd entry, so no groups; give them with --gid and --groups)\n",
+        );
 });
 
 // A user with subordinate uids (`/etc/subuid`) can connect as one of them, and one with

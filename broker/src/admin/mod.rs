@@ -17,7 +17,7 @@ use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
 use crate::policy;
-use crate::resolver::system::SystemNames;
+use crate::resolver::system::{self, SystemNames};
 use crate::startup::privileges::Caps;
 use crate::startup::{grant_root, sandbox};
 use subids::SubIds;
@@ -151,25 +151,45 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .access
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
-    let (uid, gid, groups) = resolve(&query.who)?;
+    let client = resolve(&query.who)?;
     let policy = policy::file::load(policy_file, &SystemNames)?;
     let decision = policy.decide(
         &Peer {
-            uid,
-            gid,
-            groups: &groups,
+            uid: client.uid,
+            gid: client.gid,
+            groups: &client.groups,
         },
         path,
         query.access,
     );
     println!("{decision}");
+    if let Some(looked_up) = client.looked_up {
+        println!("{looked_up}");
+    }
     Ok(decision.is_allowed())
 }
 
-/// (uid, primary gid, supplementary gids) of the client to explain for. Without a primary
-/// group, the gid is `(gid_t)-1`, which is never valid and so matches no rule.
-fn resolve(who: &Who<'_>) -> Result<(u32, u32, Vec<u32>), String> {
+/// The client to explain for.
+struct Client {
+    uid: u32,
+    /// The primary gid; `(gid_t)-1`, which is never valid and so matches no rule, for none.
+    gid: u32,
+    /// The supplementary gids.
+    groups: Vec<u32>,
+    /// When explain chose the groups itself (`--uid` alone), the line that says which, so
+    /// the administrator sees whom the answer is for.
+    looked_up: Option<String>,
+}
+
+/// The client of `who`. `--uid` alone is a login of that user: its groups come from the
+/// databases. With `--gid` or `--groups`, only the groups given count.
+fn resolve(who: &Who<'_>) -> Result<Client, String> {
     match who {
+        Who::Ids {
+            user,
+            group: None,
+            groups: [],
+        } => login(user),
         Who::Ids {
             user,
             group,
@@ -189,10 +209,55 @@ fn resolve(who: &Who<'_>) -> Result<(u32, u32, Vec<u32>), String> {
                         .ok_or_else(|| format!("--groups: unknown group {g:?}"))
                 })
                 .collect::<Result<_, _>>()?;
-            Ok((uid, gid, groups))
+            Ok(Client {
+                uid,
+                gid,
+                groups,
+                looked_up: None,
+            })
         }
-        Who::PeerOf(pid) => peer_of(*pid),
+        Who::PeerOf(pid) => {
+            let (uid, gid, groups) = peer_of(*pid)?;
+            Ok(Client {
+                uid,
+                gid,
+                groups,
+                looked_up: None,
+            })
+        }
     }
+}
+
+/// The client `--uid USER` names alone: a login of the user, with the primary and
+/// supplementary groups `initgroups(3)` would give it. A numeric uid with no passwd entry
+/// has no groups to find, and the line says so.
+fn login(user: &str) -> Result<Client, String> {
+    let Some(login) = system::login(user).map_err(|e| format!("--uid: {e}"))? else {
+        let uid = user
+            .parse()
+            .map_err(|_| format!("--uid: unknown user {user:?}"))?;
+        return Ok(Client {
+            uid,
+            gid: u32::MAX,
+            groups: Vec::new(),
+            looked_up: Some(format!(
+                "as uid {uid} (no passwd entry, so no groups; give them with --gid and --groups)"
+            )),
+        });
+    };
+    let groups: Vec<String> = login.groups.iter().map(u32::to_string).collect();
+    Ok(Client {
+        uid: login.uid,
+        gid: login.gid,
+        looked_up: Some(format!(
+            "as uid {} ({}), gid {}, groups {} (from the group database)",
+            login.uid,
+            login.name,
+            login.gid,
+            groups.join(",")
+        )),
+        groups: login.groups,
+    })
 }
 
 /// A numeric id, or the id of the name `text`.

@@ -77,6 +77,18 @@ impl Account {
         self.id
     }
 
+    /// A user's primary gid (a group's own gid).
+    pub fn gid(&self) -> u32 {
+        self.gid
+    }
+
+    /// Adds this user to `group` as a supplementary group (`usermod -aG`).
+    pub fn join(&self, group: &Account) {
+        assert_eq!(self.kind, "user", "{} is a group", self.name);
+        assert_eq!(group.kind, "group", "{} is a user", group.name);
+        tool("usermod", &["-aG", &group.name, &self.name]);
+    }
+
     /// A user's identity as a client: its uid and primary gid, no supplementary groups.
     pub fn client(&self) -> User {
         assert_eq!(self.kind, "user", "{} is a group", self.name);
