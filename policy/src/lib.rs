@@ -117,12 +117,13 @@
 //! - invalid TOML (syntax errors are reported alone: the rest is not checked until they are
 //!   fixed), a file larger than 16 MiB, or text that is not UTF-8;
 //! - a missing or unsupported `version`, or one that is not the integer `1`;
-//! - an unknown key, at the top level or in a rule (the message lists the expected keys);
+//! - an unknown key, at the top level or in a rule (the message names the key meant, `did
+//!   you mean "paths"?`, when one is a slip away, and lists the expected keys otherwise);
 //! - a value of the wrong type, or an empty `users`, `groups`, `paths` or `access` list;
 //! - a rule without `name`, `paths` or `access`, or with neither `users` nor `groups`
 //!   (reported at its `[[rule]]` header); an empty name;
 //! - a duplicate rule name (reported at the second use, naming the line of the first);
-//! - an unknown access word or effect;
+//! - an unknown access word or effect (likewise with the word meant, or the valid words);
 //! - an invalid path pattern (the message names it and says what is wrong);
 //! - an unknown user or group name, `"*"` in `groups`, or a numeric id out of range;
 //! - a `create_mode` in a deny rule, not written in octal, or above `0o777`.

@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(
             errors("version = 1\nrules = []\n\n[options]\n"),
             [
-                "2:1: unknown key \"rules\" at the top level (expected version, rule)",
+                "2:1: unknown key \"rules\" at the top level (did you mean \"rule\"?)",
                 "4:2: unknown key \"options\" at the top level (expected version, rule)",
             ]
         );

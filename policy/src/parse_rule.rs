@@ -96,10 +96,11 @@ pub(crate) fn parse_rule(
             Some("allow") => Effect::Allow,
             Some("deny") => Effect::Deny,
             Some(other) => {
-                errors.at(
-                    v.span(),
-                    format!("unknown effect {other:?} (expected \"allow\" or \"deny\")"),
-                );
+                let hint = match fdbroker_wire::suggest(other, ["allow", "deny"]) {
+                    Some(meant) => format!("did you mean {meant:?}?"),
+                    None => "expected \"allow\" or \"deny\"".to_owned(),
+                };
+                errors.at(v.span(), format!("unknown effect {other:?} ({hint})"));
                 Effect::Allow
             }
             None => Effect::Allow,
@@ -226,14 +227,17 @@ mod tests {
     #[test]
     fn unknown_keys_words_and_effects_are_named() {
         check(&[
-            "path = [\"/y\"] => 7:1: unknown key \"path\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode)",
+            "comment = \"x\" => 7:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode)",
+            "path = [\"/y\"] => 7:1: unknown key \"path\" in a [[rule]] (did you mean \"paths\"?)",
+            "create-mode = 0o640 => 7:1: unknown key \"create-mode\" in a [[rule]] (did you mean \"create_mode\"?)",
             "effect = \"permit\" => 7:10: unknown effect \"permit\" (expected \"allow\" or \"deny\")",
-            "effect = \"Deny\" => 7:10: unknown effect \"Deny\" (expected \"allow\" or \"deny\")",
+            "effect = \"Deny\" => 7:10: unknown effect \"Deny\" (did you mean \"deny\"?)",
+            "effect = \"alow\" => 7:10: unknown effect \"alow\" (did you mean \"allow\"?)",
         ]);
         assert_eq!(
             errors(&one_rule(&[], "access = [\"read\", \"Write\", \"exec\"]\n")),
             [
-                "6:19: unknown access word \"Write\" (expected read, write, create, create_new, truncate or list)",
+                "6:19: unknown access word \"Write\" (did you mean \"write\"?)",
                 "6:28: unknown access word \"exec\" (expected read, write, create, create_new, truncate or list)",
             ]
         );

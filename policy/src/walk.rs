@@ -120,15 +120,13 @@ pub(crate) fn unknown_keys(
     expected: &[&str],
 ) {
     for key in table.keys() {
-        if !expected.contains(&key.get_ref().as_ref()) {
-            let expected = expected.join(", ");
-            errors.at(
-                key.span(),
-                format!(
-                    "unknown key {:?} {place} (expected {expected})",
-                    key.get_ref()
-                ),
-            );
+        let name: &str = key.get_ref().as_ref();
+        if !expected.contains(&name) {
+            let hint = match fdbroker_wire::suggest(name, expected.iter().copied()) {
+                Some(meant) => format!("did you mean {meant:?}?"),
+                None => format!("expected {}", expected.join(", ")),
+            };
+            errors.at(key.span(), format!("unknown key {name:?} {place} ({hint})"));
         }
     }
 }

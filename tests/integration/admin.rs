@@ -81,6 +81,35 @@ itest!(check_reports_every_error_at_file_line_col, |tree| {
     }
 });
 
+// A misspelled key, access word or effect is answered with the word meant, at its place.
+itest!(check_suggests_the_word_meant_for_a_misspelling, |tree| {
+    let file = tree.p("typos.toml");
+    let text = [
+        "version = 1",                         // 1
+        "[[rule]]",                            // 2
+        "name = \"typos\"",                    // 3
+        "users = [2001]",                      // 4
+        "paths = [\"/srv/**\"]",               // 5
+        "acess = [\"read\"]",                  // 6: col 1
+        "access = [\"raed\", \"create-new\"]", // 7: cols 11, 19
+        "paht = [\"/srv\"]",                   // 8: col 1
+        "effect = \"alow\"",                   // 9: col 10
+    ]
+    .join("\n");
+    write_policy(tree.path("typos.toml").as_ref(), &text);
+    let out = fdbroker(&tree, &["check", &file]);
+    out.code_is(1).stdout_is("");
+    for line in [
+        "6:1: unknown key \"acess\" in a [[rule]] (did you mean \"access\"?)",
+        "7:11: unknown access word \"raed\" (did you mean \"read\"?)",
+        "7:19: unknown access word \"create-new\" (did you mean \"create_new\"?)",
+        "8:1: unknown key \"paht\" in a [[rule]] (did you mean \"paths\"?)",
+        "9:10: unknown effect \"alow\" (did you mean \"allow\"?)",
+    ] {
+        out.stderr_has(&format!("{file}:{line}\n"));
+    }
+});
+
 itest!(check_reports_a_toml_syntax_error_with_its_line, |tree| {
     let file = tree.p("broken.toml");
     write_policy(

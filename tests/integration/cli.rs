@@ -82,6 +82,18 @@ itest!(usage_errors_exit_64, |tree| {
     }
 });
 
+// A misspelled access word is bad usage, answered with the word meant; no broker needed.
+itest!(misspelled_access_word_suggests_the_word_meant, |tree| {
+    let path = tree.p("data/a.txt");
+    tree.cmd(&tree.bin("fdagent"))
+        .user(ALICE)
+        .args(["open", "--access", "raed", &path])
+        .run()
+        .code_is(64)
+        .stdout_is("")
+        .stderr_has("unknown access word \"raed\" (did you mean \"read\"?)");
+});
+
 // `cat` prints every file it can, one stderr line per failure, and exits with the
 // code of the first failure.
 itest!(

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::suggest;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 bitflags::bitflags! {
@@ -129,11 +130,14 @@ impl fmt::Display for UnknownAccessWord {
         if self.0 == "append" {
             return f.write_str(APPEND_WITHDRAWN);
         }
-        write!(
-            f,
-            "unknown access word {:?} (expected read, write, create, create_new, truncate or list)",
-            self.0
-        )
+        let word = &self.0;
+        match suggest(word, WORDS.map(|(w, _)| w)) {
+            Some(meant) => write!(f, "unknown access word {word:?} (did you mean {meant:?}?)"),
+            None => write!(
+                f,
+                "unknown access word {word:?} (expected read, write, create, create_new, truncate or list)"
+            ),
+        }
     }
 }
 
@@ -192,6 +196,28 @@ mod tests {
             Err(UnknownAccessWord("exec".into()))
         );
         assert_eq!(Access::empty().to_string(), "none");
+    }
+
+    /// A near miss names the word meant; anything else lists the words.
+    #[test]
+    fn unknown_words_suggest_the_word_meant_or_list_the_words() {
+        let message = |s: &str| s.parse::<Access>().unwrap_err().to_string();
+        assert_eq!(
+            message("read,lsit"),
+            "unknown access word \"lsit\" (did you mean \"list\"?)"
+        );
+        assert_eq!(
+            message("write,create-new"),
+            "unknown access word \"create-new\" (did you mean \"create_new\"?)"
+        );
+        assert_eq!(
+            message("Read"),
+            "unknown access word \"Read\" (did you mean \"read\"?)"
+        );
+        assert_eq!(
+            message("exec"),
+            "unknown access word \"exec\" (expected read, write, create, create_new, truncate or list)"
+        );
     }
 
     #[test]

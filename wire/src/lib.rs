@@ -155,6 +155,7 @@ mod codec;
 mod escape;
 mod message;
 mod path;
+mod suggest;
 mod transport;
 
 pub use access::{Access, UnknownAccessWord};
@@ -169,6 +170,7 @@ pub use message::{
     RuleStatus, Status,
 };
 pub use path::{PathError, check_path};
+pub use suggest::suggest;
 pub use transport::{Received, recv, send};
 
 /// The protocol version, the first byte of every message.
