@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use fdbroker_wire::Access;
 
+use crate::policy::file::DEFAULT_PATH as DEFAULT_POLICY;
+
 /// A file-descriptor broker: opens files for unprivileged clients under an administrator's
 /// policy and hands them the open file descriptors over a Unix socket.
 ///
@@ -30,7 +32,7 @@ pub enum Command {
     Serve {
         /// The policy file (TOML). Relative paths, here and in --socket, --audit-file and
         /// --shadow-policy, are taken from the working directory at start.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: PathBuf,
         /// Where to create the socket; a stale socket there is replaced, a live one is not.
         #[arg(long, value_name = "PATH", default_value = fdbroker_wire::DEFAULT_SOCKET)]
@@ -83,13 +85,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE", default_value = crate::admin::subids::SUBGID)]
         subgid: PathBuf,
         /// The policy file to check.
-        #[arg(value_name = "FILE")]
+        #[arg(value_name = "FILE", default_value = DEFAULT_POLICY)]
         file: PathBuf,
     },
     /// Say whether a policy allows a request, and which rule decides it (exit 0 allow, 1 deny).
     Explain {
         /// The policy file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: PathBuf,
         /// The client's user: a name or a uid. Alone, it stands for a login of that user:
         /// the primary and supplementary groups come from the user and group databases
@@ -152,8 +154,9 @@ Example (socket narrowed to one group, audit records in their own file):
   fdbroker serve --policy /etc/fdbroker/policy.toml \\
       --socket /run/fdbroker.sock --socket-mode 0660 --socket-group scanners \\
       --audit-file /var/log/fdbroker/audit.log
-Check a policy first, then apply it and learn whether it is in force:
-  fdbroker check /etc/fdbroker/policy.toml && fdbroker reload --socket /run/fdbroker.sock";
+Check the policy (by default /etc/fdbroker/policy.toml) first, then apply it and learn
+whether it is in force:
+  fdbroker check && fdbroker reload --socket /run/fdbroker.sock";
 
 /// Resource limits of `serve`; see the README's "Limits" section.
 #[derive(Debug, clap::Args)]

@@ -268,7 +268,7 @@ itest!(
 
         step();
         fs::remove_dir(&file).expect("rmdir");
-        expect_failed_reload(&broker, &broker.hup(), &["No such file or directory"]);
+        expect_failed_reload(&broker, &broker.hup(), &["refusing to load: no such file"]);
         assert_eq!(swing_reader(&broker, &tree), BOB.uid, "after deletion");
 
         step();

@@ -2,7 +2,10 @@
 //! the broker refuses it at start (`serve` exits 3), at reload (the old policy stays) and
 //! in `check` (exit 1), with `refusing to load` and the reason. Unsafe means: the file or
 //! its directory writable by group or others, or owned by a uid other than root, or the
-//! path a symbolic link.
+//! path a symbolic link. Each refusal ends with the command or step that fixes it, naming
+//! the path; a missing file says `no such file`.
+
+use std::path::Path;
 
 use crate::harness::{ALICE, BOB, Broker, Policy, Tree, User, itest, write_policy};
 
@@ -38,6 +41,31 @@ impl Unsafe {
             | Unsafe::DirWorldWritable => "writable by group or others",
             Unsafe::FileOwnedByAlice | Unsafe::DirOwnedByAlice => "owned by uid 2001",
             Unsafe::Symlink => "symbolic link",
+        }
+    }
+
+    /// The fix the refusal must end with, for the policy file `file`.
+    fn fix(self, file: &str) -> String {
+        let dir = Path::new(file)
+            .parent()
+            .expect("parent")
+            .display()
+            .to_string();
+        match self {
+            Unsafe::FileGroupWritable | Unsafe::FileWorldWritable => {
+                format!("(fix: chmod go-w {file})")
+            }
+            Unsafe::DirGroupWritable | Unsafe::DirWorldWritable => {
+                format!("(fix: chmod go-w {dir})")
+            }
+            Unsafe::FileOwnedByAlice => format!("(fix: chown root: {file})"),
+            Unsafe::DirOwnedByAlice => format!(
+                "(fix: chown root: {dir}, or move the file to a directory only root can \
+                 write, such as /etc/fdbroker)"
+            ),
+            Unsafe::Symlink => {
+                format!("(fix: name the real file, which `readlink -f {file}` prints)")
+            }
         }
     }
 
@@ -113,7 +141,8 @@ fn unsafe_policy_file(case: Unsafe) -> (Tree, String) {
 
 #[track_caller]
 fn expect_refusal(stderr: &str, case: Unsafe, file: &str) {
-    for needle in [file, "refusing to load", case.reason()] {
+    let fix = case.fix(file);
+    for needle in [file, "refusing to load", case.reason(), &fix] {
         assert!(
             stderr.contains(needle),
             "{case:?}: expected {needle:?} in:\n{stderr}"
@@ -175,4 +204,64 @@ itest!(reload_refuses_an_unsafe_policy_file, |tree| {
     let log = broker.reload(&policy(&tree, BOB));
     assert!(log.contains("policy reloaded from"), "{log}");
     broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
+});
+
+// A policy file that does not exist is refused with `no such file`, by `check` (exit 1)
+// and by `serve` (exit 3).
+itest!(a_missing_policy_file_says_no_such_file, |tree| {
+    setup(&tree);
+    let file = tree.p("etc/policy.toml");
+    let expected = format!("{file}: refusing to load: no such file");
+    tree.cmd(&tree.bin("fdbroker"))
+        .args(["check", &file])
+        .run()
+        .code_is(1)
+        .stdout_is("")
+        .stderr_has(&expected);
+    let socket = tree.p("fdbroker.sock");
+    tree.cmd(&tree.bin("fdbroker"))
+        .args(["serve", "--policy", &file, "--socket", &socket])
+        .timeout(std::time::Duration::from_secs(5))
+        .run()
+        .code_is(3)
+        .stderr_has(&expected);
+});
+
+/// The policy file `serve`, `check` and `explain` read when none is named.
+const DEFAULT_POLICY: &str = "/etc/fdbroker/policy.toml";
+
+// Without `--policy` (or `check`'s FILE), `serve`, `check` and `explain` read
+// /etc/fdbroker/policy.toml. This machine's real file is never written: where it does not
+// exist, each command's refusal names it and says `no such file`; where it does, `check`
+// reports on it by name and the other two at least accept the command line.
+itest!(the_policy_file_defaults_to_etc_fdbroker, |tree| {
+    let socket = tree.p("fdbroker.sock");
+    let runs = [
+        (vec!["check"], 1),
+        (vec!["serve", "--print-privileges", "--socket", &socket], 3),
+        (
+            vec!["explain", "--uid", "0", "--access", "read", "/etc/hostname"],
+            3,
+        ),
+    ];
+    for (args, refused) in runs {
+        let out = tree
+            .cmd(&tree.bin("fdbroker"))
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(5))
+            .run();
+        if Path::new(DEFAULT_POLICY).exists() {
+            if out.code() == Some(2) {
+                out.fail("usage error");
+            }
+            let both = format!("{}{}", out.stdout_str(), out.stderr);
+            if args == ["check"] && !both.contains(DEFAULT_POLICY) {
+                out.fail("expected the default policy file named");
+            }
+        } else {
+            out.code_is(refused)
+                .stderr_has(&format!("{DEFAULT_POLICY}: refusing to load: no such file"));
+        }
+    }
+    assert!(!tree.path("fdbroker.sock").exists(), "socket created");
 });

@@ -8,10 +8,12 @@
 //! file between this check and the read.
 
 use std::fmt;
-use std::path::Path;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use fdbroker_policy::{NameResolver, Policy};
 use rustix::fs::{AtFlags, CWD, FileType, Stat, statat};
+use rustix::io::Errno;
 
 use crate::resolver::Resolver;
 
@@ -37,59 +39,141 @@ pub fn load_resolved(path: &Path, resolver: &Resolver) -> Result<Policy, String>
     }
 }
 
-/// Why a policy file is not trusted.
+/// Where `serve`, `check` and `explain` look for the policy when none is named.
+pub const DEFAULT_PATH: &str = "/etc/fdbroker/policy.toml";
+
+/// Why a policy file is not trusted. Each is shown with the command or step that fixes
+/// it, naming the path at fault, so that the administrator need not work it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Unsafe {
-    Missing(String),
-    Symlink,
+    /// No such file (`ENOENT`), the commonest typo.
+    Missing,
+    /// Any other reason it cannot be looked at: the errno's text.
+    Unstatable(String),
+    Symlink(PathBuf),
     NotRegular,
-    Owner { what: &'static str, uid: u32 },
-    Writable { what: &'static str, mode: u32 },
+    Owner {
+        what: Subject,
+        at: PathBuf,
+        uid: u32,
+    },
+    Writable {
+        what: Subject,
+        at: PathBuf,
+        mode: u32,
+    },
 }
+
+/// Which of the two checked inodes is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    File,
+    Directory,
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Subject::File => "the file",
+            Subject::Directory => "its directory",
+        })
+    }
+}
+
+/// Where to keep a policy when its directory cannot be made root's own.
+const ROOTS_DIRECTORY: &str =
+    "move the file to a directory only root can write, such as /etc/fdbroker";
 
 impl fmt::Display for Unsafe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Unsafe::Missing(e) => write!(f, "cannot stat it: {e}"),
-            Unsafe::Symlink => f.write_str("it is a symbolic link (name the real file)"),
-            Unsafe::NotRegular => f.write_str("it is not a regular file"),
-            Unsafe::Owner { what, uid } => write!(f, "{what} is owned by uid {uid}, not root"),
-            Unsafe::Writable { what, mode } => {
-                write!(f, "{what} is writable by group or others (mode {mode:#o})")
+            Unsafe::Missing => {
+                f.write_str("no such file (fix: write the policy there, or name the right file)")
+            }
+            Unsafe::Unstatable(e) => write!(f, "cannot stat it: {e}"),
+            Unsafe::Symlink(at) => write!(
+                f,
+                "it is a symbolic link (fix: name the real file, which `readlink -f {}` prints)",
+                shell(at)
+            ),
+            Unsafe::NotRegular => {
+                f.write_str("it is not a regular file (fix: name the policy file itself)")
+            }
+            Unsafe::Owner { what, at, uid } => {
+                write!(
+                    f,
+                    "{what} is owned by uid {uid}, not root (fix: chown root: {}",
+                    shell(at)
+                )?;
+                // Someone else's directory (a home, say) is theirs to keep.
+                if *what == Subject::Directory {
+                    write!(f, ", or {ROOTS_DIRECTORY}")?;
+                }
+                f.write_str(")")
+            }
+            Unsafe::Writable { what, at, mode } => {
+                write!(f, "{what} is writable by group or others (mode {mode:#o}) ")?;
+                // A sticky directory such as /tmp is shared on purpose: narrowing it would
+                // break its other users.
+                if *what == Subject::Directory && mode & 0o1000 != 0 {
+                    write!(f, "(fix: {ROOTS_DIRECTORY})")
+                } else {
+                    write!(f, "(fix: chmod go-w {})", shell(at))
+                }
             }
         }
     }
 }
 
+/// `path` as one shell word, so that the fix can be pasted as it is.
+fn shell(path: &Path) -> String {
+    match shlex::bytes::try_quote(path.as_os_str().as_bytes()) {
+        Ok(quoted) => String::from_utf8_lossy(&quoted).into_owned(),
+        // Only a NUL byte defeats quoting, and no path holds one.
+        Err(_) => path.display().to_string(),
+    }
+}
+
 fn check(path: &Path) -> Result<(), Unsafe> {
     let me = rustix::process::geteuid().as_raw();
-    let file =
-        statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Unsafe::Missing(e.to_string()))?;
+    let file = stat(path, AtFlags::SYMLINK_NOFOLLOW)?;
     match FileType::from_raw_mode(file.st_mode) {
-        FileType::Symlink => return Err(Unsafe::Symlink),
+        FileType::Symlink => return Err(Unsafe::Symlink(path.to_owned())),
         FileType::RegularFile => {}
         _ => return Err(Unsafe::NotRegular),
     }
-    trusted(&file, "the file", me)?;
+    trusted(&file, Subject::File, path, me)?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let dir = statat(CWD, parent, AtFlags::empty()).map_err(|e| Unsafe::Missing(e.to_string()))?;
-    trusted(&dir, "its directory", me)
+    let dir = stat(parent, AtFlags::empty())?;
+    trusted(&dir, Subject::Directory, parent, me)
+}
+
+fn stat(path: &Path, flags: AtFlags) -> Result<Stat, Unsafe> {
+    statat(CWD, path, flags).map_err(|e| match e {
+        Errno::NOENT => Unsafe::Missing,
+        e => Unsafe::Unstatable(e.to_string()),
+    })
 }
 
 /// Owned by root or `me`, and not writable by group or others.
-fn trusted(stat: &Stat, what: &'static str, me: u32) -> Result<(), Unsafe> {
+fn trusted(stat: &Stat, what: Subject, at: &Path, me: u32) -> Result<(), Unsafe> {
     if stat.st_uid != 0 && stat.st_uid != me {
         return Err(Unsafe::Owner {
             what,
+            at: at.to_owned(),
             uid: stat.st_uid,
         });
     }
     let mode = stat.st_mode & 0o7777;
     if mode & 0o022 != 0 {
-        return Err(Unsafe::Writable { what, mode });
+        return Err(Unsafe::Writable {
+            what,
+            at: at.to_owned(),
+            mode,
+        });
     }
     Ok(())
 }
@@ -101,7 +185,7 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt, symlink};
 
     /// A fresh directory with a valid policy file in it, removed when dropped.
-    struct Dir(std::path::PathBuf);
+    struct Dir(PathBuf);
 
     impl Dir {
         fn new(name: &str) -> Dir {
@@ -139,42 +223,88 @@ mod tests {
         let file = dir.0.join("policy.toml");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o664)).unwrap();
         let err = load(&file, &SystemNames).unwrap_err();
-        assert!(
-            err.ends_with("refusing to load: the file is writable by group or others (mode 0o664)"),
-            "{err}"
+        let expected = format!(
+            "refusing to load: the file is writable by group or others (mode 0o664) \
+             (fix: chmod go-w {})",
+            file.display()
         );
+        assert!(err.ends_with(&expected), "{err}");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
         let err = load(&file, &SystemNames).unwrap_err();
         assert!(
-            err.ends_with("its directory is writable by group or others (mode 0o1777)"),
+            err.ends_with(
+                "its directory is writable by group or others (mode 0o1777) \
+                 (fix: move the file to a directory only root can write, such as /etc/fdbroker)"
+            ),
             "{err}"
         );
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let err = load(&file, &SystemNames).unwrap_err();
+        let expected = format!("(mode 0o775) (fix: chmod go-w {})", dir.0.display());
+        assert!(err.ends_with(&expected), "{err}");
     }
 
     #[test]
     fn symlinks_and_non_files_are_refused() {
         let dir = Dir::new("symlink");
         symlink(dir.0.join("policy.toml"), dir.0.join("link.toml")).unwrap();
-        let err = load(&dir.0.join("link.toml"), &SystemNames).unwrap_err();
-        assert!(err.contains("symbolic link"), "{err}");
+        let link = dir.0.join("link.toml");
+        let err = load(&link, &SystemNames).unwrap_err();
+        let expected = format!(
+            "it is a symbolic link (fix: name the real file, which `readlink -f {}` prints)",
+            link.display()
+        );
+        assert!(err.ends_with(&expected), "{err}");
         let err = load(&dir.0, &SystemNames).unwrap_err();
-        assert!(err.contains("not a regular file"), "{err}");
+        assert!(
+            err.ends_with("it is not a regular file (fix: name the policy file itself)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_says_so_and_other_failures_give_the_errno() {
+        let dir = Dir::new("missing");
+        let err = load(&dir.0.join("nope.toml"), &SystemNames).unwrap_err();
+        assert!(
+            err.ends_with(
+                "nope.toml: refusing to load: no such file \
+                 (fix: write the policy there, or name the right file)"
+            ),
+            "{err}"
+        );
+        let err = load(&dir.0.join("policy.toml/below"), &SystemNames).unwrap_err();
+        assert!(
+            err.ends_with("refusing to load: cannot stat it: Not a directory (os error 20)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn paths_in_fixes_are_quoted_for_the_shell() {
+        let dir = Dir::new("quoted");
+        let file = dir.0.join("my policy.toml");
+        std::fs::write(&file, "version = 1\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o646)).unwrap();
+        let err = load(&file, &SystemNames).unwrap_err();
+        let expected = format!("(fix: chmod go-w '{}')", file.display());
+        assert!(err.ends_with(&expected), "{err}");
     }
 
     #[test]
     fn ownership_is_checked_against_root_and_ourselves() {
         let stat = statat(CWD, "/", AtFlags::empty()).unwrap();
-        assert_eq!(trusted(&stat, "x", 4242), Ok(()));
+        let root = Path::new("/");
+        assert_eq!(trusted(&stat, Subject::Directory, root, 4242), Ok(()));
         let mut other = stat;
         other.st_uid = 4242;
-        assert_eq!(trusted(&other, "x", 4242), Ok(()));
+        assert_eq!(trusted(&other, Subject::Directory, root, 4242), Ok(()));
+        let refused = trusted(&other, Subject::Directory, root, 0).unwrap_err();
         assert_eq!(
-            trusted(&other, "x", 0),
-            Err(Unsafe::Owner {
-                what: "x",
-                uid: 4242
-            })
+            refused.to_string(),
+            "its directory is owned by uid 4242, not root (fix: chown root: /, or move the \
+             file to a directory only root can write, such as /etc/fdbroker)"
         );
     }
 }
