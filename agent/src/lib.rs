@@ -24,10 +24,12 @@
 mod batch;
 mod client;
 mod error;
+mod explain;
 mod status;
 
 pub use batch::{PIPELINE_DEPTH, batch_len};
 pub use client::{Client, Opened, SOCKET_ENV, default_socket};
 pub use error::BrokerError;
-pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH, ReloadResult};
+pub use explain::{ExplainFor, Explanation};
+pub use fdbroker_wire::{Access, ErrorKind, FileKind, MAX_BATCH, MAX_EXPLAIN_GROUPS, ReloadResult};
 pub use status::{BrokerStatus, ReloadAttempt, RuleCounts, StatusReply};

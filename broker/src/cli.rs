@@ -12,7 +12,8 @@ use crate::policy::file::DEFAULT_PATH as DEFAULT_POLICY;
 ///
 /// Exit status: 0 success (or `explain`: allowed); 1 invalid policy (or `explain`: denied);
 /// 2 bad usage; 3 cannot run (the broker could not start or stopped on an error,
-/// `explain` could not evaluate the request, or `reload` could not ask the broker);
+/// `explain` could not evaluate the request or ask the broker, or `reload` could not ask
+/// the broker);
 /// 4 `reload`: the new policy is valid but needs a restart.
 #[derive(Debug, Parser)]
 #[command(name = "fdbroker", version)]
@@ -89,10 +90,19 @@ pub enum Command {
         file: PathBuf,
     },
     /// Say whether a policy allows a request, and which rule decides it (exit 0 allow, 1 deny).
+    ///
+    /// By default the policy file is read as it is on disk. With --socket, the running
+    /// broker is asked instead (root only): its policy in force is what clients get, and
+    /// differs from the file until a reload succeeds. An allow rule that is inactive at the
+    /// broker (a root it could not confine to at start) serves nothing: exit 1.
     Explain {
         /// The policy file.
         #[arg(long, value_name = "FILE", default_value = DEFAULT_POLICY)]
         policy: PathBuf,
+        /// Ask the running broker on this socket how its policy in force decides, instead
+        /// of reading --policy.
+        #[arg(long, value_name = "PATH", conflicts_with = "policy")]
+        socket: Option<PathBuf>,
         /// The client's user: a name or a uid. Alone, it stands for a login of that user:
         /// the primary and supplementary groups come from the user and group databases
         /// (as `initgroups` would give them), and the second line of output names them.

@@ -99,6 +99,7 @@ fn main() -> ExitCode {
         }
         Command::Explain {
             policy,
+            socket,
             uid,
             gid,
             groups,
@@ -115,8 +116,12 @@ fn main() -> ExitCode {
                 },
                 (None, None) => return fail("explain needs --uid or --peer-of"),
             };
+            let source = match &socket {
+                Some(socket) => admin::PolicySource::Broker(socket),
+                None => admin::PolicySource::File(&policy),
+            };
             match admin::explain(
-                &policy,
+                source,
                 &admin::Query {
                     who,
                     access,

@@ -22,6 +22,7 @@ mod cli;
 mod create;
 mod lifecycle;
 mod limits;
+mod live_explain;
 mod ls;
 mod man;
 mod names;

@@ -128,6 +128,10 @@ pub fn decode_request(msg: &[u8]) -> Result<Request<'_>, DecodeError> {
     let request: Request<'_> = decode(msg)?;
     match &request {
         Request::Ping | Request::Status { .. } | Request::Reload => {}
+        Request::Explain { path, access, .. } => {
+            check_path(path).map_err(DecodeError::Path)?;
+            access.check_request().map_err(DecodeError::Access)?;
+        }
         Request::Open {
             path,
             access,
@@ -418,6 +422,59 @@ mod tests {
             encode_response(&grants, &mut buf).unwrap(),
             [VERSION, 5, 1, 1, 1, b'r', 0]
         );
+    }
+
+    /// `Explain` is request tag 5 and `Explained` response tag 7; its groups are bounded by
+    /// `MAX_EXPLAIN_GROUPS`, checked before any is read, and a full one fits `MAX_REQUEST`.
+    #[test]
+    fn explain_has_its_spec_tags_and_bounded_groups() {
+        let mut buf = vec![0; 2 * MAX_REQUEST];
+        let explain = |groups| Request::Explain {
+            uid: 1,
+            gid: 2,
+            groups: Batch(groups),
+            path: b"/a",
+            access: Access::READ,
+        };
+        let msg = encode_request(&explain(vec![3]), &mut buf).unwrap();
+        assert_eq!(msg, [VERSION, 5, 1, 2, 1, 3, 2, b'/', b'a', 1]);
+        let long = [b"/".as_slice(), &[b'a'; MAX_PATH - 1]].concat();
+        let full = Request::Explain {
+            uid: u32::MAX,
+            gid: u32::MAX,
+            groups: Batch(vec![u32::MAX; crate::MAX_EXPLAIN_GROUPS]),
+            path: &long,
+            access: Access::READ,
+        };
+        let msg = encode_request(&full, &mut buf).unwrap();
+        assert!(msg.len() <= MAX_REQUEST, "{}", msg.len());
+        assert_eq!(decode_request(msg), Ok(full.clone()));
+        let over = explain(vec![0; crate::MAX_EXPLAIN_GROUPS + 1]);
+        let msg = encode_request(&over, &mut buf).unwrap();
+        assert!(matches!(
+            decode_request(msg),
+            Err(DecodeError::Malformed(_))
+        ));
+        let relative = Request::Explain {
+            uid: 0,
+            gid: 0,
+            groups: Batch(vec![]),
+            path: b"a",
+            access: Access::READ,
+        };
+        let msg = encode_request(&relative, &mut buf).unwrap();
+        assert_eq!(
+            decode_request(msg),
+            Err(DecodeError::Path(PathError::Relative))
+        );
+        let explained = Response::Explained {
+            allowed: false,
+            rule: None,
+            inactive: false,
+            policy_loaded_at: 0,
+        };
+        let msg = encode_response(&explained, &mut buf).unwrap();
+        assert_eq!(msg, [VERSION, 7, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -35,6 +35,7 @@
 //! | [`Request::OpenMany`] (tag 2) | `paths: [bytes]`, `access: u8`, `create_mode: u32` | `OpenedMany` + one fd per `Opened` record, or `Error` |
 //! | [`Request::Status`] (tag 3) | `first_rule: u32` | `Status` to root; `Grants` to a client an allow rule names; otherwise `Error` (`Denied`) |
 //! | [`Request::Reload`] (tag 4) | — | `Status` once the reload attempt is over (root only), or `Error` (`Denied` to anyone else) |
+//! | [`Request::Explain`] (tag 5) | `uid: u32`, `gid: u32`, `groups: [u32]`, `path: bytes`, `access: u8` | `Explained` (root only), or `Error` (`Denied` to anyone else) |
 //!
 //! * `path` is an absolute, normalized path of at most [`MAX_PATH`] bytes, not necessarily
 //!   UTF-8 (Linux file names are bytes, and a scanner must be able to open every name). It
@@ -50,6 +51,13 @@
 //!   (`<= 0o7777`, otherwise invalid; the broker masks it with `0o666` and the granting
 //!   rule's mask). It is ignored without them.
 //!
+//! * `Explain` asks, for root, how the policy in force would decide an `Open` of `path`
+//!   with `access` by the client `uid`, `gid` (`u32::MAX` for none) and `groups` (at most
+//!   [`MAX_EXPLAIN_GROUPS`]; more make the message invalid). `path` and `access` are
+//!   checked as for `Open`. The broker decides it exactly as a real request, and touches
+//!   neither the file system nor its counters. The reply names the deciding rule (`None`:
+//!   default deny), says whether that allow rule is inactive (a real request would fail),
+//!   and when the deciding policy was loaded.
 //! * `OpenMany` carries 1 to [`MAX_BATCH`] paths (a count of zero or over the maximum makes
 //!   the message invalid, and is refused before anything is allocated). Each path gets its
 //!   own decision, its own audit line and its own record in the reply: a path that breaks
@@ -71,6 +79,7 @@
 //! | [`Response::Status`] (tag 4) | a [`Status`]: uptime, policy file and load time, counts, a page of per-rule counts (each `name`, `allowed`, `denied`, and `inactive: Option<string>`: why the rule serves nothing, at most `MAX_MESSAGE_TEXT` bytes), `last_reload: Option<ReloadAttempt>` | none |
 //! | [`Response::Grants`] (tag 5) | a [`Grants`]: `rule_count: u32`, `rules: [string]`, `first_rule: u32` | none |
 //! | [`Response::Created`] (tag 6) | `kind: FileKind`, `size: u64` | exactly one fd (`SCM_RIGHTS`) |
+//! | [`Response::Explained`] (tag 7) | `allowed: bool`, `rule: Option<string>`, `inactive: bool`, `policy_loaded_at: u64` | none |
 //!
 //! An `Open` with `create` or `create_new` is answered `Created` when the broker created the
 //! file, and `Opened` when it opened a file that was there (`create` only: `create_new`
@@ -186,6 +195,11 @@ pub const MAX_BATCH: usize = 253;
 /// Longest request message, in bytes. A single `Open` of a [`MAX_PATH`] path is far below
 /// it; an `OpenMany` must fit its paths in it (clients split batches by bytes as well).
 pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// Most supplementary groups in an `Explain` request: as many as fit in [`MAX_REQUEST`]
+/// beside a [`MAX_PATH`] path, each at its longest varint. Linux allows more
+/// (`NGROUPS_MAX`); a client with more cannot be explained by the running broker.
+pub const MAX_EXPLAIN_GROUPS: usize = 8192;
 
 /// Longest human-readable message text in an error response, in bytes.
 pub const MAX_MESSAGE_TEXT: usize = 512;

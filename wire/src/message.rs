@@ -45,6 +45,22 @@ pub enum Request<'a> {
     /// (or a later one) is over, with `Status` from rule 0, whose `last_reload` is its
     /// outcome. Anyone else gets `Denied`.
     Reload,
+    /// Root only: how the policy in force would decide a request of this client, as it
+    /// decides a real one, without touching the file system; answered `Explained`.
+    /// Anyone else gets `Denied`.
+    Explain {
+        /// The client's uid.
+        uid: u32,
+        /// The client's primary gid (`u32::MAX`, which matches no rule, for none).
+        gid: u32,
+        /// The client's supplementary gids, at most [`crate::MAX_EXPLAIN_GROUPS`].
+        groups: Batch<u32, { crate::MAX_EXPLAIN_GROUPS }>,
+        /// Absolute, normalized path bytes (see [`crate::check_path`]).
+        #[serde(borrow)]
+        path: &'a [u8],
+        /// The access words asked for.
+        access: Access,
+    },
 }
 
 /// The broker's answer to one request.
@@ -88,6 +104,20 @@ pub enum Response<'a> {
         kind: FileKind,
         /// `st_size` from `fstat` on the fd.
         size: u64,
+    },
+    /// The answer to `Explain`: the live policy's decision.
+    Explained {
+        /// Whether an allow rule decides it.
+        allowed: bool,
+        /// The deciding rule's name (clipped to [`crate::MAX_RULE_NAME`] bytes); `None`
+        /// when no rule matched (the default deny).
+        #[serde(borrow)]
+        rule: Option<&'a str>,
+        /// Whether the deciding allow rule is inactive (a root of it could not be confined
+        /// to at start), so a real request would fail instead of being served.
+        inactive: bool,
+        /// When the policy that decided was loaded, in seconds since the Unix epoch.
+        policy_loaded_at: u64,
     },
 }
 

@@ -5,6 +5,7 @@
 //! what the broker would do; `check --verbose` also warns about the deny rules that users
 //! with subordinate ids escape ([`subids`]).
 
+pub mod live_explain;
 pub mod man;
 pub mod reload;
 pub mod subids;
@@ -13,6 +14,7 @@ use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use fdbroker_agent::ExplainFor;
 use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
@@ -142,9 +144,19 @@ pub struct Query<'a> {
     pub path: &'a Path,
 }
 
+/// Which policy `explain` asks.
+#[derive(Debug, Clone, Copy)]
+pub enum PolicySource<'a> {
+    /// `--policy FILE`: the file, as it is on disk now.
+    File(&'a Path),
+    /// `--socket PATH`: the policy in force at the running broker there.
+    Broker(&'a Path),
+}
+
 /// `fdbroker explain`: prints the decision; `Ok(true)` when allowed. `Err` carries a
-/// message for a policy or request that cannot be evaluated.
-pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
+/// message for a policy or request that cannot be evaluated, or a broker that cannot be
+/// asked.
+pub fn explain(source: PolicySource<'_>, query: &Query<'_>) -> Result<bool, String> {
     let path = query.path.as_os_str().as_bytes();
     check_path(path).map_err(|e| format!("{}: {e}", query.path.display()))?;
     query
@@ -152,6 +164,18 @@ pub fn explain(policy_file: &Path, query: &Query<'_>) -> Result<bool, String> {
         .check_request()
         .map_err(|e| format!("--access {}: {e}", query.access))?;
     let client = resolve(&query.who)?;
+    let policy_file = match source {
+        PolicySource::File(file) => file,
+        PolicySource::Broker(socket) => {
+            let who = ExplainFor {
+                uid: client.uid,
+                gid: client.gid,
+                groups: &client.groups,
+            };
+            let extra = client.looked_up.as_deref();
+            return live_explain::ask(socket, who, query.path, query.access, extra);
+        }
+    };
     let policy = policy::file::load(policy_file, &SystemNames)?;
     let decision = policy.decide(
         &Peer {

@@ -5,7 +5,7 @@
 //! steps, an `Open` as a batch of one: decide every path, compare with the shadow policy
 //! if there is one, open what is allowed, send the one reply, record each path. Only the
 //! reply's shape differs (`Opened`, `Created` or `Error` for `Open`; `OpenedMany` for a
-//! batch). `Ping`, `Status` and `Reload` are answered at the end of the file.
+//! batch). `Ping`, `Status`, `Reload` and `Explain` are answered at the end of the file.
 //!
 //! The request stage: what the server loop hands a request it has read to, until its
 //! reply is sent and recorded. Beside this file, the steps it takes: opening a file the
@@ -125,6 +125,20 @@ pub fn handle(
         }
         Request::Status { first_rule } => (0, grants(sock, peer, ctx.live, first_rule)),
         Request::Reload => (0, reload(sock, peer, ctx)),
+        Request::Explain {
+            uid,
+            gid,
+            groups,
+            path,
+            access,
+        } => {
+            let client = Peer {
+                uid,
+                gid,
+                groups: &groups.0,
+            };
+            (0, explain(sock, peer, ctx.live, &client, path, access))
+        }
     };
     sent.map(|reply| Served { paths, reply })
 }
@@ -625,6 +639,37 @@ fn reload(sock: BorrowedFd<'_>, peer: &PeerCreds, ctx: &Context<'_>) -> io::Resu
         return reply_error(sock, ErrorKind::Internal, Errno::SHUTDOWN, message);
     }
     status(sock, ctx, &ctx.store.current(), 0)
+}
+
+/// Answers root's `Explain`: how `live` decides `client`'s request for `path` with
+/// `access`, by the same decider a real request gets, and whether the deciding allow rule
+/// is inactive. Nothing is opened and nothing is counted or audited: no client asked.
+/// Anyone but root is denied, as the policy is the administrator's business.
+fn explain(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    live: &Live,
+    client: &Peer<'_>,
+    path: &[u8],
+    access: Access,
+) -> io::Result<Sent> {
+    if peer.uid != 0 {
+        log::info!(
+            "refused explain request from uid={} pid={}: not root",
+            peer.uid,
+            peer.pid
+        );
+        return deny(sock, "explain is for root");
+    }
+    let decision = live.policy.decider(*client, access).decide(path);
+    let rule = decision.rule();
+    let response = Response::Explained {
+        allowed: decision.is_allowed(),
+        rule: rule.map(|r| clip(r.name(), MAX_RULE_NAME)),
+        inactive: decision.is_allowed() && rule.is_some_and(|r| live.inactive.contains(r.index())),
+        policy_loaded_at: unix_secs(live.loaded_at),
+    };
+    reply(sock, &response, &[])
 }
 
 /// Replies `Denied` with `message`.

@@ -6,10 +6,10 @@
 use std::fmt::Debug;
 
 use fdbroker_wire::{
-    Access, Batch, DecodeError, ErrorKind, Escaped, FileKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT,
-    MAX_PATH, MAX_REQUEST, MAX_RESPONSE, MAX_RULE_NAME, Outcome, ReloadAttempt, ReloadResult,
-    Request, Response, RuleStatus, Status, VERSION, decode_request, decode_response,
-    encode_request, encode_response,
+    Access, Batch, DecodeError, ErrorKind, Escaped, FileKind, Grants, MAX_BATCH,
+    MAX_EXPLAIN_GROUPS, MAX_MESSAGE_TEXT, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, MAX_RULE_NAME,
+    Outcome, ReloadAttempt, ReloadResult, Request, Response, RuleStatus, Status, VERSION,
+    decode_request, decode_response, encode_request, encode_response,
 };
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +297,34 @@ fn requests(longest: &Longest) -> Vec<Vector<'_>> {
             }),
         ),
         vector("reload", "Reload", Value::Request(Request::Reload)),
+        vector(
+            "explain.one",
+            "Explain { uid: 1000, gid: 1000, groups: [27, 100], path: \"/srv/a\", access: read }",
+            Value::Request(Request::Explain {
+                uid: 1000,
+                gid: 1000,
+                groups: Batch(vec![27, 100]),
+                path: b"/srv/a",
+                access: Access::READ,
+            }),
+        ),
+        vector(
+            "explain.full",
+            format!(
+                "Explain {{ uid: {max}, gid: {max} (none), groups: {MAX_EXPLAIN_GROUPS} \
+                 (MAX_EXPLAIN_GROUPS) × {max}, path: \"/\" then {} × \"a\" (MAX_PATH bytes), \
+                 access: write,create }}: the longest request",
+                MAX_PATH - 1,
+                max = u32::MAX
+            ),
+            Value::Request(Request::Explain {
+                uid: u32::MAX,
+                gid: u32::MAX,
+                groups: Batch(vec![u32::MAX; MAX_EXPLAIN_GROUPS]),
+                path: &longest.path,
+                access: Access::WRITE | Access::CREATE,
+            }),
+        ),
     ]
 }
 
@@ -511,6 +539,33 @@ fn responses(longest: &Longest) -> Vec<Vector<'_>> {
                 rules: Batch(vec!["uploads", &longest.rule_name]),
                 first_rule: 3,
             })),
+        ),
+        response(
+            "explained.allow",
+            Response::Explained {
+                allowed: true,
+                rule: Some("uploads"),
+                inactive: false,
+                policy_loaded_at: 1767229200,
+            },
+        ),
+        response(
+            "explained.inactive",
+            Response::Explained {
+                allowed: true,
+                rule: Some("logs"),
+                inactive: true,
+                policy_loaded_at: 1767229200,
+            },
+        ),
+        response(
+            "explained.default_deny",
+            Response::Explained {
+                allowed: false,
+                rule: None,
+                inactive: false,
+                policy_loaded_at: u64::MAX,
+            },
         ),
     ]);
     vectors

@@ -17,6 +17,7 @@ pub enum OwnedRequest {
     Open(Vec<u8>, Access, u32),
     Status(u32),
     Reload,
+    Explain(u32, u32, Vec<u32>, Vec<u8>, Access),
 }
 
 impl OwnedRequest {
@@ -32,6 +33,13 @@ impl OwnedRequest {
                 first_rule: *first_rule,
             },
             OwnedRequest::Reload => Request::Reload,
+            OwnedRequest::Explain(uid, gid, groups, path, access) => Request::Explain {
+                uid: *uid,
+                gid: *gid,
+                groups: Batch(groups.clone()),
+                path,
+                access: *access,
+            },
         }
     }
 
@@ -51,6 +59,7 @@ pub enum OwnedResponse {
     Status(OwnedStatus),
     Grants(u32, Vec<String>, u32),
     Created(FileKind, u64),
+    Explained(bool, Option<String>, bool, u64),
 }
 
 /// The fields of a `Status` page, with a few short rules; the reload error is clipped
@@ -86,6 +95,12 @@ impl OwnedResponse {
             OwnedResponse::Created(kind, size) => Response::Created {
                 kind: *kind,
                 size: *size,
+            },
+            OwnedResponse::Explained(allowed, rule, inactive, at) => Response::Explained {
+                allowed: *allowed,
+                rule: rule.as_deref(),
+                inactive: *inactive,
+                policy_loaded_at: *at,
             },
         }
     }
@@ -203,6 +218,16 @@ pub fn request() -> impl Strategy<Value = OwnedRequest> {
         6 => open,
         1 => any::<u32>().prop_map(OwnedRequest::Status),
         1 => Just(OwnedRequest::Reload),
+        2 => (
+            any::<u32>(),
+            any::<u32>(),
+            vec(any::<u32>(), 0..64),
+            valid_path(),
+            request_access(),
+        )
+            .prop_map(|(uid, gid, groups, path, access)| {
+                OwnedRequest::Explain(uid, gid, groups, path, access)
+            }),
     ]
 }
 
@@ -283,6 +308,13 @@ pub fn response() -> impl Strategy<Value = OwnedResponse> {
         (any::<u32>(), vec(rule_name(), 0..20), any::<u32>())
             .prop_map(|(count, names, first)| OwnedResponse::Grants(count, names, first)),
         (file_kind(), any::<u64>()).prop_map(|(k, s)| OwnedResponse::Created(k, s)),
+        (
+            any::<bool>(),
+            proptest::option::of(rule_name()),
+            any::<bool>(),
+            any::<u64>()
+        )
+            .prop_map(|(a, r, i, t)| OwnedResponse::Explained(a, r, i, t)),
     ]
 }
 
