@@ -4,7 +4,7 @@
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use fdbroker_wire::{Access, Batch, MAX_EXPLAIN_GROUPS, Request, Response};
 
@@ -71,10 +71,7 @@ impl Client {
                 allowed,
                 rule: rule.map(str::to_owned),
                 inactive,
-                // A time past what `SystemTime` holds is no time at all: the epoch.
-                policy_loaded_at: UNIX_EPOCH
-                    .checked_add(Duration::from_secs(policy_loaded_at))
-                    .unwrap_or(UNIX_EPOCH),
+                policy_loaded_at: crate::status::unix_time(policy_loaded_at),
             }),
             _ => None,
         })?;

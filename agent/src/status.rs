@@ -175,7 +175,7 @@ impl BrokerStatus {
         let status = BrokerStatus {
             uptime: Duration::from_secs(page.uptime_secs),
             policy_file: page.policy_file.to_owned(),
-            policy_loaded_at: UNIX_EPOCH + Duration::from_secs(page.policy_loaded_at),
+            policy_loaded_at: unix_time(page.policy_loaded_at),
             connections: page.connections,
             peak_connections: page.peak_connections,
             default_denied: page.default_denied,
@@ -192,11 +192,30 @@ impl BrokerStatus {
                 })
                 .collect(),
             last_reload: page.last_reload.map(|a| ReloadAttempt {
-                at: UNIX_EPOCH + Duration::from_secs(a.at),
+                at: unix_time(a.at),
                 result: a.result,
                 error: a.error.to_owned(),
             }),
         };
         (status, page.rule_count)
+    }
+}
+
+/// `secs` after the Unix epoch; a time past what `SystemTime` holds (which no broker
+/// sends) is taken as the epoch rather than panicking.
+pub(crate) fn unix_time(secs: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_past_what_systemtime_holds_do_not_panic() {
+        assert_eq!(unix_time(u64::MAX), UNIX_EPOCH);
+        assert_eq!(unix_time(60), UNIX_EPOCH + Duration::from_secs(60));
     }
 }
