@@ -20,6 +20,7 @@ mod batch;
 mod clamd;
 mod cli;
 mod create;
+mod deb;
 mod lifecycle;
 mod limits;
 mod live_explain;

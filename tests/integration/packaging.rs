@@ -313,7 +313,7 @@ fn help_flags(tree: &Tree, subcommand: &str) -> BTreeSet<String> {
 
 // Every flag in the units' fdbroker command lines exists, and each line runs as written
 // with the installed paths replaced by a test tree's: `check` accepts the example policy
-// the package installs, `serve` accepts its arguments (`--print-privileges` stops it
+// (the package installs one that grants nothing: `deb::`), `serve` accepts its arguments (`--print-privileges` stops it
 // before it binds or writes anything), and `reload` reloads a broker serving that policy.
 itest!(the_units_command_lines_use_real_flags_and_run, |tree| {
     let policy_text =
@@ -477,8 +477,8 @@ fn deb_metadata() -> serde_json::Value {
         .expect("fdbroker's [package.metadata.deb]")
 }
 
-/// Every asset of the deb is a workspace binary, a man page the `man` commands write, or
-/// a file of the repository; binaries, units, man pages and the policy go where the
+/// Every asset of the deb is a workspace binary, a man page the `man` commands write
+/// (gzipped), or a file of the repository; binaries, units, man pages and the policy go where the
 /// system looks for them, and the policy and logrotate file are conffiles.
 #[test]
 fn the_deb_metadata_names_what_the_build_produces() {
@@ -505,9 +505,9 @@ fn the_deb_metadata_names_what_the_build_produces() {
         } else {
             format!("/{dest}")
         };
-        if let Some(bin) = source.strip_prefix("target/release/") {
-            tree.bin(bin); // fails unless it is a binary the workspace builds
-        } else if let Some(page) = source.strip_prefix("../target/man/") {
+        if let Some(gzipped) = source.strip_prefix("target/release/man/") {
+            // The build gzips what `man` writes, as Debian wants manual pages.
+            let page = gzipped.strip_suffix(".gz").expect("a gzipped manual page");
             assert!(
                 man_dir.join(page).is_file(),
                 "no `man` command writes {page}"
@@ -515,6 +515,8 @@ fn the_deb_metadata_names_what_the_build_produces() {
             let section = page.rsplit('.').next().expect("a section");
             assert_eq!(dest, format!("usr/share/man/man{section}/"), "{page}");
             assert_eq!(mode, "644");
+        } else if let Some(bin) = source.strip_prefix("target/release/") {
+            tree.bin(bin); // fails unless it is a binary the workspace builds
         } else {
             let path = repo().join("broker").join(source);
             assert!(path.is_file(), "asset {source} does not exist");
@@ -528,9 +530,9 @@ fn the_deb_metadata_names_what_the_build_produces() {
         "/lib/systemd/system/fdbroker.socket",
         "/lib/systemd/system/fdbroker.service",
         "/etc/logrotate.d/fdbroker",
-        "/usr/share/man/man8/fdbroker.8",
-        "/usr/share/man/man5/fdbroker-policy.5",
-        "/usr/share/man/man1/fdagent.1",
+        "/usr/share/man/man8/fdbroker.8.gz",
+        "/usr/share/man/man5/fdbroker-policy.5.gz",
+        "/usr/share/man/man1/fdagent.1.gz",
     ] {
         assert!(
             dests.contains(expected),

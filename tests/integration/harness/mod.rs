@@ -81,6 +81,21 @@ pub fn within<T: Send + 'static>(timeout: Duration, f: impl FnOnce() -> T + Send
     }
 }
 
+/// True if the tools a test needs are there (`missing` is `None`); otherwise prints a SKIP
+/// line saying what is missing and returns false, unless `FDBROKER_REQUIRE_ROOT` is set (as
+/// in CI, which installs them), where a missing tool fails the test.
+pub fn tools_or_skip(test: &str, missing: Option<String>) -> bool {
+    let Some(why) = missing else {
+        return true;
+    };
+    if std::env::var_os("FDBROKER_REQUIRE_ROOT").is_some() {
+        panic!("{test}: FDBROKER_REQUIRE_ROOT is set but {why}");
+    }
+    // Straight to the stderr handle: the test runner hides `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "SKIP {test}: {why}");
+    false
+}
+
 /// True if the tests can run: as root always; otherwise prints a SKIP line and returns
 /// false, unless `FDBROKER_REQUIRE_ROOT` is set (as in CI), where not being root fails.
 pub fn root_or_skip(test: &str) -> bool {
