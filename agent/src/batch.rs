@@ -143,9 +143,15 @@ impl Client {
                     Outcome::Opened { .. } | Outcome::Created { .. } => {
                         Ok(File::from(fds.next().expect("counted above")))
                     }
+                    // A broker older than `FailedWith` gives no reason: its kind says most.
                     Outcome::Failed { kind, errno } => {
                         Err(BrokerError::new(kind, errno, kind.as_str()).into_io())
                     }
+                    Outcome::FailedWith {
+                        kind,
+                        errno,
+                        reason,
+                    } => Err(BrokerError::new(kind, errno, reason.as_str()).into_io()),
                 })
                 .collect())
         })

@@ -70,7 +70,8 @@ fn open_many(conn: &RawConn, paths: &[&[u8]], access: Access) -> Vec<Answer> {
         .iter()
         .map(|outcome| match *outcome {
             Outcome::Opened { .. } => Answer::Opened(read_fd(fds.next().expect("fd"))),
-            Outcome::Failed { kind, errno } => Answer::Failed(kind, errno),
+            Outcome::FailedWith { kind, errno, .. } => Answer::Failed(kind, errno),
+            Outcome::Failed { .. } => panic!("the broker gives every failure its reason"),
             Outcome::Created { .. } => panic!("these batches never create"),
         })
         .collect()

@@ -217,7 +217,12 @@ itest!(mixed_bad_paths_in_a_full_batch_each_answered, |tree| {
                 std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut got).expect("read");
                 assert_eq!(got, bytes, "{what}");
             }
-            (Expect::Error(kind, errno), Outcome::Failed { kind: k, errno: e }) => {
+            (
+                Expect::Error(kind, errno),
+                Outcome::FailedWith {
+                    kind: k, errno: e, ..
+                },
+            ) => {
                 assert_eq!((k, e), (kind, errno), "{what}");
             }
             (expected, outcome) => panic!("{what}: expected {expected:?}, got {outcome:?}"),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, Outcome, Request, Response};
+use fdbroker_wire::{Access, Batch, ErrorKind, MAX_BATCH, Outcome, Reason, Request, Response};
 use rustix::io::Errno;
 use rustix::net::SendFlags;
 use rustix::process::Signal;
@@ -215,8 +215,9 @@ itest!(running_out_of_fds_gives_errors_not_a_spin, |tree| {
                 assert!(
                     matches!(
                         outcome,
-                        Outcome::Failed {
+                        Outcome::FailedWith {
                             errno: libc::EMFILE,
+                            reason: Reason::OutOfResources,
                             ..
                         }
                     ),

@@ -32,6 +32,7 @@ mod paths;
 mod policy_safety;
 mod protocol;
 mod read;
+mod reasons;
 mod reload;
 mod scanner;
 mod service;

@@ -218,7 +218,7 @@ pub fn clip_message_text(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::{
-        Batch, FileKind, Grants, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome,
+        Batch, FileKind, Grants, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, Outcome, Reason,
         ReloadResult,
     };
 
@@ -310,6 +310,16 @@ mod tests {
         let mut out = [0; MAX_RESPONSE];
         let msg = encode_response(&reply, &mut out).unwrap();
         assert_eq!(decode_response(msg), Ok(reply));
+        let longest_failure = Outcome::FailedWith {
+            kind: ErrorKind::Internal,
+            errno: i32::MIN,
+            reason: Reason::ALL[Reason::ALL.len() - 1],
+        };
+        let failures = Response::OpenedMany {
+            results: Batch(vec![longest_failure; MAX_BATCH]),
+        };
+        let msg = encode_response(&failures, &mut out).unwrap();
+        assert_eq!(decode_response(msg), Ok(failures));
     }
 
     #[test]

@@ -106,7 +106,10 @@
 //! later one.
 //!
 //! An [`Outcome`] is `Opened { kind, size }` (tag 0), `Failed { kind: ErrorKind, errno }`
-//! (tag 1) or `Created { kind, size }` (tag 2, as `Response::Created` is to `Opened`).
+//! (tag 1), `Created { kind, size }` (tag 2, as `Response::Created` is to `Opened`) or
+//! `FailedWith { kind, errno, reason: Reason }` (tag 3: `Failed` with the broker's reason
+//! as a one-byte [`Reason`], the text of its log line; the broker answers every failure
+//! with it, clients still accept `Failed`).
 //! `OpenedMany` has exactly one outcome per requested path, in request order, and its
 //! `SCM_RIGHTS` holds exactly as many fds as it has `Opened` and `Created` outcomes, in the
 //! same order.
@@ -164,6 +167,7 @@ mod codec;
 mod escape;
 mod message;
 mod path;
+mod reason;
 mod suggest;
 mod transport;
 
@@ -179,6 +183,7 @@ pub use message::{
     RuleStatus, Status,
 };
 pub use path::{PathError, check_path};
+pub use reason::Reason;
 pub use suggest::suggest;
 pub use transport::{Received, recv, send};
 

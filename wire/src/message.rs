@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Access, Batch};
+use crate::{Access, Batch, Reason};
 
 /// A client's request. Borrowed fields decode without copying out of the receive buffer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,6 +249,15 @@ pub enum Outcome {
         /// `st_size` from `fstat` on the fd.
         size: u64,
     },
+    /// Not opened, as `Failed`, with the broker's reason (what its log line says).
+    FailedWith {
+        /// What went wrong.
+        kind: ErrorKind,
+        /// The Linux errno that best describes it.
+        errno: i32,
+        /// Why, in the broker's words ([`Reason::as_str`]).
+        reason: Reason,
+    },
 }
 
 /// The type of a handed-out file. Only these two are ever handed out.
@@ -359,6 +368,11 @@ mod tests {
     #[test]
     fn file_kind_all_has_every_variant() {
         is_every_variant_in_tag_order(&FileKind::ALL);
+    }
+
+    #[test]
+    fn reason_all_has_every_variant() {
+        is_every_variant_in_tag_order(&Reason::ALL);
     }
 
     #[test]

@@ -29,8 +29,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use fdbroker_policy::{Decision, Peer, Policy, Rule};
 use fdbroker_wire::{
     Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
-    Outcome as BatchOutcome, PathError, Received, ReloadAttempt, Request, Response, RuleStatus,
-    Status, check_path, clip_message_text, decode_request,
+    Outcome as BatchOutcome, PathError, Reason, Received, ReloadAttempt, Request, Response,
+    RuleStatus, Status, check_path, clip_message_text, decode_request,
 };
 use rustix::io::Errno;
 
@@ -309,18 +309,17 @@ fn servable<'p>(verdict: Verdict<'p>, inactive: &Inactive) -> Result<&'p Rule, O
         Ok(Decision::Allow(_)) => Err(OpenFailure {
             kind: ErrorKind::Io,
             errno: Errno::ACCESS,
-            reason: "the rule is inactive: its root could not be confined to at start \
-                     (see the broker's log)",
+            reason: Reason::Inactive,
         }),
         Ok(Decision::Deny(_)) => Err(OpenFailure {
             kind: ErrorKind::Denied,
             errno: Errno::ACCESS,
-            reason: "permission denied by the fdbroker policy",
+            reason: Reason::Denied,
         }),
-        Err(_) => Err(OpenFailure {
+        Err(e) => Err(OpenFailure {
             kind: ErrorKind::InvalidRequest,
             errno: Errno::INVAL,
-            reason: "bad path",
+            reason: e.into(),
         }),
     }
 }
@@ -380,7 +379,7 @@ fn reply_opened(
         (ReplyShape::Open, [Err(f)]) => Response::Error {
             kind: f.kind,
             errno: f.errno.raw_os_error(),
-            message: f.reason,
+            message: f.reason.as_str(),
         },
         // A batch (an `Open` has exactly one outcome).
         _ => Response::OpenedMany {
@@ -401,9 +400,10 @@ fn batch_outcome(opened: &Result<Opened, OpenFailure>) -> BatchOutcome {
             kind: o.kind,
             size: o.size,
         },
-        Err(f) => BatchOutcome::Failed {
+        Err(f) => BatchOutcome::FailedWith {
             kind: f.kind,
             errno: f.errno.raw_os_error(),
+            reason: f.reason,
         },
     }
 }
@@ -505,7 +505,7 @@ fn record_one(
             counts.error();
             let outcome = Outcome::Fail {
                 errno: f.errno.raw_os_error(),
-                reason: f.reason,
+                reason: f.reason.as_str(),
             };
             records.open(peer, access, path, Some(rule.name()), outcome);
         }

@@ -9,7 +9,7 @@
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use fdbroker_wire::{Access, ErrorKind, FileKind};
+use fdbroker_wire::{Access, ErrorKind, FileKind, Reason};
 use rustix::fs::{
     CWD, FileType, Mode, OFlags, ResolveFlags, fchmod, fchown, fcntl_setfl, fstat, openat2,
 };
@@ -38,8 +38,8 @@ pub struct OpenFailure {
     pub kind: ErrorKind,
     /// The errno.
     pub errno: Errno,
-    /// A short explanation for the client and the audit log.
-    pub reason: &'static str,
+    /// Why, for the client and the audit log.
+    pub reason: Reason,
 }
 
 /// Who owns, and with what mode, a file created under `create` or `create_new` access.
@@ -92,27 +92,21 @@ pub fn open(
     let (fd, created) =
         opened.map_err(|e| open_failure(directory_refusal(e, path, access), access))?;
 
-    let stat = fstat(&fd).map_err(|e| internal(e, "fstat failed"))?;
+    let stat = fstat(&fd).map_err(|e| internal(e, Reason::FstatFailed))?;
     let kind = match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile if !access.contains(Access::LIST) => FileKind::Regular,
         FileType::Directory if access.contains(Access::LIST) => FileKind::Directory,
         FileType::Directory => {
-            return Err(not_regular(
-                Errno::ISDIR,
-                "is a directory (ask for `list` access)",
-            ));
+            return Err(not_regular(Errno::ISDIR, Reason::IsDirectory));
         }
-        FileType::RegularFile => return Err(not_regular(Errno::NOTDIR, "not a directory")),
+        FileType::RegularFile => return Err(not_regular(Errno::NOTDIR, Reason::NotDirectory)),
         _ => {
-            return Err(not_regular(
-                Errno::NXIO,
-                "not a regular file (FIFOs, sockets and devices are never handed out)",
-            ));
+            return Err(not_regular(Errno::NXIO, Reason::Special));
         }
     };
     // O_NONBLOCK only kept the open itself from blocking; the client gets a normal fd.
     // F_SETFL sets only the status flags it may change, none of which the broker keeps.
-    fcntl_setfl(&fd, OFlags::empty()).map_err(|e| internal(e, "fcntl(F_SETFL) failed"))?;
+    fcntl_setfl(&fd, OFlags::empty()).map_err(|e| internal(e, Reason::FcntlFailed))?;
     Ok(Opened {
         fd,
         kind,
@@ -170,10 +164,9 @@ pub fn check_openat2() -> Result<(), String> {
 /// needed), then gives the file to the client (`CAP_CHOWN`). The mode is set explicitly so
 /// the broker's umask plays no part.
 fn give_to(fd: &OwnedFd, new: NewFile) -> Result<(), OpenFailure> {
-    fchmod(fd, Mode::from_raw_mode(new.mode))
-        .map_err(|e| internal(e, "fchmod of the new file failed"))?;
+    fchmod(fd, Mode::from_raw_mode(new.mode)).map_err(|e| internal(e, Reason::FchmodFailed))?;
     let (uid, gid) = (Uid::from_raw(new.uid), Gid::from_raw(new.gid));
-    fchown(fd, Some(uid), Some(gid)).map_err(|e| internal(e, "fchown of the new file failed"))
+    fchown(fd, Some(uid), Some(gid)).map_err(|e| internal(e, Reason::FchownFailed))
 }
 
 /// Landlock refuses to open a directory without its `ReadDir` right (`EACCES`), which the
@@ -195,29 +188,18 @@ fn directory_refusal(errno: Errno, path: &[u8], access: Access) -> Errno {
 
 fn open_failure(errno: Errno, access: Access) -> OpenFailure {
     let (kind, reason) = match errno {
-        Errno::NOENT => (ErrorKind::NotFound, "no such file or directory"),
-        Errno::LOOP => (ErrorKind::Io, "a component of the path is a symbolic link"),
-        Errno::XDEV => (ErrorKind::Io, "the path crosses a magic link"),
+        Errno::NOENT => (ErrorKind::NotFound, Reason::NoSuchFile),
+        Errno::LOOP => (ErrorKind::Io, Reason::Symlink),
+        Errno::XDEV => (ErrorKind::Io, Reason::MagicLink),
         Errno::NOTDIR if access.contains(Access::LIST) => {
-            (ErrorKind::NotRegular, "not a directory")
+            (ErrorKind::NotRegular, Reason::NotDirectory)
         }
-        Errno::NOTDIR => (
-            ErrorKind::NotFound,
-            "a component of the path is not a directory",
-        ),
-        Errno::ISDIR => (
-            ErrorKind::NotRegular,
-            "is a directory (ask for `list` access)",
-        ),
-        Errno::NXIO => (ErrorKind::NotRegular, "not a regular file"),
-        Errno::EXIST => (
-            ErrorKind::Io,
-            "the file exists (`create_new` never opens a file that is there)",
-        ),
-        Errno::MFILE | Errno::NFILE | Errno::NOMEM => {
-            (ErrorKind::Internal, "the broker is out of resources")
-        }
-        _ => (ErrorKind::Io, "open failed"),
+        Errno::NOTDIR => (ErrorKind::NotFound, Reason::ComponentNotDirectory),
+        Errno::ISDIR => (ErrorKind::NotRegular, Reason::IsDirectory),
+        Errno::NXIO => (ErrorKind::NotRegular, Reason::NotRegular),
+        Errno::EXIST => (ErrorKind::Io, Reason::Exists),
+        Errno::MFILE | Errno::NFILE | Errno::NOMEM => (ErrorKind::Internal, Reason::OutOfResources),
+        _ => (ErrorKind::Io, Reason::OpenFailed),
     };
     OpenFailure {
         kind,
@@ -226,7 +208,7 @@ fn open_failure(errno: Errno, access: Access) -> OpenFailure {
     }
 }
 
-fn not_regular(errno: Errno, reason: &'static str) -> OpenFailure {
+fn not_regular(errno: Errno, reason: Reason) -> OpenFailure {
     OpenFailure {
         kind: ErrorKind::NotRegular,
         errno,
@@ -234,7 +216,7 @@ fn not_regular(errno: Errno, reason: &'static str) -> OpenFailure {
     }
 }
 
-fn internal(errno: Errno, reason: &'static str) -> OpenFailure {
+fn internal(errno: Errno, reason: Reason) -> OpenFailure {
     OpenFailure {
         kind: ErrorKind::Internal,
         errno,

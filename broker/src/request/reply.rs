@@ -74,7 +74,9 @@ pub fn refuse_busy(sock: BorrowedFd<'_>, message: &str) {
 mod tests {
     use std::os::fd::AsFd;
 
-    use fdbroker_wire::{Batch, FileKind, MAX_BATCH, MAX_MESSAGE_TEXT, Outcome, decode_response};
+    use fdbroker_wire::{
+        Batch, FileKind, MAX_BATCH, MAX_MESSAGE_TEXT, Outcome, Reason, decode_response,
+    };
     use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 
     use super::*;
@@ -102,9 +104,10 @@ mod tests {
             },
             Response::OpenedMany {
                 results: Batch(vec![
-                    Outcome::Failed {
-                        kind: ErrorKind::NotFound,
-                        errno: 2,
+                    Outcome::FailedWith {
+                        kind: ErrorKind::Internal,
+                        errno: i32::MIN,
+                        reason: Reason::PathTrailingSlash,
                     };
                     MAX_BATCH
                 ]),

@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use fdbroker_wire::{
     Access, Batch, DecodeError, ErrorKind, Escaped, FileKind, Grants, MAX_BATCH,
     MAX_EXPLAIN_GROUPS, MAX_MESSAGE_TEXT, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, MAX_RULE_NAME,
-    Outcome, ReloadAttempt, ReloadResult, Request, Response, RuleStatus, Status, VERSION,
+    Outcome, Reason, ReloadAttempt, ReloadResult, Request, Response, RuleStatus, Status, VERSION,
     decode_request, decode_response, encode_request, encode_response,
 };
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,7 @@ pub enum Value<'a> {
     ErrorKind(ErrorKind),
     ReloadResult(ReloadResult),
     Outcome(Outcome),
+    Reason(Reason),
 }
 
 impl Value<'_> {
@@ -51,6 +52,7 @@ impl Value<'_> {
             Value::ErrorKind(_) => "error_kind",
             Value::ReloadResult(_) => "reload_result",
             Value::Outcome(_) => "outcome",
+            Value::Reason(_) => "reason",
         }
     }
 
@@ -81,6 +83,7 @@ impl Value<'_> {
             Value::ErrorKind(_) => postcard::from_bytes::<ErrorKind>(&[tag]) == Err(unknown),
             Value::ReloadResult(_) => postcard::from_bytes::<ReloadResult>(&[tag]) == Err(unknown),
             Value::Outcome(_) => postcard::from_bytes::<Outcome>(&[tag]) == Err(unknown),
+            Value::Reason(_) => postcard::from_bytes::<Reason>(&[tag]) == Err(unknown),
         }
     }
 
@@ -104,6 +107,7 @@ impl Value<'_> {
             Value::ErrorKind(v) => fragment(v),
             Value::ReloadResult(v) => fragment(v),
             Value::Outcome(v) => fragment(v),
+            Value::Reason(v) => fragment(v),
         }
     }
 
@@ -118,6 +122,7 @@ impl Value<'_> {
             Value::ErrorKind(_) => unfragment(bytes).map(Value::ErrorKind),
             Value::ReloadResult(_) => unfragment(bytes).map(Value::ReloadResult),
             Value::Outcome(_) => unfragment(bytes).map(Value::Outcome),
+            Value::Reason(_) => unfragment(bytes).map(Value::Reason),
         }
     }
 }
@@ -359,6 +364,11 @@ fn responses(longest: &Longest) -> Vec<Vector<'_>> {
         kind: regular,
         size: u64::MAX,
     };
+    let longest_failure = Outcome::FailedWith {
+        kind: ErrorKind::Internal,
+        errno: i32::MIN,
+        reason: Reason::PathTrailingSlash,
+    };
     let outcomes = vec![
         Outcome::Opened {
             kind: regular,
@@ -471,6 +481,16 @@ fn responses(longest: &Longest) -> Vec<Vector<'_>> {
             format!("OpenedMany {{ results: {MAX_BATCH} (MAX_BATCH) × {largest:?} }}: the longest reply"),
             Value::Response(Response::OpenedMany {
                 results: Batch(vec![largest; MAX_BATCH]),
+            }),
+        ),
+        vector(
+            "opened_many.full_of_failures",
+            format!(
+                "OpenedMany {{ results: {MAX_BATCH} (MAX_BATCH) × {longest_failure:?} }}: a full \
+                 batch of failures, each with its reason"
+            ),
+            Value::Response(Response::OpenedMany {
+                results: Batch(vec![longest_failure; MAX_BATCH]),
             }),
         ),
         response("status.no_rules", status(vec![], None)),
@@ -609,7 +629,16 @@ fn parts() -> Vec<Vector<'static>> {
             },
         ),
         outcome("created", Outcome::Created { kind, size: 0 }),
+        outcome(
+            "failed_with",
+            Outcome::FailedWith {
+                kind: ErrorKind::Io,
+                errno: 40,
+                reason: Reason::Symlink,
+            },
+        ),
     ]);
+    vectors.extend(variants("Reason", &Reason::ALL, Value::Reason));
     vectors
 }
 

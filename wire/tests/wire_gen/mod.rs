@@ -2,9 +2,9 @@
 //! test can borrow them), damaged encodings, and `Open` messages laid out by hand.
 
 use fdbroker_wire::{
-    Access, Batch, ErrorKind, FileKind, Grants, MAX_PATH, MAX_REQUEST, MAX_RESPONSE, MAX_RULE_NAME,
-    ReloadAttempt, ReloadResult, Request, Response, RuleStatus, Status, VERSION, clip_message_text,
-    encode_request, encode_response,
+    Access, Batch, ErrorKind, FileKind, Grants, MAX_BATCH, MAX_PATH, MAX_REQUEST, MAX_RESPONSE,
+    MAX_RULE_NAME, Outcome, Reason, ReloadAttempt, ReloadResult, Request, Response, RuleStatus,
+    Status, VERSION, clip_message_text, encode_request, encode_response,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -60,6 +60,7 @@ pub enum OwnedResponse {
     Grants(u32, Vec<String>, u32),
     Created(FileKind, u64),
     Explained(bool, Option<String>, bool, u64),
+    OpenedMany(Vec<Outcome>),
 }
 
 /// The fields of a `Status` page, with a few short rules; the reload error is clipped
@@ -101,6 +102,9 @@ impl OwnedResponse {
                 rule: rule.as_deref(),
                 inactive: *inactive,
                 policy_loaded_at: *at,
+            },
+            OwnedResponse::OpenedMany(results) => Response::OpenedMany {
+                results: Batch(results.clone()),
             },
         }
     }
@@ -315,7 +319,28 @@ pub fn response() -> impl Strategy<Value = OwnedResponse> {
             any::<u64>()
         )
             .prop_map(|(a, r, i, t)| OwnedResponse::Explained(a, r, i, t)),
+        vec(outcome(), 1..=MAX_BATCH).prop_map(OwnedResponse::OpenedMany),
     ]
+}
+
+/// Any outcome of one path of a batch.
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        (file_kind(), any::<u64>()).prop_map(|(kind, size)| Outcome::Opened { kind, size }),
+        (error_kind(), any::<i32>()).prop_map(|(kind, errno)| Outcome::Failed { kind, errno }),
+        (file_kind(), any::<u64>()).prop_map(|(kind, size)| Outcome::Created { kind, size }),
+        (error_kind(), any::<i32>(), reason()).prop_map(|(kind, errno, reason)| {
+            Outcome::FailedWith {
+                kind,
+                errno,
+                reason,
+            }
+        }),
+    ]
+}
+
+fn reason() -> impl Strategy<Value = Reason> {
+    select(Reason::ALL.to_vec())
 }
 
 /// An error response whose text is not clipped, so it may be over the limit.
