@@ -621,17 +621,12 @@ fn grants(
 /// of the policy in force then (its `last_reload` says what came of the attempt).
 ///
 /// This worker holds the policy it was handed (`ctx.live`) while it waits, so the reloader
-/// waits for it in vain (see `policy_store::free_here`) and leaves the replaced policy to
+/// waits for it in vain (see `policy::store::free_here`) and leaves the replaced policy to
 /// be freed here: the reply comes that much later, which only root's reload command
 /// waits for.
 fn reload(sock: BorrowedFd<'_>, peer: &PeerCreds, ctx: &Context<'_>) -> io::Result<Sent> {
     if peer.uid != 0 {
-        log::info!(
-            "refused reload request from uid={} pid={}: not root",
-            peer.uid,
-            peer.pid
-        );
-        return deny(sock, "reload is for root");
+        return refuse_not_root(sock, peer, "reload");
     }
     log::info!("reload requested by uid=0 pid={}", peer.pid);
     if !ctx.reloads.ask_and_wait() {
@@ -654,12 +649,7 @@ fn explain(
     access: Access,
 ) -> io::Result<Sent> {
     if peer.uid != 0 {
-        log::info!(
-            "refused explain request from uid={} pid={}: not root",
-            peer.uid,
-            peer.pid
-        );
-        return deny(sock, "explain is for root");
+        return refuse_not_root(sock, peer, "explain");
     }
     let decision = live.policy.decider(*client, access).decide(path);
     let rule = decision.rule();
@@ -675,6 +665,16 @@ fn explain(
 /// Replies `Denied` with `message`.
 fn deny(sock: BorrowedFd<'_>, message: &str) -> io::Result<Sent> {
     reply_error(sock, ErrorKind::Denied, Errno::ACCESS, message)
+}
+
+/// Denies a root-only request (`what`: `reload`, `explain`) to another client, logging it.
+fn refuse_not_root(sock: BorrowedFd<'_>, peer: &PeerCreds, what: &str) -> io::Result<Sent> {
+    log::info!(
+        "refused {what} request from uid={} pid={}: not root",
+        peer.uid,
+        peer.pid
+    );
+    deny(sock, &format!("{what} is for root"))
 }
 
 /// Seconds since the Unix epoch (0 for an instant before it).
