@@ -8,7 +8,8 @@
 //! --example demo`. With ClamAV installed (`apt-get install clamav-daemon clamdscan`) it
 //! starts a private clamd with an EICAR-only signature database, offline; without, the
 //! scanner uses its built-in EICAR scan. It works in a fresh temporary directory (the
-//! example policy's `/srv/` paths are moved under it), removed afterwards.
+//! example policy's `/srv/` paths are moved under it), removed afterwards, and written
+//! `$DEMO` in the transcript after the first line says where it is.
 
 #[path = "scanner/private_clamd.rs"]
 mod private_clamd;
@@ -19,6 +20,7 @@ use std::os::unix::fs::{PermissionsExt, chown, symlink};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use private_clamd::PrivateClamd;
@@ -31,6 +33,25 @@ const EICAR: &str = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The demo's temporary directory, written `$DEMO` in what the demo prints: the paths
+/// that matter are the ones under it, and it is long.
+static DEMO_DIR: OnceLock<String> = OnceLock::new();
+
+/// `println!`, with the demo's directory written `$DEMO`.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        show(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Prints `text` as it is, but for the demo's directory, written `$DEMO`.
+fn show(text: &str) {
+    match DEMO_DIR.get() {
+        Some(dir) => print!("{}", text.replace(dir.as_str(), "$DEMO")),
+        None => print!("{text}"),
+    }
+}
 
 fn main() {
     if let Err(e) = run() {
@@ -50,6 +71,9 @@ fn run() -> Result<()> {
     let bin = binaries_dir()?;
     let demo = TempTree::new()?;
     let root = demo.0.as_path();
+    let dir = root.to_str().ok_or("temporary path is not UTF-8")?;
+    println!("== the demo works in {dir}, written $DEMO below");
+    DEMO_DIR.get_or_init(|| dir.to_owned());
     let uploads = make_uploads(root)?;
     let upload = |name: &str| uploads.join(name).display().to_string();
 
@@ -64,14 +88,21 @@ fn run() -> Result<()> {
         include_str!("policy.toml").replace("\"/srv/", &srv),
     )?;
     fs::set_permissions(&policy_file, fs::Permissions::from_mode(0o600))?;
+    say!(
+        "\n== the policy, {}: examples/policy.toml with /srv/ moved to $DEMO/srv/ \
+         (comments left out)",
+        policy_file.display()
+    );
+    show(&policy_rules(&fs::read_to_string(&policy_file)?));
     let fdbroker = bin.join("fdbroker");
-    println!("== fdbroker check {}", policy_file.display());
-    if !Command::new(&fdbroker)
+    say!("\n== fdbroker check {}", policy_file.display());
+    let check = Command::new(&fdbroker)
         .arg("check")
         .arg(&policy_file)
-        .status()?
-        .success()
-    {
+        .output()?;
+    show(&String::from_utf8_lossy(&check.stdout));
+    show(&String::from_utf8_lossy(&check.stderr));
+    if !check.status.success() {
         return Err("the example policy does not check".into());
     }
 
@@ -92,11 +123,9 @@ fn run() -> Result<()> {
     let clamd = start_clamd(root, &uploads)?;
 
     let report = upload("report.txt");
-    println!(
-        "\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}"
-    );
+    say!("\n== uid {SCANNER_UID} (named in rule \"scanner-reads-uploads\"): fdagent cat {report}");
     client(SCANNER_UID, &fdagent, &["--socket", sock, "cat", &report])?;
-    println!("\n== uid {STRANGER_UID} (named in no rule): fdagent cat {report}");
+    say!("\n== uid {STRANGER_UID} (named in no rule): fdagent cat {report}");
     client(STRANGER_UID, &fdagent, &["--socket", sock, "cat", &report])?;
 
     let mut scanner_args = vec!["--socket".to_owned(), sock.to_owned()];
@@ -109,28 +138,47 @@ fn run() -> Result<()> {
         let config = format!("--config-file={}", clamd.config().display());
         for file in ["invoice.pdf", "quarantine/old.bin"] {
             let file = upload(file);
-            println!(
+            say!(
                 "\n== uid {SCANNER_UID}, the stock client: fdagent exec {file} -- clamdscan --config-file=CONF --no-summary --fdpass -"
             );
             let args = ["--socket", sock, "exec", &file, "--", "clamdscan", &config];
             let clamdscan = ["--no-summary", "--fdpass", "-"];
             client(SCANNER_UID, &fdagent, &[&args[..], &clamdscan].concat())?;
         }
-        println!("(exit 1 is clamdscan's FOUND; 77 is fdagent's denial: clamdscan never ran)");
+        say!("(exit 1 is clamdscan's FOUND; 77 is fdagent's denial: clamdscan never ran)");
     }
 
     drop(clamd);
     drop(broker);
-    println!(
-        "\n== the broker's audit lines: who asked for what, what was granted or denied, by \
-         which rule"
+    say!(
+        "\n== the broker's audit lines (its log, from {}, prefixes cut, $DEMO as above): who \
+         asked for what, what was granted or denied, by which rule",
+        log.display()
     );
     for line in fs::read_to_string(&log)?.lines() {
         if let Some((_, audit)) = line.split_once(" audit] ") {
-            println!("{audit}");
+            say!("{audit}");
         }
     }
     Ok(())
+}
+
+/// A policy's text without its comments and the blank lines they leave, one blank line
+/// before each rule.
+fn policy_rules(policy: &str) -> String {
+    let mut rules = String::new();
+    for line in policy.lines() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line == "[[rule]]" {
+            rules.push('\n');
+        }
+        rules.push_str(line);
+        rules.push('\n');
+    }
+    rules
 }
 
 /// The uploads: root-only (0700 directories, 0600 files), so neither the clients nor
@@ -164,18 +212,18 @@ fn start_clamd(root: &Path, uploads: &Path) -> Result<Option<PrivateClamd>> {
     let program = match PrivateClamd::find() {
         Ok(program) => program,
         Err(why) => {
-            println!("\n== {why}: the scanner will use its built-in EICAR scan");
+            say!("\n== {why}: the scanner will use its built-in EICAR scan");
             return Ok(None);
         }
     };
     let clamd = PrivateClamd::start(&program, &root.join("clamd"), "")?;
     let version = clamd.command(b"zVERSION\0")?;
-    println!("\n== clamd ({version}), unmodified, running as user clamav, offline, with a");
-    println!("   private database that knows only the EICAR test signature");
+    say!("\n== clamd ({version}), unmodified, running as user clamav, offline, with a");
+    say!("   private database that knows only the EICAR test signature");
     let invoice = uploads.join("invoice.pdf");
     let by_path = clamd.command(format!("zSCAN {}\0", invoice.display()).as_bytes())?;
-    println!("clamd asked to scan {} by path itself:", invoice.display());
-    println!("   {by_path}");
+    say!("clamd asked to scan {} by path itself:", invoice.display());
+    say!("   {by_path}");
     Ok(Some(clamd))
 }
 
@@ -189,7 +237,7 @@ fn scan_jobs(root: &Path, scanner: &Path, args: &[String], uploads: &Path) -> Re
     chown(&jobs, Some(SCANNER_UID), Some(SCANNER_UID))?;
     let job_socket = jobs.join("scan.sock");
     let daemon_log = root.join("scanner.log");
-    println!(
+    say!(
         "\n== uid {SCANNER_UID}: the scanner daemon, unprivileged: scanner {} --listen {}",
         args.join(" "),
         job_socket.display()
@@ -213,23 +261,27 @@ fn scan_jobs(root: &Path, scanner: &Path, args: &[String], uploads: &Path) -> Re
             Err(e) => return Err(format!("the scanner daemon does not listen: {e}").into()),
         }
     };
-    let job_list = [uploads.to_path_buf(), uploads.join("shadow-link")];
-    println!("root submits two jobs, one path per line:");
+    // The trailing `/` says the first is a directory, which the scanner cannot see.
+    let job_list = [
+        format!("{}/", uploads.display()),
+        uploads.join("shadow-link").display().to_string(),
+    ];
+    say!("root submits two jobs, one path per line (a directory ends with /):");
     let mut job_lines = String::new();
     for job in &job_list {
-        println!("   {}", job.display());
-        job_lines.push_str(&format!("{}\n", job.display()));
+        say!("   {job}");
+        job_lines.push_str(&format!("{job}\n"));
     }
     conn.set_read_timeout(Some(START_TIMEOUT))?;
     conn.write_all(job_lines.as_bytes())?;
     conn.shutdown(std::net::Shutdown::Write)?;
     let mut answers = String::new();
     conn.read_to_string(&mut answers)?;
-    println!("and reads the answers:");
-    print!("{answers}");
+    say!("and reads the answers:");
+    show(&answers);
     drop(daemon);
-    println!("the daemon's log:");
-    print!("{}", fs::read_to_string(&daemon_log)?);
+    say!("the daemon's log:");
+    show(&fs::read_to_string(&daemon_log)?);
     Ok(())
 }
 
@@ -243,9 +295,9 @@ fn client(uid: u32, program: &Path, args: &[&str]) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run setpriv (util-linux): {e}"))?;
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    print!("{}", String::from_utf8_lossy(&output.stderr));
-    println!(
+    show(&String::from_utf8_lossy(&output.stdout));
+    show(&String::from_utf8_lossy(&output.stderr));
+    say!(
         "-> exit status {}",
         output
             .status

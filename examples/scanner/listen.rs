@@ -148,13 +148,7 @@ fn serve_connection(conn: &UnixStream, service: &Service) -> io::Result<()> {
         }
         let root = PathBuf::from(OsString::from_vec(line));
         let tally = job(conn, &root, service)?;
-        eprintln!(
-            "scanner: job from {peer}: {}: {} files, {} infected, {} errors",
-            escape(&root),
-            tally.files,
-            tally.infected,
-            tally.errors
-        );
+        eprintln!("scanner: job from {peer}: {}: {tally}", escape(&root));
     }
 }
 

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Each PATH is a file or a directory (walked recursively through `list` fds; symbolic
-//! links are reported on stderr, not followed). Output is one line per file,
+//! links are reported on stderr, not followed); a directory named with a trailing `/` is
+//! listed at once, without first being asked for as a file (see `walk.rs`). Output is one line per file,
 //! `PATH: clean`, `PATH: infected (NAME)` or `PATH: error: WHY`, then
 //! `done: N files, M infected, K errors`. With PATH arguments the exit status is 1 if
 //! anything was infected, else 2 if anything could not be scanned, else 0. A file the

@@ -1,10 +1,11 @@
 //! What a scan says about each file, and the lines that say it.
 //!
 //! One line per file, `PATH: clean`, `PATH: infected (NAME)` or `PATH: error: WHY`, then
-//! one `done: N files, M infected, K errors` line per job. Paths come from directory
+//! one `done: N files, M infected, K errors` line per job (`1 file`, `1 error`). Paths come from directory
 //! listings, so an uploader chooses them: they are escaped so that each file is exactly
 //! one line and no file name can forge another file's verdict.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -31,6 +32,22 @@ pub struct Tally {
     pub files: u64,
     pub infected: u64,
     pub errors: u64,
+}
+
+impl fmt::Display for Tally {
+    /// `N files, M infected, K errors`, singular where a count is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} file{}, {} infected, {} error{}",
+            self.files,
+            plural(self.files),
+            self.infected,
+            self.errors,
+            plural(self.errors)
+        )
+    }
 }
 
 /// Writes verdict lines to `out` and counts them.
@@ -72,15 +89,7 @@ impl<W: Write> Report<W> {
 
     /// The final `done:` line; returns the counts.
     pub fn done(mut self) -> io::Result<Tally> {
-        let Tally {
-            files,
-            infected,
-            errors,
-        } = self.tally;
-        writeln!(
-            self.out,
-            "done: {files} files, {infected} infected, {errors} errors"
-        )?;
+        writeln!(self.out, "done: {}", self.tally)?;
         self.out.flush()?;
         Ok(self.tally)
     }
@@ -138,7 +147,22 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "/a: clean\n/b: infected (Eicar)\n/c: error: no access\n\
-             done: 3 files, 1 infected, 1 errors\n"
+             done: 3 files, 1 infected, 1 error\n"
         );
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let count = |files, infected, errors| {
+            Tally {
+                files,
+                infected,
+                errors,
+            }
+            .to_string()
+        };
+        assert_eq!(count(1, 1, 1), "1 file, 1 infected, 1 error");
+        assert_eq!(count(0, 0, 0), "0 files, 0 infected, 0 errors");
+        assert_eq!(count(2, 2, 2), "2 files, 2 infected, 2 errors");
     }
 }

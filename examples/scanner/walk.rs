@@ -19,9 +19,12 @@ use rustix::fs::{Dir, FileType};
 pub type Found = (PathBuf, io::Result<File>);
 
 /// Walks `roots` and everything below them, handing `visit` batches of up to
-/// [`MAX_BATCH`] files. Entry types come from the directory listing; a root that turns out
-/// to be a directory is listed when the broker refuses to hand it out as a file. Symbolic
-/// links are not followed (the broker would refuse them anyway) and are noted on stderr.
+/// [`MAX_BATCH`] files. Entry types come from the directory listing. The scanner cannot
+/// look at a root itself, so a root is what it is named as: one ending in `/` is a
+/// directory, asked for with `list` at once; any other is asked for as a file, and listed
+/// when the broker says it is a directory (which the broker's audit records as a failed
+/// `read`, `errno=EISDIR`). Symbolic links are not followed (the broker would refuse them
+/// anyway) and are noted on stderr.
 ///
 /// The error is a failure of the broker connection itself; `visit`'s errors stop the walk
 /// too.
@@ -30,8 +33,15 @@ pub fn walk(
     roots: impl IntoIterator<Item = PathBuf>,
     mut visit: impl FnMut(Vec<Found>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let mut files: VecDeque<PathBuf> = roots.into_iter().collect();
+    let (mut dirs, mut files): (Vec<PathBuf>, VecDeque<PathBuf>) = (Vec::new(), VecDeque::new());
+    for root in roots {
+        match named_directory(&root) {
+            Some(dir) => dirs.push(dir),
+            None => files.push_back(root),
+        }
+    }
+    // `dirs` is a stack: the first named is listed first.
+    dirs.reverse();
     loop {
         if files.len() < MAX_BATCH
             && let Some(dir) = dirs.pop()
@@ -61,6 +71,17 @@ pub fn walk(
             visit(found)?;
         }
     }
+}
+
+/// The directory a root names with a trailing `/` (`/srv/up/` is `/srv/up`), as the
+/// broker wants it: without the slash, which it refuses in a path.
+fn named_directory(root: &Path) -> Option<PathBuf> {
+    let bytes = root.as_os_str().as_bytes();
+    if !bytes.ends_with(b"/") {
+        return None;
+    }
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(1, |i| i + 1);
+    Some(PathBuf::from(OsStr::from_bytes(&bytes[..end])))
 }
 
 /// The broker refused to hand out a directory as a file: it is one to walk.
@@ -93,4 +114,19 @@ fn list(client: &mut Client, path: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathB
     dirs.sort();
     others.sort();
     Ok((dirs, others))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_slash_names_a_directory() {
+        let named = |p: &str| named_directory(Path::new(p));
+        assert_eq!(named("/srv/up/"), Some(PathBuf::from("/srv/up")));
+        assert_eq!(named("/srv/up//"), Some(PathBuf::from("/srv/up")));
+        assert_eq!(named("/"), Some(PathBuf::from("/")));
+        assert_eq!(named("/srv/up"), None);
+        assert_eq!(named("/srv/f.txt"), None);
+    }
 }

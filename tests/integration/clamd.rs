@@ -157,7 +157,7 @@ itest!(clamd_clean_is_clean_denied_is_error, |tree| {
     };
     let clean = tree.p("uploads/clean.txt");
     scan(&clean).code_is(0).stdout_is(format!(
-        "{clean}: clean\ndone: 1 files, 0 infected, 0 errors\n"
+        "{clean}: clean\ndone: 1 file, 0 infected, 0 errors\n"
     ));
     let log_before = clamd.log().len();
     let denied = tree.p("private/denied.txt");
@@ -166,7 +166,7 @@ itest!(clamd_clean_is_clean_denied_is_error, |tree| {
     let stdout = out.stdout_str();
     if !stdout.starts_with(&format!(
         "{denied}: error: permission denied by the fdbroker policy"
-    )) || !stdout.ends_with("\ndone: 1 files, 0 infected, 1 errors\n")
+    )) || !stdout.ends_with("\ndone: 1 file, 0 infected, 1 error\n")
     {
         out.fail("expected one denied error line");
     }
@@ -282,10 +282,10 @@ itest!(scanner_listen_answers_jobs, |tree| {
     let lines: Vec<&str> = answers.lines().collect();
     let as_expected = lines.len() == 4
         && lines[0] == format!("{mail}: infected (Test.EICAR.NDB.UNOFFICIAL)")
-        && lines[1] == "done: 1 files, 1 infected, 0 errors"
+        && lines[1] == "done: 1 file, 1 infected, 0 errors"
         && lines[2].starts_with(&format!("{denied}: error: "))
         && lines[2].contains("denied")
-        && lines[3] == "done: 1 files, 0 infected, 1 errors";
+        && lines[3] == "done: 1 file, 0 infected, 1 error";
     assert!(
         as_expected,
         "unexpected answers:\n{answers}\n{}",

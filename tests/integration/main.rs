@@ -21,6 +21,7 @@ mod clamd;
 mod cli;
 mod create;
 mod deb;
+mod demo;
 mod lifecycle;
 mod limits;
 mod live_explain;

@@ -2,7 +2,7 @@
 //! real one): an unprivileged uid scans root-only files through brokered fds; a file it
 //! may not open is an error, never clean.
 
-use crate::harness::{ALICE, Broker, Policy, Tree, itest, scanner_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, audit_allow, itest, scanner_policy};
 
 /// The 68-byte EICAR anti-virus test string.
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -44,13 +44,13 @@ itest!(
         if lines.len() != 4
             || lines[..2] != expected_head
             || !lines[2].starts_with(&format!("{denied}: error: "))
-            || lines[3] != "done: 3 files, 1 infected, 1 errors"
+            || lines[3] != "done: 3 files, 1 infected, 1 error"
         {
             out.fail("expected infected, clean, error and done lines in order");
         }
 
         scan(&[&clean]).code_is(0).stdout_is(format!(
-            "{clean}: clean\ndone: 1 files, 0 infected, 0 errors\n"
+            "{clean}: clean\ndone: 1 file, 0 infected, 0 errors\n"
         ));
     }
 );
@@ -75,7 +75,7 @@ itest!(scanner_walks_a_root_only_tree_through_list_fds, |tree| {
     let stdout = out.stdout_str();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1 + 300 + 1 + 1 + 1, "{stdout}");
-    assert_eq!(lines.last(), Some(&"done: 303 files, 1 infected, 1 errors"));
+    assert_eq!(lines.last(), Some(&"done: 303 files, 1 infected, 1 error"));
     assert!(
         lines.contains(&format!("{}: infected (EICAR)", tree.p("uploads/deep/er/x.bin")).as_str())
     );
@@ -83,6 +83,33 @@ itest!(scanner_walks_a_root_only_tree_through_list_fds, |tree| {
     let held = format!("{}: error: ", tree.p("uploads/held"));
     assert!(lines.iter().any(|l| l.starts_with(&held)), "{stdout}");
     assert_eq!(lines.iter().filter(|l| l.ends_with(": clean")).count(), 301);
+});
+
+// A root named as a directory (a trailing `/`) is listed at once: the broker's audit shows
+// the `list` and the file, and no `read` of the directory failing with EISDIR.
+itest!(scanner_lists_a_root_named_as_a_directory, |tree| {
+    tree.private_file("uploads/a.txt", b"clean\n");
+    let broker = Broker::start(&tree, &scanner_policy(&tree));
+    let (uploads, file) = (tree.p("uploads"), tree.p("uploads/a.txt"));
+    let out = broker.scanner(ALICE).arg(format!("{uploads}/")).run();
+    out.code_is(0).stdout_is(format!(
+        "{file}: clean\ndone: 1 file, 0 infected, 0 errors\n"
+    ));
+    broker.expect_log(&audit_allow(ALICE, out.pid, "read", &file, "scanner"));
+    let opens: Vec<String> = broker
+        .audit_lines()
+        .into_iter()
+        .filter(|audit| audit.contains(" op=open "))
+        .collect();
+    assert_eq!(
+        opens,
+        [
+            audit_allow(ALICE, out.pid, "list", &uploads, "scanner"),
+            audit_allow(ALICE, out.pid, "read", &file, "scanner"),
+        ],
+        "{}",
+        broker.log()
+    );
 });
 
 // Told to use a clamd that does not answer, the scanner stops before asking the broker

@@ -193,6 +193,14 @@ impl<'t> Broker<'t> {
         fs::read_to_string(&self.log).expect("read broker log")
     }
 
+    /// The audit lines in the log so far, without their log prefix (`allow op=open ...`).
+    pub fn audit_lines(&self) -> Vec<String> {
+        let log = self.log();
+        log.lines()
+            .filter_map(|l| l.split_once(" audit] ").map(|(_, audit)| audit.to_owned()))
+            .collect()
+    }
+
     /// Polls the log from byte `from` until it contains `needle`; returns the log from
     /// `from`. Fails with the log after the timeout.
     #[track_caller]
