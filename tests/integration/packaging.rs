@@ -1,7 +1,7 @@
 //! What a distribution installs: the systemd units in `examples/systemd/` carry the
 //! socket-activation and hardening directives, their command lines use only flags the
 //! binaries have and run as written (on a test tree), systemd's own checker accepts them
-//! where it is installed, and `[package.metadata.deb]` names files that exist or that the
+//! and the drop-in for a broker in /usr/local applied over the service (CI installs it), and `[package.metadata.deb]` names files that exist or that the
 //! documented build produces. Launching `serve` on an inherited socket, as systemd does,
 //! is `service::socket_activation_uses_the_inherited_socket`. None of this needs root but
 //! running `ExecReload=`'s `fdbroker reload`, which asks a broker as root.
@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{ALICE, Broker, Policy, Tree, itest, write_policy};
+use crate::harness::{ALICE, Broker, Policy, Tree, itest, tools_or_skip, write_policy};
 
 /// The repository's root (the root package's directory).
 fn repo() -> &'static Path {
@@ -24,6 +24,9 @@ const SYSTEM_POLICY: &str = "/etc/fdbroker/policy.toml";
 const SYSTEM_LOG_DIR: &str = "/var/log/fdbroker";
 const SYSTEM_FDBROKER: &str = "/usr/sbin/fdbroker";
 const SYSTEM_SOCKET: &str = "/run/fdbroker.sock";
+/// The drop-in for a broker installed from source, and the path it runs the broker from.
+const LOCAL_DROP_IN: &str = "fdbroker.service.d/local.conf";
+const LOCAL_FDBROKER: &str = "/usr/local/bin/fdbroker";
 
 /// One `Key=Value` line of a unit file, with its section.
 #[derive(Debug)]
@@ -205,7 +208,7 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
 
 /// The user the service's `serve` switches to (`--user NAME`), if any.
 fn service_user() -> Option<String> {
-    let serve = fdbroker_command_lines()
+    let serve = fdbroker_command_lines("fdbroker.service", SYSTEM_FDBROKER)
         .into_iter()
         .find(|words| words[1] == "serve")
         .expect("ExecStart runs serve");
@@ -275,11 +278,11 @@ exit {status}
     }
 }
 
-/// The command lines of the service's `Exec*=` directives that run fdbroker, split into
-/// words (the units quote nothing).
-fn fdbroker_command_lines() -> Vec<Vec<String>> {
-    let (_, service) = unit("fdbroker.service");
-    let lines: Vec<Vec<String>> = service
+/// The command lines of `file`'s `Exec*=` directives that run `fdbroker` (the binary
+/// at that path), split into words (the units quote nothing).
+fn fdbroker_command_lines(file: &str, fdbroker: &str) -> Vec<Vec<String>> {
+    let (_, directives) = unit(file);
+    let lines: Vec<Vec<String>> = directives
         .iter()
         .filter(|d| d.section == "Service" && d.key.starts_with("Exec"))
         .map(|d| {
@@ -288,13 +291,54 @@ fn fdbroker_command_lines() -> Vec<Vec<String>> {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .filter(|words| words.first().is_some_and(|w| w == SYSTEM_FDBROKER))
+        .filter(|words| words.first().is_some_and(|w| w == fdbroker))
         .collect();
     assert!(
         lines.len() >= 3,
-        "ExecStartPre, ExecStart and ExecReload run fdbroker"
+        "{file}: ExecStartPre, ExecStart and ExecReload run {fdbroker}"
     );
     lines
+}
+
+/// The `Exec*=` directives of `file`'s `[Service]`, as (key, value) in order.
+fn exec_directives(file: &str) -> Vec<(String, String)> {
+    let (_, directives) = unit(file);
+    directives
+        .into_iter()
+        .filter(|d| d.section == "Service" && d.key.starts_with("Exec"))
+        .map(|d| (d.key, d.value))
+        .collect()
+}
+
+/// The drop-in for a broker in /usr/local clears each `Exec*=` list of the service with
+/// an empty assignment (ExecStartPre= and ExecReload= lines would add up, and a second
+/// ExecStart= makes systemd refuse the unit), then sets the service's own lines, in
+/// order, with the broker's path changed: nothing the service runs (the chown of the log
+/// directory, `--user`) is lost.
+#[test]
+fn the_local_drop_in_resets_and_repeats_every_command_line_of_the_service() {
+    let service = exec_directives("fdbroker.service");
+    let mut keys: Vec<&str> = Vec::new();
+    for (key, _) in &service {
+        if !keys.contains(&key.as_str()) {
+            keys.push(key);
+        }
+    }
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for key in keys {
+        expected.push((key.to_owned(), String::new()));
+        expected.extend(
+            service
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(k, v)| (k.clone(), v.replace(SYSTEM_FDBROKER, LOCAL_FDBROKER))),
+        );
+    }
+    assert_eq!(
+        exec_directives(LOCAL_DROP_IN),
+        expected,
+        "{LOCAL_DROP_IN} vs fdbroker.service"
+    );
 }
 
 /// The long flags `fdbroker SUBCOMMAND --help` lists.
@@ -311,8 +355,8 @@ fn help_flags(tree: &Tree, subcommand: &str) -> BTreeSet<String> {
         .collect()
 }
 
-// Every flag in the units' fdbroker command lines exists, and each line runs as written
-// with the installed paths replaced by a test tree's: `check` accepts the example policy
+// Every flag in the units' fdbroker command lines (the service's, and the local drop-in's)
+// exists, and each line runs as written with the installed paths replaced by a test tree's: `check` accepts the example policy
 // (the package installs one that grants nothing: `deb::`), `serve` accepts its arguments (`--print-privileges` stops it
 // before it binds or writes anything), and `reload` reloads a broker serving that policy.
 itest!(the_units_command_lines_use_real_flags_and_run, |tree| {
@@ -322,7 +366,10 @@ itest!(the_units_command_lines_use_real_flags_and_run, |tree| {
     write_policy(&tree.path("etc/policy.toml"), &policy_text);
     tree.dir("log", 0o755);
     let broker = Broker::start(&tree, &policy_text);
-    for words in fdbroker_command_lines() {
+    let lines = fdbroker_command_lines("fdbroker.service", SYSTEM_FDBROKER)
+        .into_iter()
+        .chain(fdbroker_command_lines(LOCAL_DROP_IN, LOCAL_FDBROKER));
+    for words in lines {
         let subcommand = words[1].as_str();
         let known = help_flags(&tree, subcommand);
         for flag in words.iter().filter(|w| w.starts_with("--")) {
@@ -368,31 +415,36 @@ fn note(message: &str) {
     let _ = writeln!(std::io::stderr(), "NOTE {message}");
 }
 
-/// `systemd-analyze verify` on copies of the units whose paths point into a test tree (it
-/// checks that each command exists). Its warnings (an unknown directive, a value this
-/// systemd cannot parse, such as `Type=notify-reload` before systemd 253) do not change
-/// its exit status, so any line naming our units fails the test.
-#[test]
-fn systemd_analyze_verifies_the_units() {
-    let Some(analyze) = installed("systemd-analyze") else {
-        note(
-            "systemd_analyze_verifies_the_units: not run: systemd-analyze is not installed \
-             (the units were checked for their directives only)",
-        );
-        return;
-    };
-    let tree = Tree::new();
-    tree.dir("units", 0o755);
-    let fdbroker = tree.bin("fdbroker");
+/// `systemd-analyze`, or `None` (a SKIP line) where it is not installed; under
+/// `FDBROKER_REQUIRE_ROOT` (CI, which installs systemd) its absence fails the test.
+fn systemd_analyze_or_skip(test: &str) -> Option<PathBuf> {
+    let analyze = installed("systemd-analyze");
+    tools_or_skip(
+        test,
+        analyze
+            .is_none()
+            .then(|| "systemd-analyze is not installed (Debian: systemd)".to_owned()),
+    )
+    .then_some(analyze)
+    .flatten()
+}
+
+/// `systemd-analyze verify` on the units written to `tree`'s `units/` (files as
+/// (name, text), a drop-in's name with its `.d/` directory), which reads drop-ins next to
+/// the units it is given. Its warnings (an unknown directive, a value this systemd cannot
+/// parse, such as `Type=notify-reload` before systemd 253) do not change its exit status,
+/// so any line naming our units fails too.
+#[track_caller]
+fn assert_systemd_verifies(analyze: &Path, tree: &Tree, files: &[(&str, String)]) {
+    let units = tree.path("units");
     let mut paths = Vec::new();
-    for name in ["fdbroker.socket", "fdbroker.service"] {
-        let (text, _) = unit(name);
-        let adapted = text
-            .replace(SYSTEM_FDBROKER, fdbroker.to_str().expect("UTF-8"))
-            .replace(SYSTEM_POLICY, &tree.p("policy.toml"));
-        let path = tree.path("units").join(name);
-        std::fs::write(&path, adapted).expect("write the unit copy");
-        paths.push(path);
+    for (name, text) in files {
+        let path = units.join(name);
+        std::fs::create_dir_all(path.parent().expect("in units/")).expect("mkdir units/");
+        std::fs::write(&path, text).expect("write the unit copy");
+        if !name.contains('/') {
+            paths.push(path);
+        }
     }
     let out = Command::new(analyze)
         .args(["verify", "--man=no"])
@@ -406,6 +458,58 @@ fn systemd_analyze_verifies_the_units() {
         "systemd-analyze verify: {}\n{stderr}",
         out.status
     );
+}
+
+/// The units pass `systemd-analyze verify`, with their paths pointing into a test tree (it
+/// checks that each command exists).
+#[test]
+fn systemd_analyze_verifies_the_units() {
+    let Some(analyze) = systemd_analyze_or_skip("systemd_analyze_verifies_the_units") else {
+        return;
+    };
+    let tree = Tree::new();
+    let fdbroker = tree.bin("fdbroker");
+    let files: Vec<(&str, String)> = ["fdbroker.socket", "fdbroker.service"]
+        .into_iter()
+        .map(|name| {
+            let text = unit(name)
+                .0
+                .replace(SYSTEM_FDBROKER, fdbroker.to_str().expect("UTF-8"))
+                .replace(SYSTEM_POLICY, &tree.p("policy.toml"));
+            (name, text)
+        })
+        .collect();
+    assert_systemd_verifies(&analyze, &tree, &files);
+}
+
+/// The local drop-in applied over the service passes `systemd-analyze verify` (the
+/// obvious drop-in, a second `ExecStart=`, makes systemd refuse the unit). The service's
+/// broker path is one that does not exist and the drop-in's is the built broker, so the
+/// check fails unless the drop-in replaces every command line that runs the broker.
+#[test]
+fn systemd_analyze_verifies_the_local_drop_in_over_the_service() {
+    let Some(analyze) =
+        systemd_analyze_or_skip("systemd_analyze_verifies_the_local_drop_in_over_the_service")
+    else {
+        return;
+    };
+    let tree = Tree::new();
+    let absent = tree.p("absent/fdbroker");
+    let fdbroker = tree.bin("fdbroker");
+    let files = [
+        ("fdbroker.socket", unit("fdbroker.socket").0),
+        (
+            "fdbroker.service",
+            unit("fdbroker.service").0.replace(SYSTEM_FDBROKER, &absent),
+        ),
+        (
+            LOCAL_DROP_IN,
+            unit(LOCAL_DROP_IN)
+                .0
+                .replace(LOCAL_FDBROKER, fdbroker.to_str().expect("UTF-8")),
+        ),
+    ];
+    assert_systemd_verifies(&analyze, &tree, &files);
 }
 
 /// `logrotate --debug` (a dry run) accepts the logrotate file, pointed at a test tree.
