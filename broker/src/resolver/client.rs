@@ -129,7 +129,7 @@ impl Resolver {
 
     /// The name of the user with `uid`, if it has one and the resolver answers.
     pub fn user_name(&self, uid: u32) -> Option<String> {
-        match self.ask(Question::UserName(uid)) {
+        match self.ask(Question::UserName(uid), Patience::Never) {
             Ok(Answer::Name(name)) => Some(name),
             Ok(_) => None,
             Err(failure) => {
@@ -139,8 +139,8 @@ impl Resolver {
         }
     }
 
-    fn ask(&self, question: Question<'_>) -> Result<Answer, Failure> {
-        self.lock().ask(question)
+    fn ask(&self, question: Question<'_>, patience: Patience) -> Result<Answer, Failure> {
+        self.lock().ask(question, patience)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
@@ -148,10 +148,24 @@ impl Resolver {
     }
 }
 
+/// Whether a question waits for the late answer to an earlier one that timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// Up to [`ANSWER_TIMEOUT`]: a policy load, which an administrator waits for, and
+    /// which should succeed once a resolver that was stuck answers again.
+    Wait,
+    /// Not at all: a user name for the audit, asked while a client is being accepted.
+    Never,
+}
+
 impl Conn {
-    fn ask(&mut self, question: Question<'_>) -> Result<Answer, Failure> {
+    fn ask(&mut self, question: Question<'_>, patience: Patience) -> Result<Answer, Failure> {
         if let Some(pending) = self.pending {
-            self.receive(pending, Instant::now())?;
+            let deadline = match patience {
+                Patience::Wait => Instant::now() + ANSWER_TIMEOUT,
+                Patience::Never => Instant::now(),
+            };
+            self.receive(pending, deadline)?;
             self.pending = None;
         }
         if self.gone {
@@ -243,7 +257,7 @@ impl Lookups<'_> {
         if self.failure.get().is_some() {
             return None;
         }
-        match self.resolver.ask(question) {
+        match self.resolver.ask(question, Patience::Wait) {
             Ok(Answer::Id(id)) => Some(id),
             Ok(_) => None,
             Err(failure) => {
