@@ -151,6 +151,14 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Write the shell completions fdbroker.bash, _fdbroker (zsh) and fdbroker.fish into
+    /// DIR (for packaging).
+    #[command(hide = true)]
+    Completions {
+        /// The directory to write the completions into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// The broker's name resolver, which `serve` starts itself (see the README's security
     /// model); its standard input must be the broker's socket.
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]

@@ -13,7 +13,7 @@ mod startup;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use fdbroker_policy::NameResolver;
 
 use crate::cli::{Cli, Command};
@@ -141,6 +141,12 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),
         },
+        Command::Completions { dir } => {
+            match fdbroker_manpage::completions::write(&Cli::command(), &dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("completions: {e}")),
+            }
+        }
     }
 }
 

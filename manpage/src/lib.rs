@@ -12,8 +12,13 @@
 //!
 //! The broker (`fdbroker.8`, `fdbroker-policy.5`) and the agent (`fdagent.1`) both build
 //! their pages with it; [`command_page`] is the page of a whole command line.
+//!
+//! The shell completions packaging installs next to the pages come from the same
+//! definitions ([`completions`]).
 
 #![forbid(unsafe_code)]
+
+pub mod completions;
 
 use std::io::{self, Write};
 

@@ -51,9 +51,9 @@ fn missing_tools() -> Option<String> {
 /// The timeout for the packaging tools: cargo-deb strips and compresses two binaries.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Builds the package in `tree` as the README does, from the debug binaries: the binaries
-/// and the gzipped man pages go to `tree/target/release/`, which `CARGO_TARGET_DIR` makes
-/// cargo-deb's target directory. Returns the `.deb`.
+/// Builds the package in `tree` as the README does, from the debug binaries: the binaries,
+/// the gzipped man pages and the shell completions go to `tree/target/release/`, which
+/// `CARGO_TARGET_DIR` makes cargo-deb's target directory. Returns the `.deb`.
 fn build_deb(tree: &Tree) -> std::path::PathBuf {
     let release = tree.path("target/release");
     std::fs::create_dir_all(release.join("man")).expect("mkdir target/release/man");
@@ -61,6 +61,10 @@ fn build_deb(tree: &Tree) -> std::path::PathBuf {
         std::fs::copy(built_bin(bin), release.join(bin)).expect("copy a binary");
         tree.cmd(&release.join(bin))
             .args(["man", &tree.p("target/release/man")])
+            .run()
+            .code_is(0);
+        tree.cmd(&release.join(bin))
+            .args(["completions", &tree.p("target/release/completions")])
             .run()
             .code_is(0);
     }
@@ -182,6 +186,30 @@ fn the_deb_builds_and_passes_dpkg_deb_and_lintian() {
             "-rw-r--r-- root/root",
         ),
         ("/usr/share/man/man1/fdagent.1.gz", "-rw-r--r-- root/root"),
+        (
+            "/usr/share/bash-completion/completions/fdbroker",
+            "-rw-r--r-- root/root",
+        ),
+        (
+            "/usr/share/bash-completion/completions/fdagent",
+            "-rw-r--r-- root/root",
+        ),
+        (
+            "/usr/share/zsh/vendor-completions/_fdbroker",
+            "-rw-r--r-- root/root",
+        ),
+        (
+            "/usr/share/zsh/vendor-completions/_fdagent",
+            "-rw-r--r-- root/root",
+        ),
+        (
+            "/usr/share/fish/vendor_completions.d/fdbroker.fish",
+            "-rw-r--r-- root/root",
+        ),
+        (
+            "/usr/share/fish/vendor_completions.d/fdagent.fish",
+            "-rw-r--r-- root/root",
+        ),
         ("/usr/share/doc/fdbroker/copyright", "-rw-r--r-- root/root"),
         (
             "/usr/share/doc/fdbroker/changelog.Debian.gz",

@@ -582,16 +582,22 @@ fn deb_metadata() -> serde_json::Value {
 }
 
 /// Every asset of the deb is a workspace binary, a man page the `man` commands write
-/// (gzipped), or a file of the repository; binaries, units, man pages and the policy go where the
-/// system looks for them, and the policy and logrotate file are conffiles.
+/// (gzipped), a shell completion the `completions` commands write, or a file of the
+/// repository; binaries, units, man pages, completions and the policy go where the system
+/// looks for them, and the policy and logrotate file are conffiles.
 #[test]
 fn the_deb_metadata_names_what_the_build_produces() {
     let deb = deb_metadata();
     let tree = Tree::new();
     let man_dir = tree.path("man");
+    let completions_dir = tree.path("completions");
     for bin in ["fdbroker", "fdagent"] {
         tree.cmd(&tree.bin(bin))
             .args(["man", man_dir.to_str().expect("UTF-8")])
+            .run()
+            .code_is(0);
+        tree.cmd(&tree.bin(bin))
+            .args(["completions", completions_dir.to_str().expect("UTF-8")])
             .run()
             .code_is(0);
     }
@@ -619,6 +625,12 @@ fn the_deb_metadata_names_what_the_build_produces() {
             let section = page.rsplit('.').next().expect("a section");
             assert_eq!(dest, format!("usr/share/man/man{section}/"), "{page}");
             assert_eq!(mode, "644");
+        } else if let Some(completion) = source.strip_prefix("target/release/completions/") {
+            assert!(
+                completions_dir.join(completion).is_file(),
+                "no `completions` command writes {completion}"
+            );
+            assert_eq!(mode, "644");
         } else if let Some(bin) = source.strip_prefix("target/release/") {
             tree.bin(bin); // fails unless it is a binary the workspace builds
         } else {
@@ -637,6 +649,12 @@ fn the_deb_metadata_names_what_the_build_produces() {
         "/usr/share/man/man8/fdbroker.8.gz",
         "/usr/share/man/man5/fdbroker-policy.5.gz",
         "/usr/share/man/man1/fdagent.1.gz",
+        "/usr/share/bash-completion/completions/fdbroker",
+        "/usr/share/bash-completion/completions/fdagent",
+        "/usr/share/zsh/vendor-completions/_fdbroker",
+        "/usr/share/zsh/vendor-completions/_fdagent",
+        "/usr/share/fish/vendor_completions.d/fdbroker.fish",
+        "/usr/share/fish/vendor_completions.d/fdagent.fish",
     ] {
         assert!(
             dests.contains(expected),

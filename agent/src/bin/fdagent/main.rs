@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitCode};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use fdbroker_agent::{Access, Client, MAX_BATCH, default_socket};
 
 /// Get open files from fdbroker: the broker opens each file under its policy and hands
@@ -102,6 +102,14 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+    /// Write the shell completions fdagent.bash, _fdagent (zsh) and fdagent.fish into DIR
+    /// (for packaging).
+    #[command(hide = true)]
+    Completions {
+        /// The directory to write the completions into (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -117,6 +125,12 @@ fn main() -> ExitCode {
         return match man::write_page(dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => exit::report("man", &e, exit::IO),
+        };
+    }
+    if let Command::Completions { dir } = &cli.command {
+        return match fdbroker_manpage::completions::write(&Cli::command(), dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => exit::report("completions", &e, exit::IO),
         };
     }
     let socket = cli.socket.unwrap_or_else(default_socket);
@@ -153,8 +167,8 @@ fn main() -> ExitCode {
             }
             Err(e) => exit::report("ping", &e, exit::for_request(&e)),
         },
-        // Handled above, before connecting: writing a page needs no broker.
-        Command::Man { .. } => ExitCode::SUCCESS,
+        // Handled above, before connecting: writing a page or a completion needs no broker.
+        Command::Man { .. } | Command::Completions { .. } => ExitCode::SUCCESS,
     }
 }
 
