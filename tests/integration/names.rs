@@ -32,6 +32,15 @@ fn assert_reloaded(broker: &Broker<'_>, new: &str) {
     }
 }
 
+/// Asserts that the reload whose new log lines are `new` failed, keeping the previous
+/// policy, because `why` (the resolver's failure).
+fn assert_reload_failed(new: &str, why: &str) {
+    assert!(
+        new.contains("policy reload failed, keeping the previous policy") && new.contains(why),
+        "{new}"
+    );
+}
+
 /// The broker's name resolver: its only child process.
 fn resolver(broker: &Broker<'_>) -> u32 {
     match broker.children()[..] {
@@ -168,12 +177,7 @@ itest!(
         assert_reloaded(&broker, &broker.hup());
 
         kill_process(pid, Signal::STOP).expect("stop the resolver");
-        let new = broker.hup();
-        assert!(
-            new.contains("policy reload failed, keeping the previous policy")
-                && new.contains("the name resolver did not answer"),
-            "{new}"
-        );
+        assert_reload_failed(&broker.hup(), "the name resolver did not answer");
         cat();
 
         kill_process(pid, Signal::CONT).expect("continue the resolver");
@@ -181,12 +185,7 @@ itest!(
         cat();
 
         kill_process(pid, Signal::KILL).expect("kill the resolver");
-        let new = broker.hup();
-        assert!(
-            new.contains("policy reload failed, keeping the previous policy")
-                && new.contains("the name resolver has exited"),
-            "{new}"
-        );
+        assert_reload_failed(&broker.hup(), "the name resolver has exited");
         cat();
     }
 );
