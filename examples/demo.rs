@@ -5,9 +5,9 @@
 //! audit lines the broker wrote.
 //!
 //! Run as root, after building: `cargo build --workspace --bins --examples && cargo run
-//! --example demo`. With ClamAV installed (`apt-get install clamav-daemon clamdscan`) it
-//! starts a private clamd with an EICAR-only signature database, offline; without, the
-//! scanner uses its built-in EICAR scan. It works in a fresh temporary directory (the
+//! --example demo`. With ClamAV installed (README.md, "Try it", installs it without
+//! starting any ClamAV service) it starts a private clamd with an EICAR-only signature
+//! database, offline; without, the scanner uses its built-in EICAR scan. It works in a fresh temporary directory (the
 //! example policy's `/srv/` paths are moved under it), removed afterwards, and written
 //! `$DEMO` in the transcript after the first line says where it is.
 

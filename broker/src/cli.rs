@@ -159,8 +159,8 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
-    /// The broker's name resolver, which `serve` starts itself (see the README's security
-    /// model); its standard input must be the broker's socket.
+    /// The broker's name resolver, which `serve` starts itself (see docs/security.md,
+    /// "Security model"); its standard input must be the broker's socket.
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
     ResolveNames,
 }
@@ -176,7 +176,7 @@ Check the policy (by default /etc/fdbroker/policy.toml) first, then apply it and
 whether it is in force:
   fdbroker check && fdbroker reload --socket /run/fdbroker.sock";
 
-/// Resource limits of `serve`; see the README's "Limits" section.
+/// Resource limits of `serve`; see docs/commands.md, "Limits".
 #[derive(Debug, clap::Args)]
 pub struct LimitArgs {
     /// Connections open at once, all clients together; over it a new connection gets a

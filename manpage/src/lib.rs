@@ -19,6 +19,8 @@
 #![forbid(unsafe_code)]
 
 pub mod completions;
+mod help_text;
+mod synopsis;
 
 use std::io::{self, Write};
 
@@ -53,21 +55,23 @@ impl Page {
         self.push(&roff.render());
     }
 
-    /// Appends a piece rendered by `render`, a `clap_mangen::Man::render_*` method.
+    /// Appends a piece rendered by `render`, a `clap_mangen::Man::render_*` method, with
+    /// the backticked words of clap's help texts in bold.
     pub fn clap(
         &mut self,
         render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        self.push(&rendered(render)?);
+        self.push(&help_text::bold_backticked(&rendered(render)?));
         Ok(())
     }
 
-    /// Appends the body of a clap_mangen section, without its `.SH` line.
+    /// Appends the body of a clap_mangen section, without its `.SH` line, with the
+    /// backticked words of clap's help texts in bold.
     pub fn clap_body(
         &mut self,
         render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
-        let text = rendered(render)?;
+        let text = help_text::bold_backticked(&rendered(render)?);
         let (preamble, rest) = split_preamble(&text);
         let body = match rest.split_once('\n') {
             Some((heading, body)) if heading.starts_with(".SH") => body,
@@ -78,7 +82,8 @@ impl Page {
     }
 
     /// A `.SH` section `heading` documenting each visible subcommand of `cmd` (built, so
-    /// that their names read `fdbroker serve`): its synopsis, description, arguments and
+    /// that their names read `fdbroker serve`): its synopsis (with its arguments as its
+    /// usage shows them, [`synopsis`]), description, arguments and
     /// options, and its `after_help` as an example in no-fill mode. Each subcommand's
     /// `--help` and the global options are left to the page's own OPTIONS section.
     pub fn commands(&mut self, heading: &str, cmd: &clap::Command) -> io::Result<()> {
@@ -95,11 +100,12 @@ impl Page {
                 arg.hide(inherited)
             });
             let after_help = sub.get_after_help().map(|h| h.to_string());
+            let synopsis = synopsis::render(&sub)?;
             let man = Man::new(sub);
             let mut title = Roff::new();
             title.control("SS", [name.as_str()]);
             self.roff(&title);
-            self.clap_body(|w| man.render_synopsis_section(w))?;
+            self.push(&synopsis);
             let mut gap = Roff::new();
             gap.control("PP", []);
             self.roff(&gap);

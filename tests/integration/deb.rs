@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{Output, Tree, built_bin, itest, tools_or_skip};
+use crate::packaging::docs_pages;
 
 /// The repository's root (the root package's directory).
 fn repo() -> &'static Path {
@@ -215,9 +216,18 @@ fn the_deb_builds_and_passes_dpkg_deb_and_lintian() {
             "/usr/share/doc/fdbroker/changelog.Debian.gz",
             "-rw-r--r-- root/root",
         ),
-    ] {
+        ("/usr/share/doc/fdbroker/README.md", "-rw-r--r-- root/root"),
+    ]
+    .into_iter()
+    .map(|(path, mode)| (path.to_owned(), mode))
+    .chain(docs_pages().map(|page| {
+        (
+            format!("/usr/share/doc/fdbroker/docs/{page}"),
+            "-rw-r--r-- root/root",
+        )
+    })) {
         assert_eq!(
-            files.get(path).map(|m| m.replace("0/0", "root/root")),
+            files.get(&path).map(|m| m.replace("0/0", "root/root")),
             Some(mode.to_owned()),
             "{path} in {files:#?}"
         );

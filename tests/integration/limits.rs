@@ -1,4 +1,4 @@
-//! The connection and request limits of `serve` (README, "Limits"): over a connection
+//! The connection and request limits of `serve` (docs/commands.md, "Limits"): over a connection
 //! limit a client gets `Busy`/`EBUSY` as its first message and is closed, a slot frees
 //! when a connection closes, idle connections are closed, and requests over the per-uid
 //! limit wait their turn instead of failing.

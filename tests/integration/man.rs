@@ -347,3 +347,100 @@ fn the_policy_page_covers_the_reference_and_its_example_is_valid() {
         .run();
     out.code_is(0);
 }
+
+/// The pages of both binaries, written into `tree/man`: `(file name, roff source)`.
+fn all_pages(tree: &Tree) -> Vec<(String, String)> {
+    let dir = tree.path("man");
+    for bin in ["fdbroker", "fdagent"] {
+        stdout_of(tree, &tree.bin(bin), &["man", dir.to_str().expect("UTF-8")]);
+    }
+    ["fdbroker.8", "fdbroker-policy.5", "fdagent.1"]
+        .iter()
+        .map(|name| {
+            let source = std::fs::read_to_string(dir.join(name)).expect("read a page");
+            (name.to_string(), source)
+        })
+        .collect()
+}
+
+#[test]
+fn no_man_page_shows_markdown_backticks() {
+    let tree = Tree::new();
+    let mut found = Vec::new();
+    for (name, source) in all_pages(&tree) {
+        // Literal examples (no-fill blocks) are shown as written: a shell example may
+        // hold a backtick.
+        let mut literal = false;
+        for (number, line) in source.lines().enumerate() {
+            match line {
+                ".nf" => literal = true,
+                ".fi" => literal = false,
+                _ if !literal && line.contains('`') => {
+                    found.push(format!("{name}:{}: {line}", number + 1));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Markdown backticks in the man pages (set the word in bold instead):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The arguments part of a usage or synopsis line: its words after the command's name,
+/// without the options (`[OPTIONS]`, `[--policy]`, `[-v|--verbose]`, `<--access>`, and
+/// `--access <ACCESS>` as `--help` writes a required one).
+fn arguments_part(words: &[&str]) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut words = words.iter().peekable();
+    while let Some(word) = words.next() {
+        if *word == "[OPTIONS]" || word.starts_with("[-") || word.starts_with("<-") {
+            continue;
+        }
+        if word.starts_with("--") && *word != "--" {
+            words.next_if(|value| value.starts_with('<'));
+            continue;
+        }
+        kept.push(word.to_string());
+    }
+    kept
+}
+
+// Each subcommand's SYNOPSIS shows its arguments as its `--help` usage does: `...` after
+// one that takes several values, and the `--` that `fdagent exec` needs before CMD.
+#[test]
+fn every_synopsis_shows_its_arguments_as_the_usage_does() {
+    let tree = Tree::new();
+    let pages = all_pages(&tree);
+    for (bin, page) in [("fdbroker", "fdbroker.8"), ("fdagent", "fdagent.1")] {
+        let source = plain(&pages.iter().find(|(n, _)| n == page).expect("a page").1);
+        let (commands, _) = documented_by_help(&tree, &tree.bin(bin));
+        for command in commands {
+            let help = stdout_of(&tree, &tree.bin(bin), &[&command, "--help"]);
+            let usage = help
+                .lines()
+                .find_map(|l| l.strip_prefix("Usage: "))
+                .unwrap_or_else(|| panic!("no usage in `{bin} {command} --help`"));
+            let heading = format!(".SS \"{bin} {command}\"\n");
+            let synopsis = source
+                .split_once(&heading)
+                .and_then(|(_, rest)| rest.lines().next())
+                .unwrap_or_else(|| panic!("{page}: no {heading:?}"));
+            let usage_words: Vec<&str> = usage.split_whitespace().skip(2).collect();
+            let synopsis_words: Vec<&str> = synopsis.split_whitespace().skip(2).collect();
+            assert_eq!(
+                arguments_part(&synopsis_words),
+                arguments_part(&usage_words),
+                "{page}: the synopsis {synopsis:?} does not show the arguments as `{bin} {command} --help` does ({usage:?})"
+            );
+            if command == "exec" {
+                assert!(
+                    synopsis_words.contains(&"--"),
+                    "{page}: the synopsis {synopsis:?} lacks the `--` before CMD"
+                );
+            }
+        }
+    }
+}

@@ -633,6 +633,13 @@ fn the_deb_metadata_names_what_the_build_produces() {
             assert_eq!(mode, "644");
         } else if let Some(bin) = source.strip_prefix("target/release/") {
             tree.bin(bin); // fails unless it is a binary the workspace builds
+        } else if let Some((dir, pattern)) = source.rsplit_once("/*") {
+            // A glob such as `../docs/*.md` (cargo-deb expands it): every match goes to
+            // the destination directory, and there must be one.
+            let matches = files_ending_with(&repo().join("broker").join(dir), pattern);
+            assert!(!matches.is_empty(), "asset {source} matches no file");
+            dests.extend(matches.iter().map(|name| format!("/{dest}{name}")));
+            continue;
         } else {
             let path = repo().join("broker").join(source);
             assert!(path.is_file(), "asset {source} does not exist");
@@ -655,9 +662,14 @@ fn the_deb_metadata_names_what_the_build_produces() {
         "/usr/share/zsh/vendor-completions/_fdagent",
         "/usr/share/fish/vendor_completions.d/fdbroker.fish",
         "/usr/share/fish/vendor_completions.d/fdagent.fish",
-    ] {
+        "/usr/share/doc/fdbroker/README.md",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(docs_pages().map(|page| format!("/usr/share/doc/fdbroker/docs/{page}")))
+    {
         assert!(
-            dests.contains(expected),
+            dests.contains(&expected),
             "the deb does not install {expected}: {dests:?}"
         );
     }
@@ -676,4 +688,27 @@ fn the_deb_metadata_names_what_the_build_produces() {
         conf_files,
         ["/etc/fdbroker/policy.toml", "/etc/logrotate.d/fdbroker"]
     );
+}
+
+/// The names in `dir` that end with `suffix`, sorted.
+fn files_ending_with(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The documentation pages under `docs/` (README.md links them; the package installs
+/// them next to it).
+pub fn docs_pages() -> impl Iterator<Item = String> {
+    files_ending_with(&repo().join("docs"), ".md").into_iter()
 }

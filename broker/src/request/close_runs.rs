@@ -1,7 +1,8 @@
 //! Closing a batch's fds after they are sent: a run of consecutive fd numbers in one
 //! `close_range(2)`, not one `close(2)` each; a run of one with `close(2)`, which
 //! releases the file at once where `close_range(2)` leaves that to the return to user
-//! space, at a measurable cost for a single fd.
+//! space, at a measurable cost for a single fd (see docs/performance.md,
+//! "A correction to the one-file row").
 //!
 //! A batch holds up to 253 files, which the broker closes once their fds are on their way
 //! (the reply holds its own references). The kernel gives out the lowest free numbers,

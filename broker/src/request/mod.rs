@@ -327,8 +327,9 @@ fn servable<'p>(verdict: Verdict<'p>, inactive: &Inactive) -> Result<&'p Rule, O
 /// Opens path `i` of `opens`, which `rule` allows.
 ///
 /// Inlined, with [`open::open`], into the loop that opens a batch: out of line, the same
-/// system calls were measurably slower per file, for reasons of code layout (the README's
-/// performance section has the figures), so the bench's batch rows are its guard.
+/// system calls were measurably slower per file, for reasons of code layout
+/// (docs/performance.md, "Why the batch loop is inlined"), so the bench's batch rows are
+/// its guard.
 #[inline(always)]
 fn open_allowed(
     peer: &PeerCreds,

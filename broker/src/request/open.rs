@@ -117,7 +117,7 @@ pub fn open(
 
 /// The open flags for a (valid, see [`Access::check_request`]) access set. Readable iff
 /// `read` (or `list`), writable iff `write`; never `O_PATH`, never `O_APPEND` (which the
-/// holder of an fd can clear, see the README). `O_NONBLOCK` keeps
+/// holder of an fd can clear: docs/security.md, "What it cannot do"). `O_NONBLOCK` keeps
 /// a FIFO or device from blocking the broker; `O_NOCTTY` keeps a tty from becoming ours.
 pub fn open_flags(access: Access) -> OFlags {
     let mut flags = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::NOFOLLOW;

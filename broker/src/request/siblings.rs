@@ -3,9 +3,8 @@
 //!
 //! A scanner asks for a directory's entries, so the paths of a batch mostly share their
 //! parent. Opening each by its whole path walks the same directories again for every
-//! file, a good part of an open's cost (the README's performance section says how much).
-//! Instead the broker opens the
-//! shared directory once, `O_PATH` with the same resolve flags as every open (no symlink,
+//! file, a good part of an open's cost (docs/performance.md, "Batches", says how much).
+//! Instead the broker opens the shared directory once, `O_PATH` with the same resolve flags as every open (no symlink,
 //! no magic link), and each file by its last component in it.
 //!
 //! This reaches what whole-path opens would. A path walk is never atomic: a directory

@@ -1,5 +1,5 @@
 //! The broker's resource limits: what one uid, or everyone together, may hold at once.
-//! Each has a `serve` flag; the defaults are documented there and in the README.
+//! Each has a `serve` flag; the defaults are documented there and in docs/commands.md, "Limits".
 
 use std::time::Duration;
 

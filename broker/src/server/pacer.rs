@@ -1,11 +1,8 @@
 //! Pacing the reloader: a reload is CPU-bound (parsing and compiling the policy), and
 //! while it runs it must give way to requests at once, not at the scheduler's next tick.
 //!
-//! A scheduling class cannot do it when the reloader shares a CPU with a busy client (one
-//! CPU, or a broker confined to one). Even under `SCHED_IDLE` the scheduler owes the
-//! reloader a share, and pays it by running it now and then while a worker is runnable
-//! but not newly woken (it was preempted by its own client); nothing then takes the CPU
-//! back before the next tick, and the request waits that long.
+//! A scheduling class cannot do it when the reloader shares a CPU with a busy client
+//! (docs/performance.md, "Why the reloader is paced", says why and what was measured).
 //!
 //! So while a reload runs, a timer interrupts the reloader after every [`PERIOD`] of its
 //! running with a signal whose handler yields the CPU ([`sched_yield(2)`]): a waiting
@@ -13,9 +10,7 @@
 //! the yield returns at once; on a busy machine the reload takes longer to come into
 //! force, which is the CPU it needs, taken in slices of [`PERIOD`].
 //!
-//! The reloader keeps the normal scheduling class: the yields of an idle-class thread do
-//! not reliably hand the CPU back, and on a saturated CPU its reloads hardly come into
-//! force. The measurements behind all this are in the README (*Performance*).
+//! The reloader keeps the normal scheduling class, whose yields hand the CPU back.
 //!
 //! [`sched_yield(2)`]: https://man7.org/linux/man-pages/man2/sched_yield.2.html
 

@@ -1,5 +1,5 @@
 //! A policy file built in code: rules read as a sentence and render to the TOML an
-//! administrator would write, one key a line in the order the README shows them.
+//! administrator would write, one key a line in the order docs/policy.md shows them.
 //!
 //! ```ignore
 //! Policy::new()

@@ -5,7 +5,7 @@
 //!
 //! fdagent runs as uid 2001 (it must: the broker answers by uid), `cat` as root (it
 //! must: the file is root-only). Target: spawn / fdbroker ≥ 10, unpinned — the figure
-//! the README can quote for what the broker saves over a helper process per file.
+//! docs/performance.md quotes for what the broker saves over a helper process per file.
 
 use std::io;
 
