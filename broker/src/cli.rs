@@ -45,7 +45,9 @@ pub enum Command {
         #[arg(long, value_name = "GROUP")]
         socket_group: Option<String>,
         /// After binding, switch to this user (a name or uid; its primary group, no
-        /// supplementary groups), keeping only the capabilities the policy needs.
+        /// supplementary groups), keeping only the capabilities the policy needs. A small
+        /// process stays root, without capabilities, to reopen the audit file and remove
+        /// the socket for it.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
         /// Print the capabilities, user, name resolver and Landlock rules this policy
@@ -163,6 +165,17 @@ pub enum Command {
     /// "Security model"); its standard input must be the broker's socket.
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
     ResolveNames,
+    /// The broker's file keeper, which `serve --user` starts itself to reopen the audit
+    /// file and remove the socket; its standard input must be the broker's socket.
+    #[command(hide = true, name = crate::keeper::SUBCOMMAND)]
+    KeepFiles {
+        /// The socket the broker bound, to remove when the broker is gone.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// The audit file, to open for the broker after log rotation.
+        #[arg(long, value_name = "PATH")]
+        audit_file: Option<PathBuf>,
+    },
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

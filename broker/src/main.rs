@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod keeper;
 mod policy;
 mod request;
 mod resolver;
@@ -137,6 +138,12 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("name resolver: {e}")),
         },
+        Command::KeepFiles { socket, audit_file } => {
+            match keeper::run(socket.as_deref(), audit_file.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("file keeper: {e}")),
+            }
+        }
         Command::Man { dir } => match admin::man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),

@@ -37,6 +37,7 @@ mod protocol;
 mod read;
 mod reasons;
 mod reload;
+mod run_as;
 mod scanner;
 mod service;
 mod stall;

@@ -313,8 +313,8 @@ fn exec_directives(file: &str) -> Vec<(String, String)> {
 /// The drop-in for a broker in /usr/local clears each `Exec*=` list of the service with
 /// an empty assignment (ExecStartPre= and ExecReload= lines would add up, and a second
 /// ExecStart= makes systemd refuse the unit), then sets the service's own lines, in
-/// order, with the broker's path changed: nothing the service runs (the chown of the log
-/// directory, `--user`) is lost.
+/// order, with the broker's path changed: nothing the service runs (`check`, `--user`)
+/// is lost.
 #[test]
 fn the_local_drop_in_resets_and_repeats_every_command_line_of_the_service() {
     let service = exec_directives("fdbroker.service");

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use rustix::net::{
 use rustix::process::{Pid, Signal, kill_process};
 
 use crate::harness::{
-    ALICE, BOB, Broker, Policy, alice_reads, built_bin, itest, wait_until, write_policy,
+    ALICE, BOB, Broker, Policy, Tree, alice_reads, built_bin, itest, wait_until, write_policy,
 };
 
 /// A broker started by hand, as a service manager would; SIGKILLed if still running when
@@ -55,13 +55,11 @@ fn wait_for(log: &Path, needle: &str) -> String {
     })
 }
 
-// As systemd does with `ListenSequentialPacket=`: the socket is created, bound and
-// listening before the broker starts, passed as fd 3 with `LISTEN_FDS=1` and
-// `LISTEN_PID` set to the broker's pid. The broker serves on it, and leaves the socket
-// file in place at exit (it is the service manager's).
-itest!(socket_activation_uses_the_inherited_socket, |tree| {
-    tree.private_file("data/a.txt", b"alpha\n");
-    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
+/// Starts a broker on `tree/policy.toml` as systemd does with `ListenSequentialPacket=`:
+/// the socket `tree/activated.sock` is created, bound and listening before the broker
+/// starts, passed as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the broker's pid,
+/// with `extra` arguments and the log in `tree/run/activated.log`. Returns once it serves.
+fn activated(tree: &Tree, extra: &[&str]) -> (Daemon, PathBuf, PathBuf) {
     let socket = tree.path("activated.sock");
     let listener = socket_with(
         AddressFamily::UNIX,
@@ -87,6 +85,7 @@ itest!(socket_activation_uses_the_inherited_socket, |tree| {
             "--socket",
             &tree.p("unused.sock"),
         ])
+        .args(extra)
         .env("LISTEN_FDS", "1")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -112,6 +111,15 @@ itest!(socket_activation_uses_the_inherited_socket, |tree| {
         &log,
         "listening on the socket passed by the service manager",
     );
+    (daemon, socket, log)
+}
+
+// The broker serves on the socket it was passed, and leaves the socket file in place at
+// exit (it is the service manager's).
+itest!(socket_activation_uses_the_inherited_socket, |tree| {
+    tree.private_file("data/a.txt", b"alpha\n");
+    write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
+    let (daemon, socket, _) = activated(&tree, &[]);
     let out = tree
         .cmd(&tree.bin("fdagent"))
         .user(ALICE)
@@ -133,6 +141,54 @@ itest!(socket_activation_uses_the_inherited_socket, |tree| {
         "the inherited socket file belongs to the service manager"
     );
 });
+
+// As the shipped unit runs it: activated, `--user`, the audit file in a directory of
+// root's. After rotation and SIGHUP, records go to a new file at the path; at exit the
+// socket is left to the service manager, and nothing is complained about.
+itest!(
+    socket_activation_under_user_reopens_the_audit_file,
+    |tree| {
+        tree.private_file("data/a.txt", b"alpha\n");
+        tree.dir("log", 0o750);
+        write_policy(&tree.path("policy.toml"), &alice_reads(&tree));
+        let args = ["--user", "nobody", "--audit-file", &tree.p("log/audit.log")];
+        let (daemon, socket, log) = activated(&tree, &args);
+        let cat = || {
+            tree.cmd(&tree.bin("fdagent"))
+                .user(ALICE)
+                .args(["--socket", &socket.display().to_string(), "cat"])
+                .arg(tree.p("data/a.txt"))
+                .run()
+                .code_is(0);
+        };
+        cat();
+        std::fs::rename(tree.path("log/audit.log"), tree.path("log/audit.log.1")).expect("rotate");
+        kill_process(daemon.pid(), Signal::HUP).expect("SIGHUP");
+        wait_for(&log, "policy reloaded from");
+        cat();
+        let lines = |rel: &str| {
+            std::fs::read_to_string(tree.path(rel))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        wait_until(Duration::from_secs(5), || {
+            (lines("log/audit.log") == 1).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no record in the new audit file"));
+        assert_eq!(lines("log/audit.log.1"), 1);
+        assert!(daemon.stop().success());
+        assert!(
+            socket.exists(),
+            "the service manager's socket is left in place"
+        );
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            !text.contains(" WARN ") && !text.contains(" ERROR "),
+            "{text}"
+        );
+    }
+);
 
 // With `NOTIFY_SOCKET`, the broker says READY=1 once it serves (with a STATUS= line),
 // RELOADING=1 with MONOTONIC_USEC= then READY=1 around a SIGHUP reload, and STOPPING=1 on

@@ -32,6 +32,8 @@ pub enum StartError {
     AuditFile(io::Error),
     /// The socket could not be created.
     Socket(io::Error),
+    /// The file keeper (`--user`) could not be started.
+    Keeper(io::Error),
     /// The capabilities could not be dropped, or `--user` not switched to.
     Privileges(io::Error),
     /// Landlock could not be applied.
@@ -49,6 +51,7 @@ impl fmt::Display for StartError {
         match self {
             StartError::Openat2(e) | StartError::Placement(e) => write!(f, "{e}"),
             StartError::Resolver(e) => write!(f, "cannot start the name resolver: {e}"),
+            StartError::Keeper(e) => write!(f, "cannot start the file keeper: {e}"),
             StartError::Policy(e) => write!(f, "invalid policy:\n{e}"),
             StartError::Holdable(e) | StartError::HoldableWithoutLandlock(e) => {
                 write!(f, "cannot hold the policy: {e}")
@@ -101,6 +104,10 @@ mod tests {
                 "cannot hold the policy: cause",
             ),
             (StartError::Socket(io()), "cause"),
+            (
+                StartError::Keeper(io()),
+                "cannot start the file keeper: cause",
+            ),
             (StartError::Openat2("cause".into()), "cause"),
         ];
         for (error, message) in cases {

@@ -2,7 +2,7 @@
 //!
 //! The order is the point. Before it, `main` has closed every inherited fd
 //! ([`inherited_fds`]) and made the path options absolute ([`absolute`]). Then (steps 1
-//! to 9 as root and unconfined):
+//! to 10 as root and unconfined):
 //! 1. check that the kernel has `openat2`, without which nothing can be opened safely;
 //! 2. start the name resolver ([`crate::resolver`]);
 //! 3. load the policy, and check that this kernel can hold its grants (a broken policy,
@@ -16,14 +16,16 @@
 //! 8. raise the open-files limit;
 //! 9. bind the socket, unless the service manager passed one (the last step that may need
 //!    more privilege than the policy);
-//! 10. drop to the capabilities the policy needs (switching to `--user` if given) and set
+//! 10. with `--user`, start the file keeper ([`crate::keeper`]), which from then on
+//!     reopens the audit file and removes the socket, both in root's directories;
+//! 11. drop to the capabilities the policy needs (switching to `--user` if given) and set
 //!     no-new-privs ([`privileges`]);
-//! 11. confine the broker's own file access with Landlock to the plan; without Landlock,
+//! 12. confine the broker's own file access with Landlock to the plan; without Landlock,
 //!     check again that the policy can be held;
-//! 12. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
-//! 13. start the workers ([`crate::server`]).
+//! 13. block SIGHUP/SIGTERM/SIGINT and read them from a signalfd;
+//! 14. start the workers ([`crate::server`]).
 //!
-//! Steps 10 to 12 act on the calling thread only and are inherited by threads created
+//! Steps 11 to 13 act on the calling thread only and are inherited by threads created
 //! later, so they happen before the first worker exists. A step that fails stops the
 //! start-up with its [`StartError`].
 
@@ -48,6 +50,7 @@ use rustix::fs::{AtFlags, CWD, unlinkat};
 pub use self::error::StartError;
 use self::listener::bind_listener;
 use self::privileges::{Caps, RunAs};
+use crate::keeper::Keeper;
 use crate::policy;
 use crate::policy::inactive::{Inactive, InactiveRule};
 use crate::policy::store::{Bounds, PolicyStore};
@@ -92,6 +95,8 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     let needed = Caps::needed_for(policy.granted());
     let inherited = activation::inherited_listener().map_err(StartError::Activation)?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
+    // Under --user, the file keeper handles the socket and the audit file, not the broker.
+    let keeper_files = opts.run_as.is_some() && (own_socket.is_some() || opts.audit_file.is_some());
     let policy_files: Vec<&Path> = std::iter::once(opts.policy.as_path())
         .chain(opts.shadow_policy.as_deref())
         .collect();
@@ -102,18 +107,27 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         &policy.reach(),
         &sandbox::Own {
             policy_files: &policy_files,
-            socket: own_socket,
-            audit_file: opts.audit_file.as_deref(),
+            socket: own_socket.filter(|_| !keeper_files),
+            audit_file: opts.audit_file.as_deref().filter(|_| !keeper_files),
         },
     )
     .map_err(StartError::LandlockPlan)?;
     let inactive = placed
         .inactive(&policy, false)
         .map_err(StartError::Placement)?;
+    // The keeper opens its directories itself; opening them here too stops a start-up
+    // whose directories are unusable before anything is created, as for the broker's own.
+    let keeper_rules = if keeper_files {
+        keeper_rules(own_socket, opts.audit_file.as_deref()).map_err(StartError::LandlockPlan)?
+    } else {
+        Vec::new()
+    };
     if opts.print_privileges {
         print_privileges(&needed, opts.run_as, &ruleset, &inactive);
+        print_keeper(&keeper_rules);
         return Ok(());
     }
+    drop(keeper_rules);
     let inactive = Inactive::new(inactive, policy.rules().len());
     log::info!(
         "policy loaded from {}: {} rules, {} inactive",
@@ -128,17 +142,34 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         Some(file) => Some(load_shadow(file, &names)?),
         None => None,
     };
-    let audit =
+    let mut audit =
         Audit::new(opts.audit_format, opts.audit_file.as_deref()).map_err(StartError::AuditFile)?;
     raise_fd_limit();
 
-    let (listener, socket) = match inherited {
+    let (listener, mut socket) = match inherited {
         Some(listener) => (listener, None),
         None => {
             let listener = bind_listener(&opts.socket, opts.socket_mode, opts.socket_group)
                 .map_err(StartError::Socket)?;
             (listener, Some(SocketFile(&opts.socket)))
         }
+    };
+    let keeper = if keeper_files {
+        let keeper =
+            Keeper::spawn(own_socket, opts.audit_file.as_deref()).map_err(StartError::Keeper)?;
+        log::info!(
+            "file keeper started (pid {}): it reopens the audit file and removes the socket",
+            keeper.pid().unwrap_or_default()
+        );
+        let keeper = Arc::new(keeper);
+        audit.reopen_through(keeper.clone());
+        // From here the keeper removes the socket, even if the broker dies.
+        if let Some(socket) = socket.take() {
+            socket.hand_over();
+        }
+        Some(keeper)
+    } else {
+        None
     };
 
     let kept = privileges::drop_to(&needed, opts.run_as).map_err(StartError::Privileges)?;
@@ -182,6 +213,9 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     )
     .map_err(StartError::Workers)?;
     drop(socket);
+    if let Some(keeper) = &keeper {
+        keeper.finish();
+    }
     log::info!("stopped");
     Ok(())
 }
@@ -254,6 +288,31 @@ fn print_privileges(
     }
 }
 
+/// The file keeper's Landlock rules (it opens its own when it starts).
+fn keeper_rules(
+    socket: Option<&Path>,
+    audit_file: Option<&Path>,
+) -> io::Result<Vec<sandbox::Rule>> {
+    let audit = audit_file.map(sandbox::audit_dir_rule);
+    let socket = socket.map(sandbox::socket_dir_rule);
+    audit.into_iter().chain(socket).collect()
+}
+
+/// `serve --print-privileges --user`: what the file keeper would keep.
+fn print_keeper(rules: &[sandbox::Rule]) {
+    if rules.is_empty() {
+        return;
+    }
+    println!(
+        "file keeper: a separate process that stays uid 0 (the owner of the directories \
+         below) with no capabilities, to reopen the audit file and remove the socket; \
+         landlock: every file-system right denied except:"
+    );
+    for rule in rules {
+        println!("  {rule}");
+    }
+}
+
 /// Raises the limit on open fds as far as the kernel allows (`fs.nr_open`), while the
 /// broker still has `CAP_SYS_RESOURCE`: every connection costs one, and every fd in a reply
 /// its client has not read yet counts against it too (see [`crate::server::unread`]). Failing to
@@ -295,6 +354,14 @@ fn signal_fd() -> io::Result<SignalFd> {
 
 /// Removes the socket file when the broker stops, so no stale socket is left behind.
 struct SocketFile<'a>(&'a Path);
+
+impl SocketFile<'_> {
+    /// Leaves the socket to the file keeper, which removes it instead. Forgetting the
+    /// guard leaks nothing: it holds only a path.
+    fn hand_over(self) {
+        std::mem::forget(self);
+    }
+}
 
 impl Drop for SocketFile<'_> {
     fn drop(&mut self) {

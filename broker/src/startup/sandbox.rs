@@ -7,9 +7,11 @@
 //! reloads; a directory rather than the file, since editors and `mv` replace the file),
 //! writing and creating files in the audit file's directory (the audit file, reopened
 //! after log rotation), and removing files in the socket's directory (its own socket, at
-//! exit). Everything else is denied, even to root: the user and group databases too, which
-//! the broker's name resolver reads instead ([`crate::resolver`]). The resolver confines
-//! itself with [`restrict`] as well, to its own read-only rule. Like capabilities, Landlock is per thread: it is applied before the workers
+//! exit); under `--user` those two are the file keeper's instead ([`crate::keeper`]),
+//! which holds the same rights and nothing else. Everything else is denied, even to root:
+//! the user and group databases too, which the broker's name resolver reads instead
+//! ([`crate::resolver`]). The resolver and the keeper confine themselves with [`restrict`]
+//! as well, to their own rules. Like capabilities, Landlock is per thread: it is applied before the workers
 //! start, and it can only ever narrow. So a reload whose policy reaches beyond the
 //! ruleset is refused, with a log line saying to restart; restarting is the only way to
 //! widen it, as for capabilities.
@@ -73,9 +75,10 @@ pub struct Own<'a> {
     /// The policy files (the live one and any shadow), to reload them.
     pub policy_files: &'a [&'a Path],
     /// The socket to remove at exit (`None` when inherited from the service manager,
-    /// which removes it itself).
+    /// which removes it itself, or when the file keeper does, under `--user`).
     pub socket: Option<&'a Path>,
-    /// The audit file, to reopen after log rotation.
+    /// The audit file, to reopen after log rotation (`None` when the file keeper does,
+    /// under `--user`).
     pub audit_file: Option<&'a Path>,
 }
 
@@ -103,22 +106,34 @@ pub fn plan(reach: &[(Root, Access)], own: &Own<'_>) -> io::Result<Plan> {
         )?);
     }
     if let Some(file) = own.audit_file {
-        rules.push(own_dir(
-            file,
-            "the audit file's directory",
-            AccessFs::WriteFile | AccessFs::MakeReg,
-            "write the audit file, and create it anew after log rotation",
-        )?);
+        rules.push(audit_dir_rule(file)?);
     }
     if let Some(socket) = own.socket {
-        rules.push(own_dir(
-            socket,
-            "the socket's directory",
-            AccessFs::RemoveFile.into(),
-            "remove the socket at exit",
-        )?);
+        rules.push(socket_dir_rule(socket)?);
     }
     Ok(Plan { rules, placed })
+}
+
+/// The rule for the directory of the audit file `file`: writing it, and creating it anew
+/// after log rotation (the broker's, or the file keeper's under `--user`).
+pub fn audit_dir_rule(file: &Path) -> io::Result<Rule> {
+    own_dir(
+        file,
+        "the audit file's directory",
+        AccessFs::WriteFile | AccessFs::MakeReg,
+        "write the audit file, and create it anew after log rotation",
+    )
+}
+
+/// The rule for the directory of the socket `socket`: removing it at exit (the broker's,
+/// or the file keeper's under `--user`).
+pub fn socket_dir_rule(socket: &Path) -> io::Result<Rule> {
+    own_dir(
+        socket,
+        "the socket's directory",
+        AccessFs::RemoveFile.into(),
+        "remove the socket at exit",
+    )
 }
 
 /// Opens each root of `reach`: a usable one gets a Landlock rule, an unusable one is
@@ -247,7 +262,7 @@ pub fn holdable(policy: &Policy, truncate_right: bool) -> Result<(), String> {
 }
 
 /// Applies `rules` to the calling thread (and so to every thread it starts later).
-pub fn restrict(rules: &[Rule]) -> io::Result<RulesetStatus> {
+pub fn restrict<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> io::Result<RulesetStatus> {
     let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(ABI_HANDLED))
         .and_then(Ruleset::create)

@@ -35,7 +35,7 @@ use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clap::ValueEnum;
 use fdbroker_wire::Access;
@@ -44,6 +44,7 @@ pub use path::QuotedPath;
 use record::{Record, Subject};
 use time::Stamp;
 
+use crate::keeper::Keeper;
 use crate::server::peer::PeerCreds;
 
 /// How records are written.
@@ -86,6 +87,8 @@ pub struct Audit {
 struct AuditFile {
     path: PathBuf,
     out: Mutex<File>,
+    /// Opens the file anew when the broker, run as another user, cannot ([`Keeper`]).
+    keeper: Option<Arc<Keeper>>,
 }
 
 impl Audit {
@@ -96,6 +99,7 @@ impl Audit {
             Some(path) => Some(AuditFile {
                 path: path.to_path_buf(),
                 out: Mutex::new(open_log(path)?),
+                keeper: None,
             }),
             None => None,
         };
@@ -107,11 +111,22 @@ impl Audit {
         self.format == Format::Json
     }
 
+    /// From now on, reopens the audit file through `keeper`: the broker no longer may.
+    pub fn reopen_through(&mut self, keeper: Arc<Keeper>) {
+        if let Some(file) = &mut self.file {
+            file.keeper = Some(keeper);
+        }
+    }
+
     /// Reopens the audit file (after logrotate moved it away); on failure records keep
     /// going to the file already open.
     pub fn reopen(&self) {
         let Some(file) = &self.file else { return };
-        match open_log(&file.path) {
+        let new = match &file.keeper {
+            Some(keeper) => keeper.open_audit(),
+            None => open_log(&file.path),
+        };
+        match new {
             Ok(new) => *file.out.lock().unwrap_or_else(|e| e.into_inner()) = new,
             Err(e) => log::error!("cannot reopen the audit file {}: {e}", file.path.display()),
         }
