@@ -324,6 +324,9 @@ itest!(
                     &expectations(&tree, user, 600),
                 );
             }
+            // Four threads sharing one handle, each with its own errors.
+            let expected = expectations(&tree, ALICE, 120);
+            c_test(&broker, &test, ALICE, "threads", &expected);
         }
     }
 );
