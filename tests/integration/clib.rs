@@ -239,6 +239,44 @@ fn declared_functions(header: &str) -> BTreeSet<String> {
         .collect()
 }
 
+itest!(
+    c_install_stages_under_destdir_and_names_the_prefix,
+    |tree| {
+        let stage = tree.path("stage");
+        tree.cmd(Path::new("/bin/sh"))
+            .arg(c_dir().join("install.sh"))
+            .args(["--prefix", "/opt/fdagent", "--libdir", "/opt/fdagent/lib64"])
+            .arg("--destdir")
+            .arg(&stage)
+            .arg("--from")
+            .arg(c_lib_dir())
+            .run()
+            .code_is(0);
+        for file in [
+            "lib64/libfdagent.so.0",
+            "lib64/libfdagent.so",
+            "lib64/libfdagent.a",
+            "lib64/pkgconfig/fdagent.pc",
+            "include/fdagent.h",
+        ] {
+            let path = stage.join("opt/fdagent").join(file);
+            assert!(path.exists(), "{} is missing", path.display());
+        }
+        let link = std::fs::read_link(stage.join("opt/fdagent/lib64/libfdagent.so"));
+        assert_eq!(link.expect("a symbolic link"), Path::new("libfdagent.so.0"));
+        // The installed paths, not the staging directory's.
+        let pc = String::from_utf8(tree.read("stage/opt/fdagent/lib64/pkgconfig/fdagent.pc"))
+            .expect("UTF-8");
+        for line in ["prefix=/opt/fdagent\n", "libdir=/opt/fdagent/lib64\n"] {
+            assert!(pc.contains(line), "no {line:?} in fdagent.pc:\n{pc}");
+        }
+        assert!(
+            !pc.contains("stage"),
+            "fdagent.pc names the staging directory:\n{pc}"
+        );
+    }
+);
+
 itest!(c_header_compiles_as_c99_and_as_cxx, |tree| {
     let Some(installed) = Installed::new(&tree, "clib::c_header_compiles_as_c99_and_as_cxx") else {
         return;

@@ -61,7 +61,8 @@ typedef struct fdagent fdagent;
  * The broker knows the client by the credentials of the process at connect time.
  * Returns a handle, owned by the caller until fdagent_close(); NULL on failure (ENOENT:
  * no socket there, ECONNREFUSED: no broker listening, EACCES: the socket's mode keeps
- * this user out, ETIMEDOUT, EBUSY: the broker refuses more connections).
+ * this user out, ETIMEDOUT). A broker over its connection limits accepts, then answers
+ * the first request with EBUSY.
  */
 fdagent *fdagent_connect(const char *socket, unsigned int timeout_ms);
 
@@ -94,8 +95,8 @@ int fdagent_open(fdagent *agent, const char *path, unsigned int access, unsigned
 int fdagent_open_many(fdagent *agent, const char *const *paths, size_t n, unsigned int access,
                       unsigned int mode, int *fds, int *errnos);
 
-/* Closes the connection and frees the handle; NULL is ignored. The handle must not be
- * used again. Fds it returned stay open. */
+/* Closes the connection and frees the handle; NULL is ignored. The handle must be in
+ * use by no other thread, and is not to be used again. Fds it returned stay open. */
 void fdagent_close(fdagent *agent);
 
 /* The errno of this thread's last failed call; 0 if none failed yet. */

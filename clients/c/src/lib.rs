@@ -5,9 +5,9 @@
 //! back into fds, `-1` and errno. The functions are `pub` so that this crate's tests call
 //! them as a C program would; a C program links `libfdagent.so` or `libfdagent.a`.
 //!
-//! Every entry point runs inside [`entry::run`]: a panic becomes an error (`EIO`), never
-//! an unwind into C. Pointer arguments are read in [`args`], the only place with
-//! `unsafe`. Errors are recorded per thread in [`last_error`].
+//! Every entry point runs inside `entry::run`: a panic becomes an error (`EIO`), never
+//! an unwind into C. Pointer arguments are read in `args`, the only place with
+//! `unsafe`. Errors are recorded per thread in `last_error`.
 
 mod abi;
 mod args;
