@@ -47,13 +47,34 @@ impl Client {
         paths: &[P],
         access: Access,
     ) -> io::Result<Vec<io::Result<File>>> {
+        self.open_many_with_mode(paths, access, 0o600)
+    }
+
+    /// Like [`Client::open_many`], with the mode for the files created under
+    /// [`Access::CREATE`] or [`Access::CREATE_NEW`] (bounded by the broker as for
+    /// [`Client::open_with_mode`]).
+    ///
+    /// ```no_run
+    /// use fdbroker_agent::{Access, Client};
+    ///
+    /// let mut client = Client::connect_default()?;
+    /// let access = Access::WRITE | Access::CREATE_NEW;
+    /// let files = client.open_many_with_mode(&["/srv/out/1", "/srv/out/2"], access, 0o640)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn open_many_with_mode<P: AsRef<Path>>(
+        &mut self,
+        paths: &[P],
+        access: Access,
+        create_mode: u32,
+    ) -> io::Result<Vec<io::Result<File>>> {
         let mut results = Vec::with_capacity(paths.len());
         let mut rest = paths;
         loop {
             if !rest.is_empty() && self.pending.len() < PIPELINE_DEPTH {
                 let take = batch_len(rest);
                 if take > 0 {
-                    self.submit_many(&rest[..take], access)?;
+                    self.submit_many_with_mode(&rest[..take], access, create_mode)?;
                     rest = &rest[take..];
                     continue;
                 }
@@ -92,6 +113,17 @@ impl Client {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn submit_many<P: AsRef<Path>>(&mut self, paths: &[P], access: Access) -> io::Result<()> {
+        self.submit_many_with_mode(paths, access, 0o600)
+    }
+
+    /// Like [`Client::submit_many`], with the mode for created files, as
+    /// [`Client::open_many_with_mode`] takes it.
+    pub fn submit_many_with_mode<P: AsRef<Path>>(
+        &mut self,
+        paths: &[P],
+        access: Access,
+        create_mode: u32,
+    ) -> io::Result<()> {
         if paths.is_empty() || batch_len(paths) < paths.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -108,7 +140,7 @@ impl Client {
         self.send(&Request::OpenMany {
             paths: Batch(paths),
             access,
-            create_mode: 0o600,
+            create_mode,
         })?;
         self.pending.push_back(count);
         Ok(())

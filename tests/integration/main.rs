@@ -19,6 +19,7 @@ mod audit;
 mod batch;
 mod clamd;
 mod cli;
+mod clib;
 mod completions;
 mod create;
 mod deb;

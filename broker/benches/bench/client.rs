@@ -471,6 +471,9 @@ pub struct Spec {
     task: &'static str,
     uid: Option<u32>,
     args: Vec<String>,
+    /// Another client program speaking the same protocol (`PROGRAM TASK key=value...`),
+    /// instead of this executable's `__client`.
+    program: Option<PathBuf>,
 }
 
 impl Spec {
@@ -480,7 +483,14 @@ impl Spec {
             task,
             uid: Some(CLIENT_UID),
             args: Vec::new(),
+            program: None,
         }
+    }
+
+    /// Runs the task in `program` (the C library's client) rather than in this executable.
+    pub fn program(mut self, program: &Path) -> Spec {
+        self.program = Some(program.to_path_buf());
+        self
     }
 
     /// Runs the task as root instead (the `cat` baseline).
@@ -520,19 +530,22 @@ pub struct Running {
 
 impl Running {
     pub fn start(tree: &Tree, spec: &Spec) -> io::Result<Running> {
+        let exe = spec.program.as_ref().unwrap_or(&tree.bench_exe);
         let mut cmd = match spec.uid {
             Some(uid) => {
                 let mut cmd = Command::new("setpriv");
                 cmd.arg(format!("--reuid={uid}"))
                     .arg(format!("--regid={CLIENT_GID}"))
                     .arg("--clear-groups")
-                    .arg(&tree.bench_exe);
+                    .arg(exe);
                 cmd
             }
-            None => Command::new(&tree.bench_exe),
+            None => Command::new(exe),
         };
-        cmd.arg("__client")
-            .arg(spec.task)
+        if spec.program.is_none() {
+            cmd.arg("__client");
+        }
+        cmd.arg(spec.task)
             .args(&spec.args)
             .current_dir(tree.path(""))
             .stdin(Stdio::piped())

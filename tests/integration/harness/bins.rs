@@ -38,6 +38,22 @@ pub fn example(name: &str) -> PathBuf {
     fresh(profile_dir().join("examples").join(name))
 }
 
+/// Where cargo puts the C library `libfdagent.so` and `libfdagent.a` (`clients/c`) when it
+/// builds them as a dependency of this suite: `target/<profile>/deps/`. They are built with
+/// the test executable, so never older than it; panics with what to run if missing.
+pub fn c_lib_dir() -> PathBuf {
+    let deps = profile_dir().join("deps");
+    for lib in ["libfdagent.so", "libfdagent.a"] {
+        if !deps.join(lib).is_file() {
+            panic!(
+                "{}: not found: run `{BUILD}` first",
+                deps.join(lib).display()
+            );
+        }
+    }
+    deps
+}
+
 /// Binaries already checked by this test process: each is checked once, not per test.
 static CHECKED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 

@@ -399,10 +399,13 @@ impl<'t> Broker<'t> {
     /// A copy of the built binary `name` run as `user` in the tree, reporting this
     /// broker's log on failure.
     pub fn client(&self, user: User, name: &str) -> Cmd {
-        self.tree
-            .cmd(&self.tree.bin(name))
-            .user(user)
-            .broker_log(&self.log)
+        self.program(user, &self.tree.bin(name))
+    }
+
+    /// `program` (one the test built in the tree, say) run as `user` in the tree,
+    /// reporting this broker's log on failure.
+    pub fn program(&self, user: User, program: &Path) -> Cmd {
+        self.tree.cmd(program).user(user).broker_log(&self.log)
     }
 
     /// Fails the test with `msg` and the broker log.

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub use accounts::Account;
-pub use bins::{bin as built_bin, example as built_example};
+pub use bins::{bin as built_bin, c_lib_dir, example as built_example};
 pub use broker::{Broker, INHERITED_FD, Launch, status_field, write_policy};
 pub use policy::Policy;
 pub use raw::{RawConn, encode, read};

@@ -37,7 +37,7 @@ const SIZES: [usize; 5] = [1, 4, 16, 64, MAX_BATCH];
 /// two) moves a round's figure by up to 60 % on the developers' machine, and it keeps
 /// that placement for most of the round: rows there are a median over two modes, and
 /// only many rounds keep that median from flipping between them from run to run.
-fn rounds(placement: Placement) -> u64 {
+pub fn rounds(placement: Placement) -> u64 {
     match placement {
         Placement::Pinned(_) => 9,
         Placement::Unpinned => 21,
@@ -255,7 +255,7 @@ fn batch_samples(
 }
 
 /// The distribution of per-batch samples, divided by the batch size.
-fn per_file(samples: &mut Rounds, b: usize) -> Summary {
+pub fn per_file(samples: &mut Rounds, b: usize) -> Summary {
     let s = samples.summary();
     Summary {
         median: s.median / b as f64,

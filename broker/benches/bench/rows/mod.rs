@@ -1,6 +1,7 @@
 //! The sections of the table, one module each, and what they share.
 
 pub mod batch;
+pub mod clib;
 pub mod idle;
 pub mod latency;
 pub mod policy;
