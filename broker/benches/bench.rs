@@ -31,6 +31,8 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[path = "bench/baselines.rs"]
+mod baselines;
 #[path = "bench/client.rs"]
 mod client;
 /// The broker's own way of closing a batch's fds, so the floors close theirs as cheaply.
