@@ -6,6 +6,7 @@ mod exit;
 mod help;
 mod ls;
 mod man;
+mod plain_cat;
 mod status;
 
 use std::ffi::OsString;
@@ -113,7 +114,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let parsed = plain_cat::parse(&args).map_or_else(|| Cli::try_parse_from(args), Ok);
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { exit::USAGE } else { 0 };
