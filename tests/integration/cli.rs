@@ -293,3 +293,22 @@ itest!(
         }
     }
 );
+
+// fdagent links its unwinder statically (agent/src/bin/fdagent/unwinder.rs): loading
+// libgcc_s.so.1 is a large part of the cost of a short run. The dynamic loader lists
+// what it would load (what `ldd` prints) when LD_TRACE_LOADED_OBJECTS is set. Run
+// directly, not as a client uid: behind setpriv, the list would be setpriv's.
+itest!(fdagent_loads_no_shared_unwinder, |tree| {
+    let out = tree
+        .cmd(&tree.bin("fdagent"))
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .run();
+    out.code_is(0);
+    let loaded = out.stdout_str();
+    if !loaded.contains("libc.so") {
+        out.fail("expected the loader's list of shared objects (with libc)");
+    }
+    if loaded.contains("libgcc_s") {
+        out.fail("fdagent loads libgcc_s.so.1: its unwinder should be linked statically");
+    }
+});
