@@ -11,7 +11,8 @@
 //! the pinned rows use, default 0), `--list` (the sections), and section names: a
 //! section runs if its name contains one of them (`latency`, `throughput`, `process`,
 //! `batch`, `policy`, `idle`, `reload`, `clib`). Run as root: the bench creates root-only files
-//! and runs its clients under other uids with `setpriv`.
+//! and runs its clients under other uids with `setpriv`. The `process` section also
+//! builds the programs it compares fdagent with, with `cc` and `rustc` ([`baselines`]).
 //!
 //! It prints one table: every figure is a median (and a p99 where it is a latency) over
 //! enough samples to be stable, its ratio to baselines measured in the same run under the
@@ -31,6 +32,8 @@ use std::io;
 use std::process::ExitCode;
 use std::time::Instant;
 
+#[path = "bench/baselines.rs"]
+mod baselines;
 #[path = "bench/client.rs"]
 mod client;
 /// The broker's own way of closing a batch's fds, so the floors close theirs as cheaply.

@@ -227,3 +227,88 @@ itest!(
         assert_eq!(tree.read("data/a.txt"), b"alpha\n");
     }
 );
+
+// `fdagent [--socket S] [--timeout N] cat PATH...` is parsed without clap (it is what
+// scripts run once per file); every other spelling goes to clap. The same request
+// spelled either way prints the same bytes, the same errors and exits the same, for
+// files read, denied and missing, and for a usage error.
+itest!(
+    cat_behaves_the_same_however_the_command_line_is_spelled,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let socket = broker.socket_str();
+        let socket_eq = format!("--socket={socket}");
+        let [a, b, secret, missing] =
+            ["data/a.txt", "data/b.txt", "data/secret", "data/missing"].map(|r| tree.p(r));
+        for paths in [
+            vec![a.as_str()],
+            vec![&a, &b],
+            vec![&secret],
+            vec![&missing, &a],
+            vec![&a, &secret, &b],
+        ] {
+            let spellings: [Vec<&str>; 5] = [
+                // Parsed without clap.
+                vec!["--socket", &socket, "cat"],
+                vec!["--timeout", "5", "--socket", &socket, "cat"],
+                // Parsed by clap.
+                vec!["cat", "--socket", &socket],
+                vec![&socket_eq, "cat"],
+                vec!["--socket", &socket, "--timeout=5", "cat", "--"],
+            ];
+            let outputs: Vec<_> = spellings
+                .iter()
+                .map(|words| {
+                    tree.cmd(&tree.bin("fdagent"))
+                        .user(ALICE)
+                        .args(words.iter().chain(&paths))
+                        .run()
+                })
+                .collect();
+            let first = &outputs[0];
+            for out in &outputs[1..] {
+                if (out.code(), &out.stdout, &out.stderr)
+                    != (first.code(), &first.stdout, &first.stderr)
+                {
+                    out.fail(&format!(
+                        "differs from `{}`: exit {:?}, stdout {:?}, stderr {:?}",
+                        first.command,
+                        first.code(),
+                        first.stdout_str(),
+                        first.stderr
+                    ));
+                }
+            }
+        }
+        // A usage error is clap's, whichever way it is reached.
+        for words in [vec!["--socket", &socket, "cat"], vec!["cat"]] {
+            tree.cmd(&tree.bin("fdagent"))
+                .user(ALICE)
+                .args(words)
+                .run()
+                .code_is(64)
+                .stdout_is("")
+                .stderr_has("required arguments were not provided");
+        }
+    }
+);
+
+// fdagent links its unwinder statically (agent/src/bin/fdagent/unwinder.rs): loading
+// libgcc_s.so.1 is a large part of the cost of a short run. The dynamic loader lists
+// what it would load (what `ldd` prints) when LD_TRACE_LOADED_OBJECTS is set. Run
+// directly, not as a client uid: behind setpriv, the list would be setpriv's.
+itest!(fdagent_loads_no_shared_unwinder, |tree| {
+    let out = tree
+        .cmd(&tree.bin("fdagent"))
+        .env("LD_TRACE_LOADED_OBJECTS", "1")
+        .run();
+    out.code_is(0);
+    let loaded = out.stdout_str();
+    if !loaded.contains("libc.so") {
+        out.fail("expected the loader's list of shared objects (with libc)");
+    }
+    if loaded.contains("libgcc_s") {
+        out.fail("fdagent loads libgcc_s.so.1: its unwinder should be linked statically");
+    }
+});

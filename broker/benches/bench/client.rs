@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use fdbroker_agent::{Access, Client, FileKind, PIPELINE_DEPTH};
 
+use crate::baselines::HELLO_OUTPUT;
 use crate::floor::FloorConn;
 use crate::stats::ns;
 use crate::sys::{self, Placement, Reaped};
@@ -405,54 +406,84 @@ impl Batcher for BrokerBatcher {
     }
 }
 
-/// `spawn`: a whole process per file, `runs=` times after `warm=`: `prog=cat` runs
-/// `cat FILE`, `prog=fdagent` runs `fdagent --socket S cat FILE` (at `exe=`). With
-/// `out=check` its stdout is captured and compared with the file; with `out=null` it goes
-/// to /dev/null and only the exit status is checked. One sample per fork+exec+wait.
+/// `spawn`: whole processes, `runs=` of each program in `progs=` (comma-separated) after
+/// `warm=` of each, the programs taking turns run by run (the first of each turn rotates)
+/// so that a drift of the machine hits them alike. The programs:
+/// - `cat`: `cat FILE`;
+/// - `fdagent`: `fdagent --socket S cat FILE` (the CLI at `bin=DIR/fdagent`);
+/// - `fdcat`: `fdcat S FILE`, the minimal C client (`bin=DIR/fdcat`, see
+///   `crate::baselines`);
+/// - `hello-c`, `hello-rust`: the hello-worlds (`bin=DIR/hello-c`, ...).
+///
+/// With `out=check` stdout is a pipe, drained and compared with what the program must
+/// print (the file, or the hello line); with `out=null` it is /dev/null and only the exit
+/// status is checked. One sample per fork+exec+wait; the report holds the samples of
+/// the first program, then of the second, and so on.
 fn spawn(a: &Args) -> io::Result<()> {
-    let (path, expected) = data_file(a)?;
-    let mut cmd = match a.get("prog")? {
-        "cat" => Command::new("cat"),
-        "fdagent" => {
-            let mut cmd = Command::new(a.path("exe")?);
-            cmd.arg("--socket").arg(a.path("socket")?).arg("cat");
-            cmd
+    let (path, contents) = data_file(a)?;
+    let bin = |name: &str| a.path("bin").map(|dir| dir.join(name));
+    let mut progs = Vec::new();
+    for prog in a.get("progs")?.split(',') {
+        let (mut cmd, expected) = match prog {
+            "cat" => (Command::new("cat"), &contents[..]),
+            "fdagent" => {
+                let mut cmd = Command::new(bin("fdagent")?);
+                cmd.arg("--socket").arg(a.path("socket")?).arg("cat");
+                (cmd, &contents[..])
+            }
+            "fdcat" => {
+                let mut cmd = Command::new(bin("fdcat")?);
+                cmd.arg(a.path("socket")?);
+                (cmd, &contents[..])
+            }
+            "hello-c" | "hello-rust" => (Command::new(bin(prog)?), HELLO_OUTPUT),
+            other => return Err(io::Error::other(format!("unknown prog {other:?}"))),
+        };
+        // Every program but the hello-worlds prints the file named last.
+        if !prog.starts_with("hello") {
+            cmd.arg(&path);
         }
-        other => return Err(io::Error::other(format!("unknown prog {other:?}"))),
-    };
+        progs.push((cmd, expected));
+    }
     let check = match a.get("out")? {
         "check" => true,
         "null" => false,
         other => return Err(io::Error::other(format!("unknown out {other:?}"))),
     };
-    cmd.arg(&path).stdin(Stdio::null()).stderr(Stdio::inherit());
-    if !check {
-        cmd.stdout(Stdio::null());
+    for (cmd, _) in &mut progs {
+        cmd.stdin(Stdio::null()).stderr(Stdio::inherit());
+        if !check {
+            cmd.stdout(Stdio::null());
+        }
     }
     let runs = a.num("runs")?;
     let warm = a.num("warm")?;
-    let mut samples = Vec::with_capacity(runs as usize);
+    let mut samples = vec![Vec::with_capacity(runs as usize); progs.len()];
     ready_go()?;
     for i in 0..warm + runs {
-        let t = Instant::now();
-        let (status, out) = if check {
-            let out = cmd.output()?;
-            (out.status, Some(out.stdout))
-        } else {
-            (cmd.status()?, None)
-        };
-        let elapsed = t.elapsed();
-        if !status.success() || out.as_ref().is_some_and(|o| *o != expected) {
-            return Err(io::Error::other(format!(
-                "{cmd:?}: {status}, output {:?} bytes",
-                out.map(|o| o.len())
-            )));
-        }
-        if i >= warm {
-            samples.push(ns(elapsed));
+        for turn in 0..progs.len() {
+            let which = (i as usize + turn) % progs.len();
+            let (cmd, expected) = &mut progs[which];
+            let t = Instant::now();
+            let (status, out) = if check {
+                let out = cmd.output()?;
+                (out.status, Some(out.stdout))
+            } else {
+                (cmd.status()?, None)
+            };
+            let elapsed = t.elapsed();
+            if !status.success() || out.as_ref().is_some_and(|o| o != expected) {
+                return Err(io::Error::other(format!(
+                    "{cmd:?}: {status}, output {:?} bytes",
+                    out.map(|o| o.len())
+                )));
+            }
+            if i >= warm {
+                samples[which].push(ns(elapsed));
+            }
         }
     }
-    report_samples(&samples)
+    report_samples(&samples.concat())
 }
 
 // ---------------------------------------------------------------------------------------

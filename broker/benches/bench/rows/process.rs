@@ -1,71 +1,116 @@
-//! A whole process per file: the `fdagent cat FILE` CLI pattern beside a plain `cat FILE`
-//! run the same way (fork+exec+wait from the same loop, output captured and compared),
-//! and `spawn`: what users do without a broker, a privileged helper process per file
-//! (`cat FILE > /dev/null` as root), against one brokered open.
+//! A whole process per file: the `fdagent cat FILE` CLI pattern beside `fdcat FILE`, a
+//! minimal C client doing the same (one Open, the fd, a copy to stdout), and a plain
+//! `cat FILE`, each a fork+exec+wait from the same loop with its output captured and
+//! compared; the hello-worlds in C and Rust, what a process of each language costs at
+//! all; and `spawn`: what users do without a broker, a privileged helper process per
+//! file (`cat FILE > /dev/null` as root), against one brokered open.
 //!
-//! fdagent runs as uid 2001 (it must: the broker answers by uid), `cat` as root (it
-//! must: the file is root-only). Target: spawn / fdbroker ≥ 10, unpinned — the figure
-//! docs/performance.md quotes for what the broker saves over a helper process per file.
+//! fdagent and fdcat run as uid 2001 (they must: the broker answers by uid), in one
+//! client process that runs them and the hello-worlds in turn, run by run, so that they
+//! share the machine's moment; `cat` runs as root (it must: the file is root-only).
+//! Targets: fdagent / fdcat ≤ 1.3 (fdagent costs little more than the least a C program
+//! can do: nothing is done at start that `cat` does not need); spawn / fdbroker ≥ 10,
+//! unpinned (the figure docs/performance.md quotes for what the broker saves over a helper
+//! process per file).
 
 use std::io;
 
+use crate::baselines;
 use crate::client::{self, Spec};
-use crate::stats::{Rounds, fmt_ratio, summarize};
+use crate::stats::{Rounds, Summary, fmt_ns, fmt_ratio, summarize};
 use crate::sys::Placement;
 use crate::table::Row;
 
 use super::{Cx, ROUNDS, client_latency, lat_cells};
 
 const SECTION: &str = "process";
+/// The bar of the fdagent row: its median over fdcat's.
+const FDAGENT_OVER_FDCAT: f64 = 1.3;
+/// What the uid-2001 client runs in turn, in this order.
+const CLIENT_PROGS: [&str; 4] = ["fdagent", "fdcat", "hello-c", "hello-rust"];
 
 pub fn run(cx: &mut Cx) -> io::Result<()> {
-    let runs = cx.pick(300, 60) / ROUNDS;
+    baselines::build(&cx.tree)?;
+    let runs = cx.pick(1500, 300) / ROUNDS;
     let mut broker = cx.broker("process")?;
     let socket = broker.socket.clone();
     for placement in cx.placements() {
-        let (mut cat, mut agent, mut spawn) =
-            (Rounds::default(), Rounds::default(), Rounds::default());
+        let (mut cat, mut spawn) = (Rounds::default(), Rounds::default());
+        let mut progs: [Rounds; CLIENT_PROGS.len()] = Default::default();
         for _ in 0..ROUNDS {
             let base = |spec: Spec| {
                 spec.target(&cx.tree, "broker", &socket, placement)
                     .arg("runs", runs)
                     .arg("warm", 10)
+                    .arg("bin", cx.tree.path("bin").display())
             };
             let cat_spec = base(Spec::new("spawn").run_as_root())
-                .arg("prog", "cat")
+                .arg("progs", "cat")
                 .arg("out", "check");
-            let agent_spec = base(Spec::new("spawn"))
-                .arg("prog", "fdagent")
-                .arg("exe", cx.tree.fdagent.display())
+            let client_spec = base(Spec::new("spawn"))
+                .arg("progs", CLIENT_PROGS.join(","))
                 .arg("out", "check");
             let spawn_spec = base(Spec::new("spawn").run_as_root())
-                .arg("prog", "cat")
+                .arg("progs", "cat")
                 .arg("out", "null");
             let mut place = || broker.place(placement);
             cat.add(client::run_samples(&cx.tree, &cat_spec, &mut place)?);
-            agent.add(client::run_samples(&cx.tree, &agent_spec, &mut place)?);
+            let samples = client::run_samples(&cx.tree, &client_spec, &mut place)?;
+            if samples.len() != CLIENT_PROGS.len() * runs as usize {
+                return Err(io::Error::other("the spawn client reported a wrong count"));
+            }
+            for (rounds, chunk) in progs.iter_mut().zip(samples.chunks(runs as usize)) {
+                rounds.add(chunk.to_vec());
+            }
             spawn.add(client::run_samples(&cx.tree, &spawn_spec, &mut place)?);
         }
         broker.check_running()?;
-        let (c, a, s) = (cat.summary(), agent.summary(), spawn.summary());
-        let (cm, cp) = lat_cells(&c);
-        cx.table.push(
-            Row::new(SECTION, "cat FILE (root), output captured")
+        let (c, s) = (cat.summary(), spawn.summary());
+        let [agent, fdcat, hello_c, hello_rust] = progs.map(|mut p| p.summary());
+        let row = |name: &str, summary: &Summary| {
+            let (median, p99) = lat_cells(summary);
+            Row::new(SECTION, name)
                 .placement(placement)
-                .median(cm)
-                .p99(cp),
+                .median(median)
+                .p99(p99)
+        };
+        let versus = |a: &Summary, b: &Summary, name: &str| {
+            let d = a.median - b.median;
+            let sign = if d < 0.0 { '-' } else { '+' };
+            format!(
+                "{} {name} ({sign}{})",
+                fmt_ratio(a.median / b.median),
+                fmt_ns(d.abs())
+            )
+        };
+        cx.table.push(row("cat FILE (root), output captured", &c));
+        cx.table.push(
+            row("fdcat FILE: C client (uid 2001), output captured", &fdcat)
+                .vs(versus(&fdcat, &c, "cat")),
         );
-        let (am, ap) = lat_cells(&a);
+        let ratio = agent.median / fdcat.median;
         cx.table.push(
-            Row::new(SECTION, "fdagent cat FILE (uid 2001), output captured")
-                .placement(placement)
-                .median(am)
-                .p99(ap)
+            row("fdagent cat FILE (uid 2001), output captured", &agent)
                 .vs(format!(
-                    "{} cat (+{})",
-                    fmt_ratio(a.median / c.median),
-                    crate::stats::fmt_ns(a.median - c.median)
-                )),
+                    "{}; {}",
+                    versus(&agent, &fdcat, "fdcat"),
+                    versus(&agent, &c, "cat")
+                ))
+                .target(
+                    format!("fdagent/fdcat ≤{FDAGENT_OVER_FDCAT}"),
+                    ratio <= FDAGENT_OVER_FDCAT,
+                ),
+        );
+        cx.table.push(row(
+            "hello-world in C (uid 2001), output captured",
+            &hello_c,
+        ));
+        cx.table.push(
+            row(
+                "hello-world in Rust (uid 2001), output captured",
+                &hello_rust,
+            )
+            .vs(versus(&hello_rust, &hello_c, "C hello")),
         );
         // The brokered open this is compared with: the latency section's figure, or a
         // short measurement of our own when that section did not run.
@@ -82,11 +127,7 @@ pub fn run(cx: &mut Cx) -> io::Result<()> {
             }
             _ => None,
         };
-        let (sm, sp) = lat_cells(&s);
-        let row = Row::new(SECTION, "spawn: cat FILE >/dev/null per file (root)")
-            .placement(placement)
-            .median(sm)
-            .p99(sp);
+        let row = row("spawn: cat FILE >/dev/null per file (root)", &s);
         cx.table.push(match fdbroker {
             Some(f) => row
                 .vs(format!("{} fdbroker open", fmt_ratio(s.median / f)))

@@ -1,0 +1,7 @@
+/* The C hello-world of the bench's `process` section: what a process costs at all. */
+#include <stdio.h>
+
+int main(void)
+{
+	return puts("hello, world") < 0;
+}
