@@ -92,7 +92,7 @@ class Client:
         try:
             if not received.fds:
                 raise protocol_error(self.socket_path, "an open without its fd")
-            return _wrap(received.fds.pop(0), reply.kind, bits)
+            return _wrap(received.fds.pop(0), reply.kind, _access.file_mode(bits))
         finally:
             received.close_fds()
 
@@ -104,7 +104,7 @@ class Client:
         connection."""
         bits = _access.parse(access)
         paths = list(paths)
-        encoded = [os.fsencode(p) for p in paths]
+        encoded = [p if type(p) is bytes else os.fsencode(p) for p in paths]
         results = []
         pending = collections.deque()
         sent = 0
@@ -188,24 +188,28 @@ class Client:
             reply = self._decode(received, None)
             if not isinstance(reply, messages.OpenedMany):
                 raise protocol_error(self.socket_path, "the broker answered a different request")
-            opened = sum(
-                isinstance(o, (messages.Opened, messages.Created)) for o in reply.results
-            )
-            if len(reply.results) != len(paths) or len(received.fds) != opened:
+            outcomes = reply.results
+            opened = sum(type(o) in _WITH_FD for o in outcomes)
+            if len(outcomes) != len(paths) or len(received.fds) != opened:
                 raise protocol_error(self.socket_path, "the reply does not match the batch")
+            mode = _access.file_mode(bits)
+            fds = iter(received.fds)
+            received.fds = []
             results = []
             try:
-                for path, outcome in zip(paths, reply.results):
-                    if isinstance(outcome, messages.FailedWith):
+                for path, outcome in zip(paths, outcomes):
+                    if type(outcome) in _WITH_FD:
+                        results.append(_wrap(next(fds), outcome.kind, mode))
+                    elif type(outcome) is messages.FailedWith:
                         text = outcome.reason.text
                         results.append(broker_error(outcome.kind, outcome.errno, text, path))
-                    elif isinstance(outcome, messages.Failed):
+                    else:
                         # A broker older than FailedWith gives no reason: its kind says most.
                         text = outcome.kind.text
                         results.append(broker_error(outcome.kind, outcome.errno, text, path))
-                    else:
-                        results.append(_wrap(received.fds.pop(0), outcome.kind, bits))
             except BaseException:
+                for fd in fds:
+                    os.close(fd)
                 for result in results:
                     if not isinstance(result, OSError):
                         result.close()
@@ -307,13 +311,17 @@ def batch_len(paths, start):
     return count
 
 
-def _wrap(fd, kind, bits):
-    """``fd`` as the object that owns it: a ``Directory`` or an ``io.FileIO``. On failure
-    the fd is closed."""
+# The outcomes that come with an fd.
+_WITH_FD = (messages.Opened, messages.Created)
+
+
+def _wrap(fd, kind, mode):
+    """``fd`` as the object that owns it: a ``Directory``, or an ``io.FileIO`` opened for
+    ``mode``. On failure the fd is closed."""
     try:
         if kind == FileKind.Directory:
             return Directory(fd)
-        return io.FileIO(fd, _access.file_mode(bits), closefd=True)
+        return io.FileIO(fd, mode, True)
     except BaseException:
         os.close(fd)
         raise

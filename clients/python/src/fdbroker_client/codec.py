@@ -25,6 +25,10 @@ class Writer:
         self.buf.append(value)
 
     def varint(self, value, bits):
+        if type(value) is int and 0 <= value < 0x80:
+            # The common case (a path's length, a tag), without the range check's cost.
+            self.buf.append(value)
+            return
         _check_range(value, 0, (1 << bits) - 1, "u%d" % bits)
         while value >= 0x80:
             self.buf.append((value & 0x7F) | 0x80)
@@ -62,6 +66,16 @@ class Reader:
     def remaining(self):
         return len(self._data) - self._pos
 
+    def data_from(self):
+        """The message and the position of the next byte, for a decoder's fast path,
+        which must :meth:`seek` past what it read."""
+        return self._data, self._pos
+
+    def seek(self, pos):
+        if not self._pos <= pos <= len(self._data):
+            raise DecodeError("a read past the end of the message")
+        self._pos = pos
+
     def u8(self):
         if self._pos >= len(self._data):
             raise DecodeError("the message ends early")
@@ -70,6 +84,11 @@ class Reader:
         return value
 
     def varint(self, bits):
+        pos = self._pos
+        if pos < len(self._data) and self._data[pos] < 0x80:
+            # The common case (a tag, a kind, a short length), in one step.
+            self._pos = pos + 1
+            return self._data[pos]
         value = 0
         for i in range(_MAX_BITS[bits]):
             byte = self.u8()
