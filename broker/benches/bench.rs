@@ -58,7 +58,7 @@ mod tree;
 use rows::Cx;
 
 /// The sections, in the order they run.
-const SECTIONS: [(&str, rows::Section); 7] = [
+const SECTIONS: [(&str, rows::Section); 8] = [
     ("latency", rows::latency::run),
     ("throughput", rows::throughput::run),
     ("process", rows::process::run),
@@ -66,6 +66,7 @@ const SECTIONS: [(&str, rows::Section); 7] = [
     ("policy", rows::policy::run),
     ("idle", rows::idle::run),
     ("reload", rows::reload::run),
+    ("python", rows::python::run),
 ];
 
 /// What the command line asked for.
