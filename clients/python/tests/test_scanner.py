@@ -35,25 +35,30 @@ def test_the_scanner_finds_eicar_through_the_broker(tree, users, start_broker):
     tree.private_file("uploads/held/h.txt", b"held back\n")
     tree.private_file(b"uploads/caf\xe9.txt", b"latin-1 name\n")
     tree.private_file("private/denied.txt", b"not for the scanner\n")
+    tree.private_file("single/one.txt", b"a file named as a root\n")
     broker = start_broker(
         policy(
-            ("scanner", [allowed.uid], [tree.p("uploads") + "/**"], "read,list", "allow"),
+            ("scanner", [allowed.uid], [tree.p("uploads") + "/**", tree.p("single/one.txt")],
+             "read,list", "allow"),
             ("held", ["*"], [tree.p("uploads/held") + "/**"], "read,list", "deny"),
         )
     )
-    args = ["--socket", broker.socket, "--clamd", clamd, tree.p("uploads"), tree.p("private/denied.txt")]
+    roots = [tree.p("uploads"), tree.p("private/denied.txt"), tree.p("single/one.txt")]
+    args = ["--socket", broker.socket, "--clamd", clamd] + roots
     code, out = as_user(allowed, run_scanner, load_scanner(), args)
     denied = "error: permission denied by the fdbroker policy"
-    # In walk order: the roots' batch, the listings (the held one fails), then the files.
-    # clamd names whichever EICAR signature matched first.
+    # In walk order: the errors of the roots' batch and of the listings (the held one
+    # fails), then the files as found: those listed in uploads, the root that is a file,
+    # those listed in uploads/in. clamd names whichever EICAR signature matched first.
     expected = [
         "%s: %s" % (tree.p("private/denied.txt"), denied),
         "%s: %s" % (tree.p("uploads/held"), denied),
         "%s/caf\\xe9.txt: clean" % tree.p("uploads"),
         "%s: clean" % tree.p("uploads/clean.txt"),
         "%s: infected (Test.EICAR." % tree.p("uploads/eicar.com"),
+        "%s: clean" % tree.p("single/one.txt"),
         "%s: infected (Test.EICAR.NDB.UNOFFICIAL)" % tree.p("uploads/in/mail.eml"),
-        "done: 6 files, 2 infected, 2 errors",
+        "done: 7 files, 2 infected, 2 errors",
     ]
     lines = out.splitlines()
     assert len(lines) == len(expected), out
