@@ -10,7 +10,7 @@
 //! Options (after `--`): `--quick` (fewer iterations, shorter windows), `--cpu N` (the CPU
 //! the pinned rows use, default 0), `--list` (the sections), and section names: a
 //! section runs if its name contains one of them (`latency`, `throughput`, `process`,
-//! `batch`, `policy`, `idle`, `reload`, `clib`). Run as root: the bench creates root-only files
+//! `batch`, `policy`, `idle`, `reload`, `clib`, `python`). Run as root: the bench creates root-only files
 //! and runs its clients under other uids with `setpriv`. The `process` section also
 //! builds the programs it compares fdagent with, with `cc` and `rustc` ([`baselines`]).
 //!
@@ -61,7 +61,7 @@ mod tree;
 use rows::Cx;
 
 /// The sections, in the order they run.
-const SECTIONS: [(&str, rows::Section); 8] = [
+const SECTIONS: [(&str, rows::Section); 9] = [
     ("latency", rows::latency::run),
     ("throughput", rows::throughput::run),
     ("process", rows::process::run),
@@ -70,6 +70,7 @@ const SECTIONS: [(&str, rows::Section); 8] = [
     ("idle", rows::idle::run),
     ("reload", rows::reload::run),
     ("clib", rows::clib::run),
+    ("python", rows::python::run),
 ];
 
 /// What the command line asked for.

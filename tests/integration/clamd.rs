@@ -26,7 +26,7 @@ const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TES
 
 /// The clamd program, or `None` after printing SKIP when clamd or clamdscan is missing;
 /// with `FDBROKER_REQUIRE_ROOT` set (CI), a missing clamd fails the test instead.
-fn clamd_or_skip() -> Option<PathBuf> {
+pub(crate) fn clamd_or_skip() -> Option<PathBuf> {
     let missing = PrivateClamd::find().and_then(|clamd| {
         find_program("clamdscan")
             .map(|_| clamd)
@@ -47,16 +47,16 @@ fn clamd_or_skip() -> Option<PathBuf> {
 }
 
 /// A private clamd in `tree/clamd` that shows its log if the test fails.
-struct Clamd(PrivateClamd);
+pub(crate) struct Clamd(PrivateClamd);
 
 impl Clamd {
-    fn start(program: &Path, tree: &Tree, extra_config: &str) -> Clamd {
+    pub(crate) fn start(program: &Path, tree: &Tree, extra_config: &str) -> Clamd {
         PrivateClamd::start(program, &tree.path("clamd"), extra_config)
             .map(Clamd)
             .unwrap_or_else(|e| panic!("cannot start clamd: {e}"))
     }
 
-    fn socket_str(&self) -> String {
+    pub(crate) fn socket_str(&self) -> String {
         self.socket().to_str().expect("UTF-8").to_owned()
     }
 }

@@ -35,6 +35,7 @@ mod packaging;
 mod paths;
 mod policy_safety;
 mod protocol;
+mod python;
 mod read;
 mod reasons;
 mod reload;

@@ -20,7 +20,7 @@ pub use bins::{bin as built_bin, c_lib_dir, example as built_example};
 pub use broker::{Broker, INHERITED_FD, Launch, status_field, write_policy};
 pub use policy::Policy;
 pub use raw::{RawConn, encode, read};
-pub use run::{Output, User};
+pub use run::{Cmd, Output, User};
 pub use seccomp::Seccomp;
 pub use tree::Tree;
 

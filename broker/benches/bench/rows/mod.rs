@@ -6,6 +6,7 @@ pub mod idle;
 pub mod latency;
 pub mod policy;
 pub mod process;
+pub mod python;
 pub mod reload;
 pub mod throughput;
 
