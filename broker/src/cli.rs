@@ -163,6 +163,10 @@ pub enum Command {
     /// model); its standard input must be the broker's socket.
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
     ResolveNames,
+    /// The broker's process reader, which `serve` starts itself to read the unit and
+    /// executable of clients; its standard input must be the broker's socket.
+    #[command(hide = true, name = crate::identity::SUBCOMMAND)]
+    ReadPeers,
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod identity;
 mod policy;
 mod request;
 mod resolver;
@@ -136,6 +137,10 @@ fn main() -> ExitCode {
         Command::ResolveNames => match resolver::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("name resolver: {e}")),
+        },
+        Command::ReadPeers => match identity::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("process reader: {e}")),
         },
         Command::Man { dir } => match admin::man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,

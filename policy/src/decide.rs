@@ -123,6 +123,7 @@ impl<'p, 'r> Choice<'p, 'r> {
         if relevant
             && earlier(*best)
             && rule.subjects.apply_to(self.peer)
+            && rule.identity.matches(self.peer.process)
             && rule.paths[pattern].matches(self.path)
         {
             *best = Some(i);
@@ -201,7 +202,12 @@ effect = "deny"
 "#;
 
     const fn peer(uid: u32, gid: u32, groups: &'static [u32]) -> Peer<'static> {
-        Peer { uid, gid, groups }
+        Peer {
+            uid,
+            gid,
+            groups,
+            process: None,
+        }
     }
     const CLAMAV: Peer<'static> = peer(1001, 1001, &[]);
     const SCANNER: Peer<'static> = peer(1003, 100, &[7, 50]);

@@ -117,6 +117,7 @@ access = ["read"]
             uid: 1,
             gid: 1,
             groups: &[],
+            process: None,
         };
         // Directories with few candidates before ones with more, so that a directory's
         // walk reused for another would lose candidates, not only add some.

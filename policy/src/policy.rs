@@ -20,6 +20,8 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// The patterns of `rules`, compiled for [`Policy::decide`].
     pub(crate) index: Index,
+    /// Some rule names `units` or `executables` (see [`Policy::names_process`]).
+    names_process: bool,
 }
 
 impl Policy {
@@ -32,7 +34,12 @@ impl Policy {
             rule.index = i;
         }
         let index = Index::new(&rules);
-        Ok(Policy { rules, index })
+        let names_process = rules.iter().any(Rule::names_process);
+        Ok(Policy {
+            rules,
+            index,
+            names_process,
+        })
     }
 
     /// Reads and parses the policy file at `path`. A file larger than 16 MiB or not valid
@@ -62,6 +69,12 @@ impl Policy {
             .iter()
             .filter(|r| r.effect() == Effect::Allow)
             .fold(Access::empty(), |acc, r| acc | r.access())
+    }
+
+    /// True if some rule names `units` or `executables`: only then does deciding need the
+    /// client's [`Process`](crate::Process), which costs the broker a read per connection.
+    pub fn names_process(&self) -> bool {
+        self.names_process
     }
 
     /// The rules, in file order.

@@ -69,6 +69,7 @@ mod tests {
                     uid,
                     gid,
                     groups: &groups,
+                    process: None,
                 };
                 agree(&p, &peer, &path, access);
             }
@@ -113,6 +114,7 @@ mod tests {
             uid: 1,
             gid: id(5000 + (t + 2) % 500),
             groups: &[],
+            process: None,
         };
         let queue = format!("/var/spool/q{}/x/in/a/b", t + 2);
         assert_eq!(agree(&p, &spool, &queue, write), allow(t + 2));
@@ -126,6 +128,7 @@ mod tests {
                     uid,
                     gid: 1,
                     groups: &groups,
+                    process: None,
                 };
                 for path in [
                     format!("/srv/tenant{i}/uploads/secret/s"),

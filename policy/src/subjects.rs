@@ -27,6 +27,10 @@ pub struct Peer<'a> {
     /// of each rule that may apply, so a caller with many groups should pass only those
     /// the policy names ([`crate::Policy::named_gids`]): the decisions are the same.
     pub groups: &'a [u32],
+    /// The client's process, for rules that name `units` or `executables`; `None` if it
+    /// was not read (then no such rule applies). Only needed when
+    /// [`crate::Policy::names_process`].
+    pub process: Option<&'a crate::Process>,
 }
 
 /// The ids a rule applies to.
@@ -191,7 +195,12 @@ mod tests {
     }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> Peer<'_> {
-        Peer { uid, gid, groups }
+        Peer {
+            uid,
+            gid,
+            groups,
+            process: None,
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod completions;
 mod create;
 mod deb;
 mod demo;
+mod identity;
 mod lifecycle;
 mod limits;
 mod live_explain;

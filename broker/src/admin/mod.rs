@@ -105,11 +105,12 @@ fn print_rules(policy: &Policy) {
     for rule in policy.rules() {
         let paths: Vec<String> = rule.patterns().map(|p| format!("{p:?}")).collect();
         let mut line = format!(
-            "rule {:?} (line {}): {} {} paths=[{}] access={}",
+            "rule {:?} (line {}): {} {}{} paths=[{}] access={}",
             rule.name(),
             rule.line(),
             rule.effect(),
             rule.subjects(),
+            rule.identity(),
             paths.join(","),
             rule.access()
         );
@@ -182,6 +183,7 @@ pub fn explain(source: PolicySource<'_>, query: &Query<'_>) -> Result<bool, Stri
             uid: client.uid,
             gid: client.gid,
             groups: &client.groups,
+            process: None,
         },
         path,
         query.access,

@@ -325,7 +325,12 @@ impl Server<'_> {
                         return Answered::Close;
                     }
                 };
+                let names_process = live.policy.names_process()
+                    || shadow.as_deref().is_some_and(|s| s.policy.names_process());
+                let reader = self.reader.filter(|_| names_process);
+                let process = reader.and_then(|r| conn.process(|| r.read_peer(conn.fd.as_fd())));
                 let ctx = request::Context {
+                    process,
                     live: &live,
                     shadow: shadow.as_deref(),
                     store: self.store,

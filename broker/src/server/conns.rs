@@ -10,7 +10,9 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use fdbroker_policy::Process;
 
 use super::connections::Connections;
 use super::id_hash::BuildIdHasher;
@@ -48,6 +50,9 @@ pub struct Conn {
     /// `peer` with its groups narrowed for the policies in force, once a reload has
     /// replaced those `peer`'s were narrowed for (see [`super::peer`]).
     regrouped: Mutex<Option<PeerCreds>>,
+    /// The peer's process, read at the first request decided under a policy that names
+    /// units or executables (see [`crate::identity`]); `None` inside: it could not be read.
+    process: OnceLock<Option<Process>>,
 }
 
 impl Conn {
@@ -107,6 +112,11 @@ impl Conn {
         Ok(Cow::Owned(
             regrouped.clone().unwrap_or_else(|| self.peer.clone()),
         ))
+    }
+
+    /// The peer's process, read by `read` the first time it is asked for.
+    pub fn process(&self, read: impl FnOnce() -> Option<Process>) -> Option<&Process> {
+        self.process.get_or_init(read).as_ref()
     }
 
     fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
@@ -230,6 +240,7 @@ impl ConnTable {
             charged: AtomicUsize::new(0),
             flight: Mutex::new(Flight::default()),
             regrouped: Mutex::new(None),
+            process: OnceLock::new(),
         });
         conns.insert(token, conn.clone());
         self.connections.opened();

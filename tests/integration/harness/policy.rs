@@ -30,6 +30,8 @@ struct Rule {
     access: Vec<String>,
     deny: bool,
     create_mode: Option<u32>,
+    units: Vec<String>,
+    executables: Vec<String>,
 }
 
 /// Who a `users` or `groups` entry names: a client's uid ([`User`]), a numeric id, or a
@@ -87,6 +89,8 @@ impl Policy {
             access: Vec::new(),
             deny,
             create_mode: None,
+            units: Vec::new(),
+            executables: Vec::new(),
         });
         self
     }
@@ -130,6 +134,21 @@ impl Policy {
         self
     }
 
+    /// The current rule's `units` (systemd unit names).
+    pub fn units<U: AsRef<str>>(mut self, units: &[U]) -> Policy {
+        self.last()
+            .units
+            .extend(units.iter().map(|u| quoted(u.as_ref())));
+        self
+    }
+
+    /// The current rule's `executables` (absolute paths).
+    pub fn executables<P: AsRef<std::path::Path>>(mut self, exes: &[P]) -> Policy {
+        let quote = |p: &P| quoted(&p.as_ref().to_string_lossy());
+        self.last().executables.extend(exes.iter().map(quote));
+        self
+    }
+
     #[track_caller]
     fn last(&mut self) -> &mut Rule {
         self.rules
@@ -159,6 +178,11 @@ impl fmt::Display for Policy {
             }
             if let Some(mode) = rule.create_mode {
                 writeln!(f, "create_mode = 0o{mode:o}")?;
+            }
+            for (key, values) in [("units", &rule.units), ("executables", &rule.executables)] {
+                if !values.is_empty() {
+                    writeln!(f, "{key} = [{}]", values.join(", "))?;
+                }
             }
         }
         Ok(())

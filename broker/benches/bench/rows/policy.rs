@@ -33,6 +33,7 @@ const PEER: Peer<'static> = Peer {
     uid: CLIENT_UID,
     gid: CLIENT_GID,
     groups: &[],
+    process: None,
 };
 
 pub fn run(cx: &mut Cx) -> io::Result<()> {

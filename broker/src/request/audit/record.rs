@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use nix::errno::Errno;
 use serde::Serialize;
 
+use fdbroker_policy::{Process, Rule};
 use fdbroker_wire::Access;
 
 use super::Outcome;
@@ -19,7 +20,33 @@ pub struct Record<'a> {
     pub access: Access,
     pub path: &'a [u8],
     pub rule: Option<&'a str>,
+    /// The client's unit and executable, when the deciding rule named them.
+    pub named: Named<'a>,
     pub outcome: Outcome<'a>,
+}
+
+/// What a record says of the client's process: the fields the deciding rule named, so
+/// that a decision that rests on them shows what they were.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Named<'a> {
+    pub unit: Option<&'a str>,
+    pub exe: Option<&'a [u8]>,
+}
+
+impl<'a> Named<'a> {
+    /// The fields of `process` that `rule` names.
+    pub fn by(rule: Option<&Rule>, process: Option<&'a Process>) -> Named<'a> {
+        let (Some(rule), Some(process)) = (rule, process) else {
+            return Named::default();
+        };
+        Named {
+            unit: process.unit.as_deref().filter(|_| !rule.units().is_empty()),
+            exe: process
+                .exe
+                .as_deref()
+                .filter(|_| !rule.executables().is_empty()),
+        }
+    }
 }
 
 /// ` uid=U gid=G pid=P access=A`, the part of a text record between the operation and
@@ -75,6 +102,10 @@ struct Json<'a> {
     access: String,
     path: String,
     rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe: Option<String>,
     errno: Option<String>,
     reason: Option<&'a str>,
 }
@@ -137,6 +168,13 @@ impl Record<'_> {
             }
             None => out.push('-'),
         }
+        if let Some(unit) = self.named.unit {
+            let _ = write!(out, " unit={unit:?}");
+        }
+        if let Some(exe) = self.named.exe {
+            out.push_str(" exe=");
+            push_quoted(out, exe);
+        }
         if let Some((errno, reason)) = self.failure() {
             let _ = write!(out, " errno={errno} reason={reason:?}");
         }
@@ -156,6 +194,8 @@ impl Record<'_> {
             access: self.access.to_string(),
             path: Escaped(self.path).to_string(),
             rule: self.rule,
+            unit: self.named.unit,
+            exe: self.named.exe.map(|e| Escaped(e).to_string()),
             errno: failure.as_ref().map(|(e, _)| e.clone()),
             reason: failure.map(|(_, r)| r),
         };
@@ -203,6 +243,7 @@ mod tests {
             access: Access::READ,
             path: b"/srv/a",
             rule: Some("scan"),
+            named: Named::default(),
             outcome: Outcome::Allow,
         };
         assert_eq!(
@@ -211,6 +252,7 @@ mod tests {
         );
         let created = Record {
             access: Access::WRITE | Access::CREATE,
+            named: Named::default(),
             outcome: Outcome::Created,
             ..r
         };
@@ -220,6 +262,7 @@ mod tests {
         );
         let r = Record {
             rule: None,
+            named: Named::default(),
             outcome: Outcome::Deny,
             ..r
         };
@@ -268,6 +311,7 @@ mod tests {
             access: Access::READ,
             path: b"/srv/\xff\"",
             rule: Some("scan"),
+            named: Named::default(),
             outcome: fail,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
@@ -289,6 +333,7 @@ mod tests {
                 .is_some_and(|t| t.ends_with('Z') && t.len() == 24)
         );
         let allow = Record {
+            named: Named::default(),
             outcome: Outcome::Allow,
             rule: None,
             ..r
@@ -296,6 +341,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json(&allow)).unwrap();
         assert!(v["errno"].is_null() && v["reason"].is_null());
         let created = Record {
+            named: Named::default(),
             outcome: Outcome::Created,
             ..allow
         };
