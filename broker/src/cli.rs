@@ -121,9 +121,26 @@ pub enum Command {
         )]
         groups: Vec<String>,
         /// Explain for the credentials of this running process (effective uid and gid,
-        /// supplementary groups) instead of --uid/--gid/--groups.
+        /// supplementary groups) instead of --uid/--gid/--groups, and for its systemd unit,
+        /// executable and user namespace, as the broker reads them.
         #[arg(long, value_name = "PID", conflicts_with = "uid")]
         peer_of: Option<u32>,
+        /// The client's systemd unit, for rules naming `units` (without it, such rules do
+        /// not match). Not with --socket, whose broker explains for ids only.
+        #[arg(
+            long,
+            value_name = "UNIT",
+            conflicts_with_all = ["peer_of", "socket"]
+        )]
+        unit: Option<String>,
+        /// The client's executable, an absolute path, for rules naming `executables`
+        /// (without it, such rules do not match). Not with --socket.
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with_all = ["peer_of", "socket"]
+        )]
+        exe: Option<PathBuf>,
         /// The access words asked for, comma-separated: read, write, create, create_new,
         /// truncate, list.
         #[arg(long, value_name = "ACCESS[,ACCESS...]")]

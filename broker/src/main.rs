@@ -105,6 +105,8 @@ fn main() -> ExitCode {
             gid,
             groups,
             peer_of,
+            unit,
+            exe,
             access,
             path,
         } => {
@@ -125,6 +127,8 @@ fn main() -> ExitCode {
                 source,
                 &admin::Query {
                     who,
+                    unit: unit.as_deref(),
+                    exe: exe.as_deref(),
                     access,
                     path: &path,
                 },

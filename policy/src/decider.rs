@@ -118,6 +118,7 @@ access = ["read"]
             gid: 1,
             groups: &[],
             process: None,
+            namespace: Default::default(),
         };
         // Directories with few candidates before ones with more, so that a directory's
         // walk reused for another would lose candidates, not only add some.

@@ -1,6 +1,7 @@
 //! What a rule may require of the client's process besides its uid and groups: the
 //! `units` and `executables` keys, checked at load and matched against the [`Process`] the
-//! broker read for the client.
+//! broker read for the client; and `user_namespaces`, which lets an allow rule grant to
+//! clients in user namespaces (see [`crate::Namespace`]).
 
 use crate::Process;
 use crate::process::is_unit_name;
@@ -12,6 +13,9 @@ use crate::walk::{self, Errors, Value};
 pub(crate) struct Identity {
     units: Vec<String>,
     executables: Vec<String>,
+    /// `user_namespaces = true`: the rule may grant to a client in a user namespace other
+    /// than the broker's (allow rules only).
+    pub(crate) user_namespaces: bool,
 }
 
 impl Identity {
@@ -79,6 +83,24 @@ impl Identity {
         }
     }
 
+    /// Reads `user_namespaces`, which only an allow rule may set.
+    pub(crate) fn set_user_namespaces(
+        &mut self,
+        errors: &mut Errors<'_>,
+        value: &Value<'_>,
+        deny: bool,
+    ) {
+        match value.get_ref() {
+            toml::de::DeValue::Boolean(_) if deny => errors.at(
+                value.span(),
+                "`user_namespaces` has no meaning in a deny rule (deny rules bind clients in \
+                 user namespaces as their namespace's owner too): remove it",
+            ),
+            toml::de::DeValue::Boolean(admit) => self.user_namespaces = *admit,
+            _ => walk::wrong_type(errors, "user_namespaces", "true or false", value),
+        }
+    }
+
     /// Adds the entries of an `executables` array, reporting each that is not an absolute,
     /// normalized path.
     pub(crate) fn add_executables(&mut self, errors: &mut Errors<'_>, value: &Value<'_>) {
@@ -125,6 +147,9 @@ impl std::fmt::Display for Identity {
         if !self.executables.is_empty() {
             write!(f, " executables=[{}]", self.executables.join(","))?;
         }
+        if self.user_namespaces {
+            write!(f, " user_namespaces=true")?;
+        }
         Ok(())
     }
 }
@@ -138,6 +163,7 @@ mod tests {
         Process {
             unit: unit.map(str::to_owned),
             exe: exe.map(|e| e.as_bytes().to_vec()),
+            user_namespace: Default::default(),
         }
     }
 
@@ -165,8 +191,6 @@ mod tests {
 
         let plain = policy(&one_rule(&[], ""));
         assert!(plain.rules()[0].identity.matches(None));
-        assert!(!plain.names_process());
-        assert!(units_only.names_process());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::walk::{self, Errors};
 use crate::{Access, Effect, NameResolver, UnknownAccessWord};
 
 /// The keys a `[[rule]]` may have.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "name",
     "users",
     "groups",
@@ -22,6 +22,7 @@ const KEYS: [&str; 9] = [
     "create_mode",
     "units",
     "executables",
+    "user_namespaces",
 ];
 
 /// Validates `table`, the rule whose `[[rule]]` header is at byte range `header`. Returns the
@@ -117,6 +118,10 @@ pub(crate) fn parse_rule(
             None => Effect::Allow,
         },
     };
+
+    if let Some(value) = table.get("user_namespaces") {
+        identity.set_user_namespaces(errors, value, effect == Effect::Deny);
+    }
 
     let create_mode = match table.get_key_value("create_mode") {
         None => DEFAULT_CREATE_MODE,
@@ -239,7 +244,7 @@ mod tests {
     #[test]
     fn unknown_keys_words_and_effects_are_named() {
         check(&[
-            "comment = \"x\" => 7:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode, units, executables)",
+            "comment = \"x\" => 7:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode, units, executables, user_namespaces)",
             "path = [\"/y\"] => 7:1: unknown key \"path\" in a [[rule]] (did you mean \"paths\"?)",
             "create-mode = 0o640 => 7:1: unknown key \"create-mode\" in a [[rule]] (did you mean \"create_mode\"?)",
             "effect = \"permit\" => 7:10: unknown effect \"permit\" (expected \"allow\" or \"deny\")",

@@ -20,8 +20,6 @@ pub struct Policy {
     rules: Vec<Rule>,
     /// The patterns of `rules`, compiled for [`Policy::decide`].
     pub(crate) index: Index,
-    /// Some rule names `units` or `executables` (see [`Policy::names_process`]).
-    names_process: bool,
 }
 
 impl Policy {
@@ -34,12 +32,7 @@ impl Policy {
             rule.index = i;
         }
         let index = Index::new(&rules);
-        let names_process = rules.iter().any(Rule::names_process);
-        Ok(Policy {
-            rules,
-            index,
-            names_process,
-        })
+        Ok(Policy { rules, index })
     }
 
     /// Reads and parses the policy file at `path`. A file larger than 16 MiB or not valid
@@ -69,12 +62,6 @@ impl Policy {
             .iter()
             .filter(|r| r.effect() == Effect::Allow)
             .fold(Access::empty(), |acc, r| acc | r.access())
-    }
-
-    /// True if some rule names `units` or `executables`: only then does deciding need the
-    /// client's [`Process`](crate::Process), which costs the broker a read per connection.
-    pub fn names_process(&self) -> bool {
-        self.names_process
     }
 
     /// The rules, in file order.

@@ -12,6 +12,8 @@ pub struct Process {
     pub unit: Option<String>,
     /// Its executable, as `/proc/PID/exe` names it: an absolute path.
     pub exe: Option<Vec<u8>>,
+    /// Its user namespace, relative to the broker's.
+    pub user_namespace: crate::UserNamespace,
 }
 
 impl Process {

@@ -70,6 +70,7 @@ mod tests {
                     gid,
                     groups: &groups,
                     process: None,
+                    namespace: Default::default(),
                 };
                 agree(&p, &peer, &path, access);
             }
@@ -115,6 +116,7 @@ mod tests {
             gid: id(5000 + (t + 2) % 500),
             groups: &[],
             process: None,
+            namespace: Default::default(),
         };
         let queue = format!("/var/spool/q{}/x/in/a/b", t + 2);
         assert_eq!(agree(&p, &spool, &queue, write), allow(t + 2));
@@ -129,6 +131,7 @@ mod tests {
                     gid: 1,
                     groups: &groups,
                     process: None,
+                    namespace: Default::default(),
                 };
                 for path in [
                     format!("/srv/tenant{i}/uploads/secret/s"),

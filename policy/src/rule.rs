@@ -122,14 +122,13 @@ impl Rule {
         self.identity.executables()
     }
 
-    /// True if the rule names `units` or `executables`: deciding for it needs the client's
-    /// [`Process`](crate::Process).
-    pub fn names_process(&self) -> bool {
-        self.identity.names_any()
+    /// `user_namespaces = true`: the rule may grant to clients in user namespaces.
+    pub fn user_namespaces(&self) -> bool {
+        self.identity.user_namespaces
     }
 
-    /// The rule's process fields as ` units=[..] executables=[..]`, each only when named
-    /// (empty for a rule naming neither).
+    /// The rule's process fields as ` units=[..] executables=[..] user_namespaces=true`,
+    /// each only when set (empty for a rule setting none).
     pub fn identity(&self) -> &impl fmt::Display {
         &self.identity
     }

@@ -155,6 +155,7 @@ access = ["read"]
             gid,
             groups,
             process: None,
+            namespace: Default::default(),
         };
         let granting = |peer| p.granting(&peer).map(Rule::name).collect::<Vec<_>>();
         assert!(
@@ -198,6 +199,7 @@ access = ["read"]
             gid: uid,
             groups: &[],
             process: None,
+            namespace: Default::default(),
         };
         assert_eq!(p.granting(&peer(5)).count(), 0);
         assert_eq!(

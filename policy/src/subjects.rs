@@ -31,6 +31,9 @@ pub struct Peer<'a> {
     /// was not read (then no such rule applies). Only needed when
     /// [`crate::Policy::names_process`].
     pub process: Option<&'a crate::Process>,
+    /// The client's user namespace: one not the broker's makes it decided as the
+    /// namespace's owner as well (see [`crate::Namespace`]).
+    pub namespace: crate::Namespace<'a>,
 }
 
 /// The ids a rule applies to.
@@ -200,6 +203,7 @@ mod tests {
             gid,
             groups,
             process: None,
+            namespace: Default::default(),
         }
     }
 

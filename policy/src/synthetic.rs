@@ -212,6 +212,7 @@ pub(crate) fn last_tenant(n: usize) -> (usize, Peer<'static>) {
             gid: uid,
             groups: &[],
             process: None,
+            namespace: Default::default(),
         },
     )
 }

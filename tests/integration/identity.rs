@@ -245,7 +245,10 @@ itest!(
             "{}",
             broker.log()
         );
-        broker.expect_log(&audit_deny(ALICE, pid, "read", &path, None));
+        // Its user namespace is not known either: the line says so.
+        let line =
+            audit_deny(ALICE, pid, "read", &path, None).replace(" errno=", " owner_uid=- errno=");
+        broker.expect_log(&line);
     }
 );
 
@@ -296,6 +299,306 @@ itest!(
                 stdout.lines().any(|l| l == line),
                 "no line {line:?} in:\n{stdout}"
             );
+        }
+    }
+);
+
+/// Python run as a client's owner: `userns.py READY DROP PROGRAM ARGS...` enters a new user
+/// namespace, writes its pid to READY, waits until the test has mapped its uid 0 (its own
+/// uid outside), drops its supplementary groups if DROP is `drop`, becomes uid and gid 1
+/// of the namespace (a subordinate id outside), and executes PROGRAM.
+const IN_USER_NAMESPACE: &str = r#"
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) != 0:
+    sys.exit("unshare(CLONE_NEWUSER): errno %d" % ctypes.get_errno())
+ready = sys.argv[1]
+with open(ready + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(ready + ".tmp", ready)
+while os.getuid() != 0:
+    time.sleep(0.002)
+if sys.argv[2] == "drop":
+    os.setgroups([])
+os.setresgid(1, 1, 1)
+os.setresuid(1, 1, 1)
+os.execv(sys.argv[3], sys.argv[3:])
+"#;
+
+/// The first subordinate id the namespaced clients of these tests map their root to: far
+/// above the ids of the test's users and accounts, as `useradd`'s ranges are.
+const SUBORDINATE: u32 = 3_500_000;
+
+/// Runs `fdagent cat PATH` in a new user namespace created by `owner`, as its uid and gid
+/// 1, which the test maps to `outer` as `newuidmap` and `newgidmap` map a subordinate id
+/// (uid 0 is the owner's own); with its supplementary groups dropped if `drop_groups`.
+/// Returns its exit code and pid.
+fn cat_in_user_namespace(
+    tree: &Tree,
+    broker: &Broker<'_>,
+    owner: User,
+    outer: u32,
+    drop_groups: bool,
+    path: &str,
+) -> (i32, u32) {
+    let script = tree.path("userns.py");
+    std::fs::write(&script, IN_USER_NAMESPACE).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    if !tree.path("ready").exists() {
+        tree.dir("ready", 0o777);
+    }
+    // One file per client: the tests run several.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ready = tree.path(&format!("ready/{n}"));
+    let mut child = tree
+        .cmd(Path::new(PYTHON))
+        .user(owner)
+        .arg(&script)
+        .arg(&ready)
+        .arg(if drop_groups { "drop" } else { "keep" })
+        .arg(tree.bin("fdagent"))
+        .args(["--socket", &broker.socket_str(), "cat", path])
+        .spawn();
+    let pid: u32 = wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&ready).ok()?.parse().ok()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the namespaced client did not start: {:?}",
+            child.try_wait()
+        )
+    });
+    for (map, own) in [("uid_map", owner.uid), ("gid_map", owner.gid)] {
+        std::fs::write(
+            format!("/proc/{pid}/{map}"),
+            format!("0 {own} 1\n1 {outer} 1\n"),
+        )
+        .unwrap_or_else(|e| panic!("write /proc/{pid}/{map}: {e}"));
+    }
+    let status =
+        wait_until(Duration::from_secs(20), || child.try_wait().unwrap()).unwrap_or_else(|| {
+            let _ = child.kill();
+            broker.fail("the namespaced client did not finish")
+        });
+    (status.code().expect("an exit code"), pid)
+}
+
+// A user with subordinate ids connects from a user namespace as one of them: the broker
+// sees another uid. It is granted nothing unless a rule admits namespaced clients, and
+// the audit line names the uid that owns the namespace too.
+itest!(
+    a_client_in_a_user_namespace_is_denied_unless_a_rule_admits_it,
+    |tree| {
+        tree.private_file("data/report.txt", SECRET);
+        let owner = crate::harness::Account::user();
+        let outer = SUBORDINATE;
+        let subordinate = User {
+            uid: outer,
+            gid: outer,
+            groups: &[],
+        };
+        let rule = |admit: bool| {
+            let policy = Policy::new()
+                .allow("subordinate-reads")
+                .users(&[outer])
+                .paths(&[tree.p("data/**")])
+                .access("read");
+            if admit {
+                policy.user_namespaces()
+            } else {
+                policy
+            }
+            .to_string()
+        };
+        let broker = Broker::start(&tree, &rule(false));
+        let path = tree.p("data/report.txt");
+
+        // The same uid outside any user namespace: allowed.
+        broker.cat(subordinate, &path).code_is(0).stdout_is(SECRET);
+
+        let (code, pid) =
+            cat_in_user_namespace(&tree, &broker, owner.client(), outer, false, &path);
+        assert_eq!(code, 77, "denied by default:\n{}", broker.log());
+        let line = audit_deny(subordinate, pid, "read", &path, None)
+            .replace(" errno=", &format!(" owner_uid={} errno=", owner.id()));
+        broker.expect_log(&line);
+
+        broker.reload(&rule(true));
+        let (code, pid) =
+            cat_in_user_namespace(&tree, &broker, owner.client(), outer, false, &path);
+        assert_eq!(
+            code,
+            0,
+            "admitted by user_namespaces = true:\n{}",
+            broker.log()
+        );
+        let line = audit_allow(subordinate, pid, "read", &path, "subordinate-reads");
+        broker.expect_log(&format!("{line} owner_uid={}", owner.id()));
+        // The rule still names its uid: another subordinate uid gets nothing.
+        let (code, _) =
+            cat_in_user_namespace(&tree, &broker, owner.client(), outer + 1, false, &path);
+        assert_eq!(code, 77, "uid {} is named by no rule", outer + 1);
+    }
+);
+
+// Deny rules bind a namespaced client as its namespace's owner: one naming the owner, and
+// one naming a group of the owner's, although the client dropped its groups and connects
+// as a subordinate uid.
+itest!(
+    deny_rules_naming_the_owner_bind_its_user_namespace,
+    |tree| {
+        tree.private_file("data/ok.txt", SECRET);
+        tree.private_file("data/owner.txt", SECRET);
+        tree.private_file("data/group.txt", SECRET);
+        let owner = crate::harness::Account::user();
+        let group = crate::harness::Account::group();
+        owner.join(&group);
+        let policy = Policy::new()
+            .allow("containers-read")
+            .everyone()
+            .paths(&[tree.p("data/**")])
+            .access("read")
+            .user_namespaces()
+            .deny("not-the-owner")
+            .users(&[owner.name()])
+            .paths(&[tree.p("data/owner.txt")])
+            .access("read")
+            .deny("not-the-group")
+            .groups(&[group.name()])
+            .paths(&[tree.p("data/group.txt")])
+            .access("read")
+            .to_string();
+        let broker = Broker::start(&tree, &policy);
+        let outer = SUBORDINATE + 10;
+        let subordinate = User {
+            uid: outer,
+            gid: outer,
+            groups: &[],
+        };
+        let run = |file: &str, n: u32| {
+            let path = tree.p(&format!("data/{file}"));
+            let (code, pid) =
+                cat_in_user_namespace(&tree, &broker, owner.client(), outer + n, true, &path);
+            (code, pid, path)
+        };
+        let (code, _, _) = run("ok.txt", 0);
+        assert_eq!(code, 0, "{}", broker.log());
+        for (n, (file, rule)) in [
+            ("owner.txt", "not-the-owner"),
+            ("group.txt", "not-the-group"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (code, pid, path) = run(file, 1 + n as u32);
+            assert_eq!(code, 77, "{file}:\n{}", broker.log());
+            let who = User {
+                uid: outer + 1 + n as u32,
+                ..subordinate
+            };
+            let who = User {
+                gid: who.uid,
+                ..who
+            };
+            let line = audit_deny(who, pid, "read", &path, Some(rule))
+                .replace(" errno=", &format!(" owner_uid={} errno=", owner.id()));
+            broker.expect_log(&line);
+        }
+    }
+);
+
+// `explain` takes a unit and an executable (`--unit`, `--exe`), and `--peer-of PID` reads
+// them, and the user namespace, for a running process.
+itest!(
+    explain_takes_a_unit_and_an_executable_or_reads_them,
+    |tree| {
+        let cgroup = TestCgroup::service();
+        let sleep = std::fs::canonicalize("/bin/sleep").unwrap();
+        let file = tree.p("p.toml");
+        crate::harness::write_policy(
+            tree.path("p.toml").as_ref(),
+            &Policy::new()
+                .allow("service-sleeps")
+                .users(&[ALICE])
+                .paths(&["/srv/**"])
+                .access("read")
+                .units(&[cgroup.unit()])
+                .executables(&[&sleep])
+                .to_string(),
+        );
+        let explain = |who: &[&str]| {
+            let mut args = vec!["explain", "--policy", &file, "--access", "read"];
+            args.extend_from_slice(who);
+            args.push("/srv/a");
+            tree.cmd(&tree.bin("fdbroker")).args(args).run()
+        };
+        let uid = ALICE.uid.to_string();
+        let sleep_path = sleep.to_str().unwrap();
+        let allowed = "allow (rule \"service-sleeps\")\n";
+        let denied = "deny (no rule matched: default deny)\n";
+        explain(&[
+            "--uid",
+            &uid,
+            "--gid",
+            &uid,
+            "--unit",
+            cgroup.unit(),
+            "--exe",
+            sleep_path,
+        ])
+        .code_is(0)
+        .stdout_is(allowed);
+        explain(&["--uid", &uid, "--gid", &uid, "--unit", cgroup.unit()])
+            .code_is(1)
+            .stdout_is(denied);
+        explain(&[
+            "--uid",
+            &uid,
+            "--gid",
+            &uid,
+            "--unit",
+            "other.service",
+            "--exe",
+            sleep_path,
+        ])
+        .code_is(1)
+        .stdout_is(denied);
+
+        // Alice's sleep in the unit's cgroup, then one outside it.
+        let mut inside = tree
+            .cmd(&sleep)
+            .user(ALICE)
+            .cgroup(cgroup.path())
+            .arg("30")
+            .spawn();
+        let mut outside = tree.cmd(&sleep).user(ALICE).arg("30").spawn();
+        // setpriv executes sleep in the same process: wait until it has.
+        for child in [&inside, &outside] {
+            let exe = format!("/proc/{}/exe", child.id());
+            wait_until(Duration::from_secs(5), || {
+                (std::fs::read_link(&exe).ok()? == sleep).then_some(())
+            })
+            .expect("sleep started");
+        }
+        let peer_of = |pid: u32| explain(&["--peer-of", &pid.to_string()]);
+        let out = peer_of(inside.id());
+        out.code_is(0);
+        assert!(
+            out.stdout_str().starts_with(allowed),
+            "{}",
+            out.stdout_str()
+        );
+        assert!(
+            out.stdout_str()
+                .contains(&format!("unit {}, executable {sleep_path}", cgroup.unit())),
+            "{}",
+            out.stdout_str()
+        );
+        peer_of(outside.id()).code_is(1);
+        for child in [&mut inside, &mut outside] {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 );

@@ -4,19 +4,25 @@
 //!
 //! ```text
 //! seq: u32 LE | known: u8 (0 or 1) | unit_len: u16 LE | unit | exe_len: u16 LE | exe
+//!   | ns: u8 (0 the broker's, 1 another with its owner, 2 another, owner unknown)
+//!   [ns = 1: uid: u32 LE | gid: u32 LE | n: u16 LE | n × gid: u32 LE]
 //! ```
 //!
-//! `known = 0` (the process exited, or could not be read) carries empty fields. An empty
-//! unit or exe is one that could not be read.
+//! `known = 0` (the process exited, or could not be read) carries empty fields and
+//! `ns = 2`. An empty unit or exe is one that could not be read.
 
-use fdbroker_policy::Process;
+use fdbroker_policy::{Owner, Process, UserNamespace};
+
+use super::namespace::MAX_OWNER_GROUPS;
 
 /// The question's length: its sequence number.
 pub const QUESTION_LEN: usize = 4;
 
 /// The largest answer: a unit name is at most 255 bytes (systemd's limit) and an
 /// executable path at most `PATH_MAX` (4096) bytes, with " (deleted)" at worst.
-pub const MAX_ANSWER: usize = 4 + 1 + 2 + 255 + 2 + 4096 + 16;
+/// An owner's groups are at most [`MAX_OWNER_GROUPS`].
+pub const MAX_ANSWER: usize =
+    4 + 1 + 2 + 255 + 2 + 4096 + 16 + 1 + 4 + 4 + 2 + 4 * MAX_OWNER_GROUPS;
 
 /// The answer `seq` for `process`.
 pub fn answer(seq: u32, process: Option<&Process>) -> Vec<u8> {
@@ -35,6 +41,19 @@ pub fn answer(seq: u32, process: Option<&Process>) -> Vec<u8> {
         out.extend_from_slice(&(field.len() as u16).to_le_bytes());
         out.extend_from_slice(field);
     }
+    match process.map(|p| &p.user_namespace) {
+        Some(UserNamespace::Broker) => out.push(0),
+        Some(UserNamespace::Other(Some(owner))) if owner.groups.len() <= MAX_OWNER_GROUPS => {
+            out.push(1);
+            out.extend_from_slice(&owner.uid.to_le_bytes());
+            out.extend_from_slice(&owner.gid.to_le_bytes());
+            out.extend_from_slice(&(owner.groups.len() as u16).to_le_bytes());
+            for gid in &owner.groups {
+                out.extend_from_slice(&gid.to_le_bytes());
+            }
+        }
+        Some(UserNamespace::Other(_)) | None => out.push(2),
+    }
     out
 }
 
@@ -50,6 +69,7 @@ pub fn parse_answer(msg: &[u8]) -> Result<(u32, Option<Process>), Malformed> {
         Ok(value.to_vec())
     };
     let (unit, exe) = (field()?, field()?);
+    let user_namespace = user_namespace(&mut rest)?;
     if !rest.is_empty() {
         return Err(Malformed);
     }
@@ -60,10 +80,36 @@ pub fn parse_answer(msg: &[u8]) -> Result<(u32, Option<Process>), Malformed> {
                 .then(|| String::from_utf8(unit).map_err(|_| Malformed))
                 .transpose()?,
             exe: (!exe.is_empty()).then_some(exe),
+            user_namespace,
         }),
         _ => return Err(Malformed),
     };
     Ok((u32::from_le_bytes(*seq), process))
+}
+
+/// The namespace part of an answer, taken from the front of `rest`.
+fn user_namespace(rest: &mut &[u8]) -> Result<UserNamespace, Malformed> {
+    let mut take = |n: usize| -> Result<&[u8], Malformed> {
+        let (head, tail) = rest.split_at_checked(n).ok_or(Malformed)?;
+        *rest = tail;
+        Ok(head)
+    };
+    let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    match take(1)?[0] {
+        0 => Ok(UserNamespace::Broker),
+        2 => Ok(UserNamespace::Other(None)),
+        1 => {
+            let ids = take(10)?;
+            let count = usize::from(u16::from_le_bytes([ids[8], ids[9]]));
+            let groups = take(4 * count)?.chunks_exact(4).map(u32_at).collect();
+            Ok(UserNamespace::Other(Some(Owner {
+                uid: u32_at(&ids[0..4]),
+                gid: u32_at(&ids[4..8]),
+                groups,
+            })))
+        }
+        _ => Err(Malformed),
+    }
 }
 
 /// An answer that is not one.
@@ -79,12 +125,28 @@ mod tests {
         let full = Process {
             unit: Some("clamav-daemon.service".into()),
             exe: Some(b"/usr/sbin/clamd".to_vec()),
+            user_namespace: UserNamespace::Broker,
         };
         let partial = Process {
             unit: None,
             exe: Some(b"/bin/\xff".to_vec()),
+            user_namespace: UserNamespace::Other(None),
         };
-        for (seq, process) in [(1, Some(&full)), (7, Some(&partial)), (u32::MAX, None)] {
+        let owned = Process {
+            unit: None,
+            exe: None,
+            user_namespace: UserNamespace::Other(Some(Owner {
+                uid: 1002,
+                gid: 1002,
+                groups: vec![1002, 50, 4294967294],
+            })),
+        };
+        for (seq, process) in [
+            (1, Some(&full)),
+            (7, Some(&partial)),
+            (8, Some(&owned)),
+            (u32::MAX, None),
+        ] {
             let msg = answer(seq, process);
             assert_eq!(parse_answer(&msg), Ok((seq, process.cloned())));
         }

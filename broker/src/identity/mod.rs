@@ -20,17 +20,21 @@
 //! answer ([`client`]); whatever goes wrong, the answer is "unknown", which matches no rule
 //! naming a unit or an executable.
 //!
-//! The read costs a round trip to that process: it happens once per connection, at its
-//! first request decided under a policy whose rules name these fields, and never for a
-//! policy that names none.
+//! The same reader tells the client's user namespace (see [`fdbroker_policy::Namespace`]):
+//! whether it is the broker's, and if not, which user owns it ([`namespace`]). As every
+//! policy needs that, the read happens for every connection, once, at its first request.
+//! A client whose process cannot be read (it exited, and its connection is used by
+//! another process) is then decided as in a namespace whose owner is unknown: no allow
+//! rule grants it anything.
 
 mod client;
 mod message;
+mod namespace;
 pub mod pidfd;
 mod reader;
 
 pub use client::ProcessReader;
-pub use reader::run;
+pub use reader::{read_pid, run};
 
 /// The hidden subcommand that runs the process reader.
 pub const SUBCOMMAND: &str = "read-peers";

@@ -13,6 +13,7 @@ use rustix::net::{SendFlags, SocketType, send, sockopt};
 use rustix::process::{DumpableBehavior, Signal};
 
 use super::message::{self, QUESTION_LEN};
+use super::namespace;
 use crate::resolver::process::{NOBODY, close_inherited_fds};
 
 /// Runs the reader until the broker closes its end.
@@ -53,16 +54,26 @@ pub fn run() -> io::Result<()> {
 /// since its pid cannot be anyone else's while it runs. `None` otherwise.
 fn read(pidfd: BorrowedFd<'_>) -> Option<Process> {
     let pid = pid_of(pidfd).filter(|&pid| pid > 0)?;
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok();
-    let unit = cgroup.as_deref().and_then(unit_in).map(str::to_owned);
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.into_os_string().into_encoded_bytes());
+    let process = read_pid(pid);
     if !running(pidfd) || pid_of(pidfd) != Some(pid) {
         log::debug!("pid {pid} exited while it was read: not matched");
         return None;
     }
-    Some(Process { unit, exe })
+    Some(process)
+}
+
+/// The unit, executable and user namespace of whatever process has pid `pid` now (each
+/// `None` or unknown if it cannot be read). Only [`read`]'s confirmation makes it the
+/// client's; `explain --peer-of` takes it as it is.
+pub fn read_pid(pid: i32) -> Process {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok();
+    Process {
+        unit: cgroup.as_deref().and_then(unit_in).map(str::to_owned),
+        exe: std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| p.into_os_string().into_encoded_bytes()),
+        user_namespace: namespace::of(pid),
+    }
 }
 
 /// The unit in the text of `/proc/PID/cgroup`: from the unified hierarchy's line

@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use fdbroker_policy::{Decision, Peer, Policy, Process, Rule};
+use fdbroker_policy::{Decision, Namespace, Peer, Policy, Process, Rule};
 use fdbroker_wire::{
     Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
     Outcome as BatchOutcome, PathError, Reason, Received, ReloadAttempt, Request, Response,
@@ -51,6 +51,8 @@ pub struct Context<'a> {
     /// The client's process, when the policy names units or executables and it could be
     /// read (see [`crate::identity`]).
     pub process: Option<&'a Process>,
+    /// The client's user namespace (see [`fdbroker_policy::Namespace`]).
+    pub namespace: Namespace<'a>,
     /// The policy in force, with its counters.
     pub live: &'a Live,
     /// A shadow policy to compare decisions with (`serve --shadow-policy`).
@@ -140,6 +142,7 @@ pub fn handle(
                 gid,
                 groups: &groups.0,
                 process: None,
+                namespace: Default::default(),
             };
             (0, explain(sock, peer, ctx.live, &client, path, access))
         }
@@ -215,15 +218,9 @@ fn serve_opens(
     opens: &Opens<'_>,
     shape: ReplyShape,
 ) -> io::Result<Sent> {
-    let verdicts = decide(&ctx.live.policy, who(peer, ctx.process), opens);
+    let verdicts = decide(&ctx.live.policy, who(peer, ctx), opens);
     if let Some(shadow) = ctx.shadow {
-        compare_shadow(
-            peer,
-            who(peer, ctx.process),
-            &shadow.policy,
-            opens,
-            &verdicts,
-        );
+        compare_shadow(peer, who(peer, ctx), &shadow.policy, opens, &verdicts);
     }
     let opened = open_all(peer, &ctx.live.inactive, opens, &verdicts);
     let sent = reply_opened(sock, shape, &opened);
@@ -254,12 +251,13 @@ fn decide<'p>(policy: &'p Policy, client: Peer<'_>, opens: &Opens<'_>) -> Vec<Ve
 }
 
 /// The policy's view of the client.
-fn who<'a>(peer: &'a PeerCreds, process: Option<&'a Process>) -> Peer<'a> {
+fn who<'a>(peer: &'a PeerCreds, ctx: &Context<'a>) -> Peer<'a> {
     Peer {
         uid: peer.uid,
         gid: peer.gid,
         groups: &peer.groups,
-        process,
+        process: ctx.process,
+        namespace: ctx.namespace,
     }
 }
 
@@ -502,7 +500,7 @@ fn record_one(
                 access,
                 path,
                 rule.map(Rule::name),
-                Named::by(rule, ctx.process),
+                Named::by(rule, ctx.process, ctx.namespace),
                 Outcome::Deny,
             );
         }
@@ -518,7 +516,7 @@ fn record_one(
                 access,
                 path,
                 Some(rule.name()),
-                Named::by(Some(rule), ctx.process),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
                 outcome,
             );
         }
@@ -534,7 +532,7 @@ fn record_one(
                 access,
                 path,
                 Some(rule.name()),
-                Named::by(Some(rule), ctx.process),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
                 outcome,
             );
         }
@@ -550,7 +548,7 @@ fn record_one(
                 access,
                 path,
                 Some(rule.name()),
-                Named::by(Some(rule), ctx.process),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
                 outcome,
             );
         }
@@ -633,7 +631,14 @@ fn grants(
     live: &Live,
     first_rule: u32,
 ) -> io::Result<Sent> {
-    let who = who(peer, None);
+    // The names of the allow rules that name its uid or groups, whatever its process.
+    let who = Peer {
+        uid: peer.uid,
+        gid: peer.gid,
+        groups: &peer.groups,
+        process: None,
+        namespace: Namespace::Broker,
+    };
     let rule_count = live.policy.granting(&who).count();
     if rule_count == 0 {
         return deny(sock, "status is for root and the clients the policy grants");

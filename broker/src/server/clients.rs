@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use fdbroker_policy::Namespace;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
@@ -325,12 +326,20 @@ impl Server<'_> {
                         return Answered::Close;
                     }
                 };
-                let names_process = live.policy.names_process()
-                    || shadow.as_deref().is_some_and(|s| s.policy.names_process());
-                let reader = self.reader.filter(|_| names_process);
-                let process = reader.and_then(|r| conn.process(|| r.read_peer(conn.fd.as_fd())));
+                // Without a reader, the kernel cannot name the client's process: its
+                // namespace is taken for the broker's (as the start-up warning says).
+                let (process, namespace) = match self.reader {
+                    Some(reader) => {
+                        let process = conn.process(|| reader.read_peer(conn.fd.as_fd()));
+                        let namespace = process
+                            .map_or(Namespace::Other(None), |p| Namespace::of(&p.user_namespace));
+                        (process, namespace)
+                    }
+                    None => (None, Namespace::Broker),
+                };
                 let ctx = request::Context {
                     process,
+                    namespace,
                     live: &live,
                     shadow: shadow.as_deref(),
                     store: self.store,

@@ -32,6 +32,7 @@ struct Rule {
     create_mode: Option<u32>,
     units: Vec<String>,
     executables: Vec<String>,
+    user_namespaces: bool,
 }
 
 /// Who a `users` or `groups` entry names: a client's uid ([`User`]), a numeric id, or a
@@ -91,6 +92,7 @@ impl Policy {
             create_mode: None,
             units: Vec::new(),
             executables: Vec::new(),
+            user_namespaces: false,
         });
         self
     }
@@ -149,6 +151,12 @@ impl Policy {
         self
     }
 
+    /// The current rule admits clients in user namespaces: `user_namespaces = true`.
+    pub fn user_namespaces(mut self) -> Policy {
+        self.last().user_namespaces = true;
+        self
+    }
+
     #[track_caller]
     fn last(&mut self) -> &mut Rule {
         self.rules
@@ -183,6 +191,9 @@ impl fmt::Display for Policy {
                 if !values.is_empty() {
                     writeln!(f, "{key} = [{}]", values.join(", "))?;
                 }
+            }
+            if rule.user_namespaces {
+                writeln!(f, "user_namespaces = true")?;
             }
         }
         Ok(())

@@ -34,6 +34,7 @@ const PEER: Peer<'static> = Peer {
     gid: CLIENT_GID,
     groups: &[],
     process: None,
+    namespace: fdbroker_policy::Namespace::Broker,
 };
 
 pub fn run(cx: &mut Cx) -> io::Result<()> {

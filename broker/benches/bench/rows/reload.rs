@@ -393,6 +393,7 @@ fn decision_time(tree: &crate::tree::Tree, text: &str) -> io::Result<f64> {
         gid: CLIENT_GID,
         groups: &[],
         process: None,
+        namespace: Default::default(),
     };
     if !policy.decide(&peer, path, Access::READ).is_allowed() {
         return Err(io::Error::other(

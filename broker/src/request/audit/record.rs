@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use fdbroker_policy::{Process, Rule};
+use fdbroker_policy::{Namespace, Process, Rule};
 use fdbroker_wire::Access;
 
 use super::Outcome;
@@ -26,20 +26,35 @@ pub struct Record<'a> {
 }
 
 /// What a record says of the client's process: the fields the deciding rule named, so
-/// that a decision that rests on them shows what they were.
+/// that a decision that rests on them shows what they were; and, for a client in another
+/// user namespace, the uid that owns it (`owner_uid=-` if unknown).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Named<'a> {
     pub unit: Option<&'a str>,
     pub exe: Option<&'a [u8]>,
+    /// `Some` for a client in another user namespace: its owner's uid, if known.
+    pub owner_uid: Option<Option<u32>>,
 }
 
 impl<'a> Named<'a> {
-    /// The fields of `process` that `rule` names.
-    pub fn by(rule: Option<&Rule>, process: Option<&'a Process>) -> Named<'a> {
+    /// The fields of `process` that `rule` names, and the owner of `namespace`.
+    pub fn by(
+        rule: Option<&Rule>,
+        process: Option<&'a Process>,
+        namespace: Namespace<'_>,
+    ) -> Named<'a> {
+        let owner_uid = match namespace {
+            Namespace::Broker => None,
+            Namespace::Other(owner) => Some(owner.map(|o| o.uid)),
+        };
         let (Some(rule), Some(process)) = (rule, process) else {
-            return Named::default();
+            return Named {
+                owner_uid,
+                ..Named::default()
+            };
         };
         Named {
+            owner_uid,
             unit: process.unit.as_deref().filter(|_| !rule.units().is_empty()),
             exe: process
                 .exe
@@ -106,6 +121,9 @@ struct Json<'a> {
     unit: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exe: Option<String>,
+    /// Present for a client in another user namespace: its owner (`null` if unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_uid: Option<Option<u32>>,
     errno: Option<String>,
     reason: Option<&'a str>,
 }
@@ -175,6 +193,13 @@ impl Record<'_> {
             out.push_str(" exe=");
             push_quoted(out, exe);
         }
+        match self.named.owner_uid {
+            Some(Some(uid)) => {
+                let _ = write!(out, " owner_uid={uid}");
+            }
+            Some(None) => out.push_str(" owner_uid=-"),
+            None => {}
+        }
         if let Some((errno, reason)) = self.failure() {
             let _ = write!(out, " errno={errno} reason={reason:?}");
         }
@@ -196,6 +221,7 @@ impl Record<'_> {
             rule: self.rule,
             unit: self.named.unit,
             exe: self.named.exe.map(|e| Escaped(e).to_string()),
+            owner_uid: self.named.owner_uid,
             errno: failure.as_ref().map(|(e, _)| e.clone()),
             reason: failure.map(|(_, r)| r),
         };
@@ -233,6 +259,44 @@ mod tests {
             groups_for: crate::server::peer::GroupsFor::ALL,
             user: Some("alice".into()),
         }
+    }
+
+    #[test]
+    fn identity_fields_follow_the_rule_in_both_formats() {
+        let p = peer();
+        let named = Named {
+            unit: Some("clamav-daemon.service"),
+            exe: Some(b"/usr/sbin/clam\xffd"),
+            owner_uid: Some(Some(1002)),
+        };
+        let r = Record {
+            peer: &p,
+            access: Access::READ,
+            path: b"/srv/a",
+            rule: Some("scan"),
+            named,
+            outcome: Outcome::Deny,
+        };
+        assert_eq!(
+            text(&r),
+            r#"deny op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule="scan" unit="clamav-daemon.service" exe="/usr/sbin/clam\xffd" owner_uid=1002 errno=EACCES reason="denied by rule""#
+        );
+        assert!(
+            json(&r).contains(
+                r#""rule":"scan","unit":"clamav-daemon.service","exe":"/usr/sbin/clam\\xffd","owner_uid":1002,"errno""#
+            ),
+            "{}",
+            json(&r)
+        );
+        let unknown = Record {
+            named: Named {
+                owner_uid: Some(None),
+                ..Named::default()
+            },
+            ..r
+        };
+        assert!(text(&unknown).contains(r#"rule="scan" owner_uid=- errno="#));
+        assert!(json(&unknown).contains(r#""rule":"scan","owner_uid":null,"errno""#));
     }
 
     #[test]
