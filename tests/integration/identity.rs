@@ -185,30 +185,58 @@ fn python_connects(
     (RawConn::from_socket(sock).unwrap(), pid, child)
 }
 
-/// A process of `user` running Python (the executable the policy allows) with pid `pid`,
-/// made by setting the kernel's last pid just below it; `None` if other processes keep
-/// taking the pid first.
-fn python_with_pid(tree: &Tree, user: User, pid: u32) -> Option<Child> {
-    wait_until(Duration::from_secs(20), || {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let mut child = tree
-            .cmd(Path::new(PYTHON))
-            .user(user)
-            .args(["-c", "import time; time.sleep(60)"])
-            .spawn();
-        if child.id() == pid {
-            return Some(child);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
+/// Python run as root: `with_pid.py PID UID GID` starts a child with pid PID exactly
+/// (`clone3` with `set_tid`, which root may use), which becomes UID:GID without groups and
+/// runs Python sleeping; prints the child's pid and exits. No global state is touched:
+/// other processes keep getting the pids they would.
+const WITH_PID: &str = r#"
+import ctypes, os, sys
+class CloneArgs(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack",
+        "stack_size", "tls", "set_tid", "set_tid_size", "cgroup")]
+pid, uid, gid = (int(a) for a in sys.argv[1:4])
+tid = (ctypes.c_int * 1)(pid)
+args = CloneArgs(exit_signal=17, set_tid=ctypes.addressof(tid), set_tid_size=1)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+got = libc.syscall(435, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
+if got == 0:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)"])
+if got < 0:
+    sys.exit("clone3 with pid %d: errno %d" % (pid, ctypes.get_errno()))
+print(got)
+"#;
+
+/// A process of `user` running Python (the executable the policy allows) with pid `pid`
+/// (see [`WITH_PID`]), once it runs Python. Returns its pid, to kill.
+fn python_with_pid(tree: &Tree, user: User, pid: u32) -> u32 {
+    let script = tree.path("with_pid.py");
+    std::fs::write(&script, WITH_PID).unwrap();
+    let out = tree
+        .cmd(Path::new(PYTHON))
+        .arg(&script)
+        .args([pid, user.uid, user.gid].map(|n| n.to_string()))
+        .run();
+    out.code_is(0);
+    let got: u32 = out.stdout_str().trim().parse().expect("the child's pid");
+    assert_eq!(got, pid);
+    let python = std::fs::canonicalize(PYTHON).unwrap();
+    wait_until(Duration::from_secs(10), || {
+        (std::fs::read_link(format!("/proc/{pid}/exe")).ok()? == python).then_some(())
     })
+    .expect("the process with the reused pid runs Python");
+    pid
 }
 
 // The connection is decided for the process that connected, never for whatever holds its
 // pid later: a client that hands its connection on and exits is denied, even once a
-// process that would match the rule has taken its pid. (`setpriv` execs Python, so the
-// pid the client reports is the one the broker's pidfd refers to.)
+// process that would match the rule has taken its pid (Python of the same uid, started
+// with that very pid). (`setpriv` execs Python, so the pid the client reports is the one
+// the broker's pidfd refers to.)
 itest!(
     a_peer_that_exited_is_denied_even_when_its_pid_is_reused,
     |tree| {
@@ -233,12 +261,14 @@ itest!(
         // Exited, and its pid reused by a process the rule would allow: denied.
         let (conn, pid, mut left) = python_connects(&tree, &broker, ALICE, false);
         left.wait().unwrap();
-        let mut reused = python_with_pid(&tree, ALICE, pid)
-            .unwrap_or_else(|| panic!("could not start a process with pid {pid} again"));
+        let reused = python_with_pid(&tree, ALICE, pid);
         let reply = conn.request(&read(&path));
         let (kind, errno) = reply.error();
-        let _ = reused.kill();
-        let _ = reused.wait();
+        // It is not our child (its parent has exited): killed by pid, while it sleeps.
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(reused as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        );
         assert_eq!(
             (kind, errno),
             (fdbroker_wire::ErrorKind::Denied, libc::EACCES),

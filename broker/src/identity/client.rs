@@ -63,17 +63,22 @@ impl ProcessReader {
         self.lock().child.id()
     }
 
-    /// The process that connected `sock` (a client connection): its unit and executable,
-    /// or `None` if it has exited or could not be read.
-    pub fn read_peer(&self, sock: BorrowedFd<'_>) -> Option<Process> {
+    /// The process that connected `sock` (a client connection): its unit, executable and
+    /// user namespace, or `None` if it has exited or could not be read. `Err` when the
+    /// broker has no fd (or memory) left for its pidfd: not known yet.
+    pub fn read_peer(&self, sock: BorrowedFd<'_>) -> Result<Option<Process>, Errno> {
         let pidfd = match pidfd::of_peer(sock) {
             Ok(pidfd) => pidfd,
             Err(e) => {
+                let errno = Errno::from_io_error(&e).unwrap_or(Errno::INVAL);
+                if matches!(errno, Errno::MFILE | Errno::NFILE | Errno::NOMEM) {
+                    return Err(errno);
+                }
                 log::debug!("no pidfd for a client (it has exited?): {e}");
-                return None;
+                return Ok(None);
             }
         };
-        self.lock().ask(pidfd.as_fd())
+        Ok(self.lock().ask(pidfd.as_fd()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {

@@ -53,6 +53,9 @@ pub struct Context<'a> {
     pub process: Option<&'a Process>,
     /// The client's user namespace (see [`fdbroker_policy::Namespace`]).
     pub namespace: Namespace<'a>,
+    /// Why the client's process is not known yet, if the broker lacked the resources to
+    /// read it: its opens are refused with this errno, undecided.
+    pub unidentified: Option<Errno>,
     /// The policy in force, with its counters.
     pub live: &'a Live,
     /// A shadow policy to compare decisions with (`serve --shadow-policy`).
@@ -218,6 +221,9 @@ fn serve_opens(
     opens: &Opens<'_>,
     shape: ReplyShape,
 ) -> io::Result<Sent> {
+    if let Some(errno) = ctx.unidentified {
+        return refuse_unidentified(sock, peer, opens, shape, errno);
+    }
     let verdicts = decide(&ctx.live.policy, who(peer, ctx), opens);
     if let Some(shadow) = ctx.shadow {
         compare_shadow(peer, who(peer, ctx), &shadow.policy, opens, &verdicts);
@@ -232,6 +238,32 @@ fn serve_opens(
         close_all(opened.into_iter().filter_map(Result::ok).map(|o| o.fd));
     }
     sent
+}
+
+/// Refuses every open of a request whose client's process could not be read for lack of
+/// resources (`errno`): without it nothing can be decided, and deciding as if it were in
+/// the broker's user namespace could grant it what its namespace's owner may not have.
+fn refuse_unidentified(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    opens: &Opens<'_>,
+    shape: ReplyShape,
+    errno: Errno,
+) -> io::Result<Sent> {
+    log::warn!(
+        "refused request from uid={} pid={}: cannot read its process ({errno}), nothing decided",
+        peer.uid,
+        peer.pid
+    );
+    let refused = || {
+        Err(OpenFailure {
+            kind: ErrorKind::Internal,
+            errno,
+            reason: Reason::OutOfResources,
+        })
+    };
+    let opened: Vec<Result<Opened, OpenFailure>> = opens.paths.iter().map(|_| refused()).collect();
+    reply_opened(sock, shape, &opened)
 }
 
 /// What the policy says of one path, before anything is opened: its decision, or why it

@@ -328,18 +328,25 @@ impl Server<'_> {
                 };
                 // Without a reader, the kernel cannot name the client's process: its
                 // namespace is taken for the broker's (as the start-up warning says).
-                let (process, namespace) = match self.reader {
-                    Some(reader) => {
-                        let process = conn.process(|| reader.read_peer(conn.fd.as_fd()));
-                        let namespace = process
-                            .map_or(Namespace::Other(None), |p| Namespace::of(&p.user_namespace));
-                        (process, namespace)
-                    }
-                    None => (None, Namespace::Broker),
+                // Out of fds for its pidfd, it is not known yet: its opens are refused
+                // for lack of resources, and the next request tries again.
+                let (process, namespace, unidentified) = match self.reader {
+                    Some(reader) => match conn.process(|| reader.read_peer(conn.fd.as_fd())) {
+                        Ok(process) => (
+                            process,
+                            process.map_or(Namespace::Other(None), |p| {
+                                Namespace::of(&p.user_namespace)
+                            }),
+                            None,
+                        ),
+                        Err(errno) => (None, Namespace::Other(None), Some(errno)),
+                    },
+                    None => (None, Namespace::Broker, None),
                 };
                 let ctx = request::Context {
                     process,
                     namespace,
+                    unidentified,
                     live: &live,
                     shadow: shadow.as_deref(),
                     store: self.store,

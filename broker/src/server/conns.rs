@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use fdbroker_policy::Process;
+use rustix::io::Errno;
 
 use super::connections::Connections;
 use super::id_hash::BuildIdHasher;
@@ -114,9 +115,18 @@ impl Conn {
         ))
     }
 
-    /// The peer's process, read by `read` the first time it is asked for.
-    pub fn process(&self, read: impl FnOnce() -> Option<Process>) -> Option<&Process> {
-        self.process.get_or_init(read).as_ref()
+    /// The peer's process, read by `read` the first time it is asked for and read. A
+    /// read that fails (for lack of resources) is not kept: the next request reads again.
+    pub fn process(
+        &self,
+        read: impl FnOnce() -> Result<Option<Process>, Errno>,
+    ) -> Result<Option<&Process>, Errno> {
+        if let Some(known) = self.process.get() {
+            return Ok(known.as_ref());
+        }
+        // One worker at a time serves a connection: no other read races this one.
+        let read = read()?;
+        Ok(self.process.get_or_init(|| read).as_ref())
     }
 
     fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
