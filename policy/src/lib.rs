@@ -52,6 +52,7 @@
 //! | `create_mode` | optional | Allow rules only. The mask applied to the mode of files this rule lets a client create, written in octal (`0o640`), at most `0o777`. Default `0o600`. |
 //! | `units` | optional | Non-empty list of systemd service or scope names (`"clamav-daemon.service"`): the rule applies only to a client whose process is in one of them (its cgroup's last `*.service` or `*.scope` component). |
 //! | `executables` | optional | Non-empty list of absolute paths (`"/usr/sbin/clamd"`): the rule applies only to a client whose process runs one of them (`/proc/PID/exe`). |
+//! | `user_namespaces` | optional | Allow rules only. `true` lets the rule grant to a client in a user namespace other than the broker's ([`Namespace`]); default `false`. |
 //!
 //! A rule applies to a client if its uid is in `users` **or** its primary or a supplementary
 //! gid is in `groups`. A rule must have `users` or `groups` (or both), and each that is present
@@ -66,6 +67,11 @@
 //! matches every one of them that is present; the broker reads them for the process that
 //! connected ([`Process`]). A client whose process could not be read (it exited, or the
 //! kernel has no `SO_PEERPIDFD`) matches no rule that names them.
+//!
+//! A client in a user namespace other than the broker's ([`Peer::namespace`]) is decided
+//! as the namespace's owner as well: a deny rule naming the owner or one of the owner's
+//! groups applies to it, and only an allow rule with `user_namespaces = true` grants it
+//! anything (an owner that is not known admits nothing).
 //!
 //! The access words (see [`Access`]): `read` reads the file; `write` writes it; `create`
 //! creates it if missing (owned by the client, mode masked by `create_mode`) and otherwise
@@ -134,8 +140,8 @@
 //! - an invalid path pattern (the message names it and says what is wrong);
 //! - an unknown user or group name, `"*"` in `groups`, or a numeric id out of range;
 //! - a `create_mode` in a deny rule, not written in octal, or above `0o777`;
-//! - a unit that is not a service or scope name, or an executable that is not an absolute,
-//!   normalized path.
+//! - a unit that is not a service or scope name, an executable that is not an absolute,
+//!   normalized path, or `user_namespaces` in a deny rule.
 #![forbid(unsafe_code)]
 
 mod decide;

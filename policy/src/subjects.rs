@@ -28,8 +28,7 @@ pub struct Peer<'a> {
     /// the policy names ([`crate::Policy::named_gids`]): the decisions are the same.
     pub groups: &'a [u32],
     /// The client's process, for rules that name `units` or `executables`; `None` if it
-    /// was not read (then no such rule applies). Only needed when
-    /// [`crate::Policy::names_process`].
+    /// was not read (then no such rule applies).
     pub process: Option<&'a crate::Process>,
     /// The client's user namespace: one not the broker's makes it decided as the
     /// namespace's owner as well (see [`crate::Namespace`]).

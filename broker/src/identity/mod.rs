@@ -1,5 +1,6 @@
-//! Who a client is beyond its uid: the systemd unit and the executable of the process that
-//! connected, for rules that name `units` or `executables`.
+//! Who a client is beyond its uid: the systemd unit, the executable and the user namespace
+//! of the process that connected, for rules that name `units` or `executables`, and for
+//! deciding clients in user namespaces as their owner too.
 //!
 //! The kernel names that process race-free: a connected socket holds a reference to the
 //! connecting process (its `struct pid`, not its number), and `SO_PEERPIDFD` turns it into

@@ -48,8 +48,7 @@ use crate::server::reloads::Reloads;
 /// What a request is decided and answered with.
 #[derive(Debug)]
 pub struct Context<'a> {
-    /// The client's process, when the policy names units or executables and it could be
-    /// read (see [`crate::identity`]).
+    /// The client's process, when it could be read (see [`crate::identity`]).
     pub process: Option<&'a Process>,
     /// The client's user namespace (see [`fdbroker_policy::Namespace`]).
     pub namespace: Namespace<'a>,

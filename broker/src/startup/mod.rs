@@ -189,12 +189,12 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
 }
 
 /// Starts the process reader ([`crate::identity`]) while still root, or, on a kernel
-/// without `SO_PEERPIDFD`, says once that rules naming units or executables never match.
+/// without `SO_PEERPIDFD`, says once what the broker cannot tell without it.
 fn start_process_reader() -> Result<Option<ProcessReader>, StartError> {
     if !identity::pidfd::supported() {
         log::warn!(
             "this kernel has no SO_PEERPIDFD (Linux 6.5+): rules naming units or executables \
-             match no client"
+             match no client, and clients in user namespaces are decided by their uid alone"
         );
         return Ok(None);
     }
