@@ -123,9 +123,26 @@ pub enum Command {
         )]
         groups: Vec<String>,
         /// Explain for the credentials of this running process (effective uid and gid,
-        /// supplementary groups) instead of --uid/--gid/--groups.
+        /// supplementary groups) instead of --uid/--gid/--groups, and for its systemd unit,
+        /// executable and user namespace, as the broker reads them.
         #[arg(long, value_name = "PID", conflicts_with = "uid")]
         peer_of: Option<u32>,
+        /// The client's systemd unit, for rules naming `units` (without it, such rules do
+        /// not match). Not with --socket, whose broker explains for ids only.
+        #[arg(
+            long,
+            value_name = "UNIT",
+            conflicts_with_all = ["peer_of", "socket"]
+        )]
+        unit: Option<String>,
+        /// The client's executable, an absolute path, for rules naming `executables`
+        /// (without it, such rules do not match). Not with --socket.
+        #[arg(
+            long,
+            value_name = "PATH",
+            conflicts_with_all = ["peer_of", "socket"]
+        )]
+        exe: Option<PathBuf>,
         /// The access words asked for, comma-separated: read, write, create, create_new,
         /// truncate, list.
         #[arg(long, value_name = "ACCESS[,ACCESS...]")]
@@ -176,6 +193,10 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         audit_file: Option<PathBuf>,
     },
+    /// The broker's process reader, which `serve` starts itself to read the unit and
+    /// executable of clients; its standard input must be the broker's socket.
+    #[command(hide = true, name = crate::identity::SUBCOMMAND)]
+    ReadPeers,
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

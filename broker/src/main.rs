@@ -6,6 +6,7 @@
 mod admin;
 mod cli;
 mod keeper;
+mod identity;
 mod policy;
 mod request;
 mod resolver;
@@ -105,6 +106,8 @@ fn main() -> ExitCode {
             gid,
             groups,
             peer_of,
+            unit,
+            exe,
             access,
             path,
         } => {
@@ -125,6 +128,8 @@ fn main() -> ExitCode {
                 source,
                 &admin::Query {
                     who,
+                    unit: unit.as_deref(),
+                    exe: exe.as_deref(),
                     access,
                     path: &path,
                 },
@@ -144,6 +149,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("file keeper: {e}")),
             }
         }
+        Command::ReadPeers => match identity::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("process reader: {e}")),
+        },
         Command::Man { dir } => match admin::man::write_pages(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("man: {e}")),

@@ -122,7 +122,8 @@ impl<'p, 'r> Choice<'p, 'r> {
         // Cheapest tests first: the pattern match is the expensive one.
         if relevant
             && earlier(*best)
-            && rule.subjects.apply_to(self.peer)
+            && applies(self.peer, rule)
+            && rule.identity.matches(self.peer.process)
             && rule.paths[pattern].matches(self.path)
         {
             *best = Some(i);
@@ -136,6 +137,24 @@ impl<'p, 'r> Choice<'p, 'r> {
             (Some(i), _) => Decision::Deny(Some(&rules[i])),
             (None, Some(i)) => Decision::Allow(&rules[i]),
             (None, None) => Decision::BY_DEFAULT,
+        }
+    }
+}
+
+/// Whether `rule` applies to `peer` by its uid and groups. A client in another user
+/// namespace is also its namespace's owner to a deny rule, and only an allow rule with
+/// `user_namespaces = true` grants to it.
+fn applies(peer: &Peer<'_>, rule: &Rule) -> bool {
+    match rule.effect() {
+        Effect::Deny => {
+            rule.subjects.apply_to(peer)
+                || peer
+                    .namespace
+                    .owner()
+                    .is_some_and(|owner| rule.subjects.apply_to(&owner))
+        }
+        Effect::Allow => {
+            peer.namespace.admitted(rule.identity.user_namespaces) && rule.subjects.apply_to(peer)
         }
     }
 }
@@ -201,7 +220,13 @@ effect = "deny"
 "#;
 
     const fn peer(uid: u32, gid: u32, groups: &'static [u32]) -> Peer<'static> {
-        Peer { uid, gid, groups }
+        Peer {
+            uid,
+            gid,
+            groups,
+            process: None,
+            namespace: crate::Namespace::Broker,
+        }
     }
     const CLAMAV: Peer<'static> = peer(1001, 1001, &[]);
     const SCANNER: Peer<'static> = peer(1003, 100, &[7, 50]);

@@ -117,6 +117,8 @@ access = ["read"]
             uid: 1,
             gid: 1,
             groups: &[],
+            process: None,
+            namespace: Default::default(),
         };
         // Directories with few candidates before ones with more, so that a directory's
         // walk reused for another would lose candidates, not only add some.

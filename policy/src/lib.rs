@@ -50,6 +50,9 @@
 //! | `access` | required | Non-empty list of access words: `read`, `write`, `create`, `create_new`, `truncate`, `list`. |
 //! | `effect` | optional | `"allow"` (the default) or `"deny"`. |
 //! | `create_mode` | optional | Allow rules only. The mask applied to the mode of files this rule lets a client create, written in octal (`0o640`), at most `0o777`. Default `0o600`. |
+//! | `units` | optional | Non-empty list of systemd service or scope names (`"clamav-daemon.service"`): the rule applies only to a client whose process is in one of them (its cgroup's last `*.service` or `*.scope` component). |
+//! | `executables` | optional | Non-empty list of absolute paths (`"/usr/sbin/clamd"`): the rule applies only to a client whose process runs one of them (`/proc/PID/exe`). |
+//! | `user_namespaces` | optional | Allow rules only. `true` lets the rule grant to a client in a user namespace other than the broker's ([`Namespace`]); default `false`. |
 //!
 //! A rule applies to a client if its uid is in `users` **or** its primary or a supplementary
 //! gid is in `groups`. A rule must have `users` or `groups` (or both), and each that is present
@@ -59,6 +62,16 @@
 //! integer is a numeric id, 0 to 4294967294 (4294967295 is `(uid_t)-1`, which no one has). A
 //! quoted number such as `"1001"` is a *name*: write `1001` for the id. `create_mode` must be
 //! octal because a decimal mode such as `400` would silently mean `0o620`.
+//!
+//! `units` and `executables` narrow a rule, allow or deny, to clients whose process also
+//! matches every one of them that is present; the broker reads them for the process that
+//! connected ([`Process`]). A client whose process could not be read (it exited, or the
+//! kernel has no `SO_PEERPIDFD`) matches no rule that names them.
+//!
+//! A client in a user namespace other than the broker's ([`Peer::namespace`]) is decided
+//! as the namespace's owner as well: a deny rule naming the owner or one of the owner's
+//! groups applies to it, and only an allow rule with `user_namespaces = true` grants it
+//! anything (an owner that is not known admits nothing).
 //!
 //! The access words (see [`Access`]): `read` reads the file; `write` writes it; `create`
 //! creates it if missing (owned by the client, mode masked by `create_mode`) and otherwise
@@ -126,20 +139,25 @@
 //! - an unknown access word or effect (likewise with the word meant, or the valid words);
 //! - an invalid path pattern (the message names it and says what is wrong);
 //! - an unknown user or group name, `"*"` in `groups`, or a numeric id out of range;
-//! - a `create_mode` in a deny rule, not written in octal, or above `0o777`.
+//! - a `create_mode` in a deny rule, not written in octal, or above `0o777`;
+//! - a unit that is not a service or scope name, an executable that is not an absolute,
+//!   normalized path, or `user_namespaces` in a deny rule.
 #![forbid(unsafe_code)]
 
 mod decide;
 mod decider;
 mod diagnostic;
 mod hash;
+mod identity;
 mod index;
 mod lint;
+mod namespace;
 mod parse;
 mod parse_rule;
 mod path;
 mod pattern;
 mod policy;
+mod process;
 #[cfg(test)]
 mod reference;
 mod rule;
@@ -158,7 +176,9 @@ pub use diagnostic::{Diagnostic, FileErrors, LoadError};
 pub use fdbroker_wire::Access;
 use fdbroker_wire::UnknownAccessWord;
 pub use lint::Warning;
+pub use namespace::{Namespace, Owner, UserNamespace};
 pub use policy::Policy;
+pub use process::Process;
 pub use rule::{Effect, Rule};
 pub use scope::Root;
 pub use subjects::{NameResolver, Peer};

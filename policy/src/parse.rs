@@ -260,7 +260,7 @@ comment = "no name"
                 "18:1: missing required key `name` in this [[rule]]",
                 "19:9: `users` is empty: list at least one user",
                 "20:10: path pattern \"/a/**b\" has \"**\" inside the component \"**b\" (\"**\" must be a whole component)",
-                "22:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode)",
+                "22:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode, units, executables, user_namespaces)",
             ]
         );
     }

@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use toml::de::{DeTable, DeValue};
 
+use crate::identity::Identity;
 use crate::pattern::Pattern;
 use crate::rule::{DEFAULT_CREATE_MODE, Rule};
 use crate::subjects::Subjects;
@@ -11,7 +12,7 @@ use crate::walk::{self, Errors};
 use crate::{Access, Effect, NameResolver, UnknownAccessWord};
 
 /// The keys a `[[rule]]` may have.
-const KEYS: [&str; 7] = [
+const KEYS: [&str; 10] = [
     "name",
     "users",
     "groups",
@@ -19,6 +20,9 @@ const KEYS: [&str; 7] = [
     "access",
     "effect",
     "create_mode",
+    "units",
+    "executables",
+    "user_namespaces",
 ];
 
 /// Validates `table`, the rule whose `[[rule]]` header is at byte range `header`. Returns the
@@ -66,6 +70,14 @@ pub(crate) fn parse_rule(
         errors.at(header.clone(), msg);
     }
 
+    let mut identity = Identity::default();
+    if let Some(units) = table.get("units") {
+        identity.add_units(errors, units);
+    }
+    if let Some(executables) = table.get("executables") {
+        identity.add_executables(errors, executables);
+    }
+
     let items = paths.and_then(|v| walk::list(errors, "paths", "path pattern", v));
     let patterns: Vec<Pattern> = items
         .unwrap_or_default()
@@ -107,6 +119,10 @@ pub(crate) fn parse_rule(
         },
     };
 
+    if let Some(value) = table.get("user_namespaces") {
+        identity.set_user_namespaces(errors, value, effect == Effect::Deny);
+    }
+
     let create_mode = match table.get_key_value("create_mode") {
         None => DEFAULT_CREATE_MODE,
         Some((key, _)) if effect == Effect::Deny => {
@@ -130,6 +146,7 @@ pub(crate) fn parse_rule(
         access: granted,
         decides: Rule::decided_words(effect, granted),
         create_mode,
+        identity,
     })
 }
 
@@ -227,7 +244,7 @@ mod tests {
     #[test]
     fn unknown_keys_words_and_effects_are_named() {
         check(&[
-            "comment = \"x\" => 7:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode)",
+            "comment = \"x\" => 7:1: unknown key \"comment\" in a [[rule]] (expected name, users, groups, paths, access, effect, create_mode, units, executables, user_namespaces)",
             "path = [\"/y\"] => 7:1: unknown key \"path\" in a [[rule]] (did you mean \"paths\"?)",
             "create-mode = 0o640 => 7:1: unknown key \"create-mode\" in a [[rule]] (did you mean \"create_mode\"?)",
             "effect = \"permit\" => 7:10: unknown effect \"permit\" (expected \"allow\" or \"deny\")",

@@ -69,6 +69,8 @@ mod tests {
                     uid,
                     gid,
                     groups: &groups,
+                    process: None,
+                    namespace: Default::default(),
                 };
                 agree(&p, &peer, &path, access);
             }
@@ -113,6 +115,8 @@ mod tests {
             uid: 1,
             gid: id(5000 + (t + 2) % 500),
             groups: &[],
+            process: None,
+            namespace: Default::default(),
         };
         let queue = format!("/var/spool/q{}/x/in/a/b", t + 2);
         assert_eq!(agree(&p, &spool, &queue, write), allow(t + 2));
@@ -126,6 +130,8 @@ mod tests {
                     uid,
                     gid: 1,
                     groups: &groups,
+                    process: None,
+                    namespace: Default::default(),
                 };
                 for path in [
                     format!("/srv/tenant{i}/uploads/secret/s"),

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::Access;
+use crate::identity::Identity;
 use crate::pattern::Pattern;
 use crate::subjects::Subjects;
 
@@ -41,6 +42,8 @@ pub struct Rule {
     /// The words the rule answers for in a decision (see [`Rule::decides`]).
     pub(crate) decides: Access,
     pub(crate) create_mode: u32,
+    /// The process fields (`units`, `executables`) the client must also match.
+    pub(crate) identity: Identity,
 }
 
 impl Rule {
@@ -107,6 +110,27 @@ impl Rule {
     /// The gids the rule names in `groups`, resolved, in file order.
     pub fn gids(&self) -> &[u32] {
         self.subjects.gids()
+    }
+
+    /// The systemd units the rule names in `units`, in file order (empty: any).
+    pub fn units(&self) -> &[String] {
+        self.identity.units()
+    }
+
+    /// The executables the rule names in `executables`, in file order (empty: any).
+    pub fn executables(&self) -> &[String] {
+        self.identity.executables()
+    }
+
+    /// `user_namespaces = true`: the rule may grant to clients in user namespaces.
+    pub fn user_namespaces(&self) -> bool {
+        self.identity.user_namespaces
+    }
+
+    /// The rule's process fields as ` units=[..] executables=[..] user_namespaces=true`,
+    /// each only when set (empty for a rule setting none).
+    pub fn identity(&self) -> &impl fmt::Display {
+        &self.identity
     }
 
     /// Who the rule applies to, resolved to ids: `users=[*]` or `users=[0,1001]

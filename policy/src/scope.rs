@@ -150,7 +150,13 @@ paths = ["/b/**", "/c/*.txt"]
 access = ["read"]
 "#,
         );
-        let peer = |uid, gid, groups: &'static [u32]| crate::Peer { uid, gid, groups };
+        let peer = |uid, gid, groups: &'static [u32]| crate::Peer {
+            uid,
+            gid,
+            groups,
+            process: None,
+            namespace: Default::default(),
+        };
         let granting = |peer| p.granting(&peer).map(Rule::name).collect::<Vec<_>>();
         assert!(
             granting(peer(7, 7, &[])).is_empty(),
@@ -192,6 +198,8 @@ access = ["read"]
             uid,
             gid: uid,
             groups: &[],
+            process: None,
+            namespace: Default::default(),
         };
         assert_eq!(p.granting(&peer(5)).count(), 0);
         assert_eq!(

@@ -27,6 +27,12 @@ pub struct Peer<'a> {
     /// of each rule that may apply, so a caller with many groups should pass only those
     /// the policy names ([`crate::Policy::named_gids`]): the decisions are the same.
     pub groups: &'a [u32],
+    /// The client's process, for rules that name `units` or `executables`; `None` if it
+    /// was not read (then no such rule applies).
+    pub process: Option<&'a crate::Process>,
+    /// The client's user namespace: one not the broker's makes it decided as the
+    /// namespace's owner as well (see [`crate::Namespace`]).
+    pub namespace: crate::Namespace<'a>,
 }
 
 /// The ids a rule applies to.
@@ -191,7 +197,13 @@ mod tests {
     }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> Peer<'_> {
-        Peer { uid, gid, groups }
+        Peer {
+            uid,
+            gid,
+            groups,
+            process: None,
+            namespace: Default::default(),
+        }
     }
 
     #[test]

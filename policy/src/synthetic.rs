@@ -211,6 +211,8 @@ pub(crate) fn last_tenant(n: usize) -> (usize, Peer<'static>) {
             uid,
             gid: uid,
             groups: &[],
+            process: None,
+            namespace: Default::default(),
         },
     )
 }

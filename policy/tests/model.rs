@@ -165,7 +165,7 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("valid policy refused: {e:?}\n{text}"))),
         };
         for req in &reqs {
-            let peer = Peer { uid: req.uid, gid: req.gid, groups: &req.groups };
+            let peer = Peer { uid: req.uid, gid: req.gid, groups: &req.groups , process: None, namespace: Default::default(),};
             let access = Access::from_bits(req.access).expect("known bits");
             let got = parsed.decide(&peer, &req.path, access);
             let got = (got.is_allowed(), got.rule().map(|r| r.name()));
@@ -185,7 +185,7 @@ proptest! {
             Err(e) => return Err(TestCaseError::fail(format!("valid policy refused: {e:?}\n{text}"))),
         };
         let first = &reqs[0];
-        let peer = Peer { uid: first.uid, gid: first.gid, groups: &first.groups };
+        let peer = Peer { uid: first.uid, gid: first.gid, groups: &first.groups , process: None, namespace: Default::default(),};
         let access = Access::from_bits(first.access).expect("known bits");
         let mut paths: Vec<&[u8]> = reqs.iter().map(|r| r.path.as_slice()).collect();
         let mut sorted = paths.clone();
@@ -214,7 +214,7 @@ proptest! {
                     let line = usize::try_from(rule.line()).unwrap_or(usize::MAX);
                     prop_assert!((1..=lines).contains(&line), "rule {} at line {}", rule.name(), line);
                 }
-                let peer = Peer { uid: 0, gid: 10, groups: &[11] };
+                let peer = Peer { uid: 0, gid: 10, groups: &[11] , process: None, namespace: Default::default(),};
                 let _ = parsed.decide(&peer, b"/a/b", Access::READ);
             }
         }

@@ -41,12 +41,20 @@ fn assert_reload_failed(new: &str, why: &str) {
     );
 }
 
-/// The broker's name resolver: its only child process.
+/// The broker's name resolver: its one child process named `fdbroker-names` (the other,
+/// `fdbroker-peers`, is its process reader).
 fn resolver(broker: &Broker<'_>) -> u32 {
-    match broker.children()[..] {
+    let comm = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let children = broker.children();
+    let named: Vec<u32> = children
+        .iter()
+        .filter(|pid| comm(pid).trim() == "fdbroker-names")
+        .copied()
+        .collect();
+    match named[..] {
         [pid] => pid,
-        ref other => broker.fail(&format!(
-            "expected one child process (the name resolver), found {other:?}"
+        _ => broker.fail(&format!(
+            "expected one child process named fdbroker-names (the name resolver), found {children:?}"
         )),
     }
 }

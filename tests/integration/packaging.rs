@@ -164,7 +164,8 @@ fn the_service_unit_is_hardened() {
 
 /// The bounding set is exactly what the broker can need: the capabilities
 /// `fdbroker check --verbose` reports for a policy granting every access word, plus
-/// `CAP_SETUID` and `CAP_SETGID` for its name resolver to become nobody.
+/// `CAP_SETUID` and `CAP_SETGID` for its name resolver to become nobody, and
+/// `CAP_SYS_PTRACE` for its process reader (rules naming units or executables).
 #[test]
 fn the_capability_bounding_set_is_what_a_full_policy_needs() {
     let tree = Tree::new();
@@ -188,7 +189,7 @@ fn the_capability_bounding_set_is_what_a_full_policy_needs() {
         .find_map(|l| l.strip_prefix("capabilities: "))
         .unwrap_or_else(|| out.fail("no capabilities line"))
         .split(',')
-        .chain(["CAP_SETGID", "CAP_SETUID"])
+        .chain(["CAP_SETGID", "CAP_SETUID", "CAP_SYS_PTRACE"])
         .collect();
     let (_, service) = unit("fdbroker.service");
     let bounding: BTreeSet<&str> = values(&service, "Service", "CapabilityBoundingSet")

@@ -15,9 +15,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use fdbroker_agent::ExplainFor;
-use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
+use fdbroker_policy::{
+    Effect, NameResolver, Namespace, Peer, Policy, Process, UserNamespace, Warning,
+};
 use fdbroker_wire::{Access, check_path};
 
+use crate::identity;
 use crate::policy;
 use crate::resolver::system::{self, SystemNames};
 use crate::startup::privileges::Caps;
@@ -105,11 +108,12 @@ fn print_rules(policy: &Policy) {
     for rule in policy.rules() {
         let paths: Vec<String> = rule.patterns().map(|p| format!("{p:?}")).collect();
         let mut line = format!(
-            "rule {:?} (line {}): {} {} paths=[{}] access={}",
+            "rule {:?} (line {}): {} {}{} paths=[{}] access={}",
             rule.name(),
             rule.line(),
             rule.effect(),
             rule.subjects(),
+            rule.identity(),
             paths.join(","),
             rule.access()
         );
@@ -138,6 +142,10 @@ pub enum Who<'a> {
 pub struct Query<'a> {
     /// The client.
     pub who: Who<'a>,
+    /// Its systemd unit (`--unit`).
+    pub unit: Option<&'a str>,
+    /// Its executable (`--exe`).
+    pub exe: Option<&'a Path>,
     /// The access words asked for.
     pub access: Access,
     /// The path asked for.
@@ -177,11 +185,21 @@ pub fn explain(source: PolicySource<'_>, query: &Query<'_>) -> Result<bool, Stri
         }
     };
     let policy = policy::file::load(policy_file, &SystemNames)?;
+    let process = match query.who {
+        Who::PeerOf(pid) => identity::read_pid(pid as i32),
+        Who::Ids { .. } => Process {
+            unit: query.unit.map(str::to_owned),
+            exe: query.exe.map(|e| e.as_os_str().as_bytes().to_vec()),
+            user_namespace: UserNamespace::Broker,
+        },
+    };
     let decision = policy.decide(
         &Peer {
             uid: client.uid,
             gid: client.gid,
             groups: &client.groups,
+            process: Some(&process),
+            namespace: Namespace::of(&process.user_namespace),
         },
         path,
         query.access,
@@ -190,7 +208,35 @@ pub fn explain(source: PolicySource<'_>, query: &Query<'_>) -> Result<bool, Stri
     if let Some(looked_up) = client.looked_up {
         println!("{looked_up}");
     }
+    // What was read of the process, where it could matter: a rule names a unit or an
+    // executable, or the process is in another user namespace.
+    let names_process = policy
+        .rules()
+        .iter()
+        .any(|r| !r.units().is_empty() || !r.executables().is_empty());
+    if let Who::PeerOf(pid) = query.who
+        && (names_process || process.user_namespace != UserNamespace::Broker)
+    {
+        println!("{}", described(pid, &process));
+    }
     Ok(decision.is_allowed())
+}
+
+/// `--peer-of`'s second line: what was read of the process besides its ids.
+fn described(pid: u32, process: &Process) -> String {
+    let unit = process.unit.as_deref().unwrap_or("(none)");
+    let exe = process
+        .exe
+        .as_deref()
+        .map_or_else(|| "(unreadable)".into(), String::from_utf8_lossy);
+    let namespace = match &process.user_namespace {
+        UserNamespace::Broker => String::new(),
+        UserNamespace::Other(Some(owner)) => {
+            format!(", in a user namespace owned by uid {}", owner.uid)
+        }
+        UserNamespace::Other(None) => ", in a user namespace of unknown owner".into(),
+    };
+    format!("process {pid}: unit {unit}, executable {exe}{namespace}")
 }
 
 /// The client to explain for.

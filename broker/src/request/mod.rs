@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use fdbroker_policy::{Decision, Peer, Policy, Rule};
+use fdbroker_policy::{Decision, Namespace, Peer, Policy, Process, Rule};
 use fdbroker_wire::{
     Access, Batch, ErrorKind, Grants, MAX_BATCH, MAX_MESSAGE_TEXT, MAX_RESPONSE, MAX_RULE_NAME,
     Outcome as BatchOutcome, PathError, Reason, Received, ReloadAttempt, Request, Response,
@@ -34,7 +34,7 @@ use fdbroker_wire::{
 };
 use rustix::io::Errno;
 
-use self::audit::{Audit, Outcome, Pending, QuotedPath};
+use self::audit::{Audit, Named, Outcome, Pending, QuotedPath};
 use self::close_runs::close_all;
 use self::open::{NewFile, OpenFailure, Opened};
 use self::reply::{Sent, reply, reply_error};
@@ -48,6 +48,13 @@ use crate::server::reloads::Reloads;
 /// What a request is decided and answered with.
 #[derive(Debug)]
 pub struct Context<'a> {
+    /// The client's process, when it could be read (see [`crate::identity`]).
+    pub process: Option<&'a Process>,
+    /// The client's user namespace (see [`fdbroker_policy::Namespace`]).
+    pub namespace: Namespace<'a>,
+    /// Why the client's process is not known yet, if the broker lacked the resources to
+    /// read it: its opens are refused with this errno, undecided.
+    pub unidentified: Option<Errno>,
     /// The policy in force, with its counters.
     pub live: &'a Live,
     /// A shadow policy to compare decisions with (`serve --shadow-policy`).
@@ -136,6 +143,8 @@ pub fn handle(
                 uid,
                 gid,
                 groups: &groups.0,
+                process: None,
+                namespace: Default::default(),
             };
             (0, explain(sock, peer, ctx.live, &client, path, access))
         }
@@ -211,9 +220,12 @@ fn serve_opens(
     opens: &Opens<'_>,
     shape: ReplyShape,
 ) -> io::Result<Sent> {
-    let verdicts = decide(&ctx.live.policy, peer, opens);
+    if let Some(errno) = ctx.unidentified {
+        return refuse_unidentified(sock, peer, opens, shape, errno);
+    }
+    let verdicts = decide(&ctx.live.policy, who(peer, ctx), opens);
     if let Some(shadow) = ctx.shadow {
-        compare_shadow(peer, &shadow.policy, opens, &verdicts);
+        compare_shadow(peer, who(peer, ctx), &shadow.policy, opens, &verdicts);
     }
     let opened = open_all(peer, &ctx.live.inactive, opens, &verdicts);
     let sent = reply_opened(sock, shape, &opened);
@@ -227,6 +239,32 @@ fn serve_opens(
     sent
 }
 
+/// Refuses every open of a request whose client's process could not be read for lack of
+/// resources (`errno`): without it nothing can be decided, and deciding as if it were in
+/// the broker's user namespace could grant it what its namespace's owner may not have.
+fn refuse_unidentified(
+    sock: BorrowedFd<'_>,
+    peer: &PeerCreds,
+    opens: &Opens<'_>,
+    shape: ReplyShape,
+    errno: Errno,
+) -> io::Result<Sent> {
+    log::warn!(
+        "refused request from uid={} pid={}: cannot read its process ({errno}), nothing decided",
+        peer.uid,
+        peer.pid
+    );
+    let refused = || {
+        Err(OpenFailure {
+            kind: ErrorKind::Internal,
+            errno,
+            reason: Reason::OutOfResources,
+        })
+    };
+    let opened: Vec<Result<Opened, OpenFailure>> = opens.paths.iter().map(|_| refused()).collect();
+    reply_opened(sock, shape, &opened)
+}
+
 /// What the policy says of one path, before anything is opened: its decision, or why it
 /// was never decided (it breaks the path rule: in a batch; an `Open`'s path was checked
 /// when it was decoded).
@@ -237,26 +275,34 @@ type Verdict<'p> = Result<Decision<'p>, PathError>;
 ///
 /// The policy is asked before the file system is touched, so a refused client learns
 /// nothing about the path, not even whether it exists.
-fn decide<'p>(policy: &'p Policy, peer: &PeerCreds, opens: &Opens<'_>) -> Vec<Verdict<'p>> {
-    let mut decider = policy.decider(who(peer), opens.access);
+fn decide<'p>(policy: &'p Policy, client: Peer<'_>, opens: &Opens<'_>) -> Vec<Verdict<'p>> {
+    let mut decider = policy.decider(client, opens.access);
     let decide = |path: &&[u8]| check_path(path).map(|()| decider.decide(path));
     opens.paths.iter().map(decide).collect()
 }
 
 /// The policy's view of the client.
-fn who(peer: &PeerCreds) -> Peer<'_> {
+fn who<'a>(peer: &'a PeerCreds, ctx: &Context<'a>) -> Peer<'a> {
     Peer {
         uid: peer.uid,
         gid: peer.gid,
         groups: &peer.groups,
+        process: ctx.process,
+        namespace: ctx.namespace,
     }
 }
 
 /// 3. Shadow: logs each path the `shadow` policy decides differently from the live one.
 ///    The shadow never grants anything: these lines are all it does.
-fn compare_shadow(peer: &PeerCreds, shadow: &Policy, opens: &Opens<'_>, verdicts: &[Verdict<'_>]) {
+fn compare_shadow(
+    peer: &PeerCreds,
+    client: Peer<'_>,
+    shadow: &Policy,
+    opens: &Opens<'_>,
+    verdicts: &[Verdict<'_>],
+) {
     let access = opens.access;
-    let mut decider = shadow.decider(who(peer), access);
+    let mut decider = shadow.decider(client, access);
     for (path, verdict) in opens.paths.iter().zip(verdicts) {
         let Ok(live) = verdict else { continue };
         let decision = decider.decide(path);
@@ -481,7 +527,14 @@ fn record_one(
         }
         (Ok(Decision::Deny(rule)), _, _) => {
             counts.denied(rule.map(Rule::index));
-            records.open(peer, access, path, rule.map(Rule::name), Outcome::Deny);
+            records.open(
+                peer,
+                access,
+                path,
+                rule.map(Rule::name),
+                Named::by(rule, ctx.process, ctx.namespace),
+                Outcome::Deny,
+            );
         }
         (Ok(Decision::Allow(rule)), Ok(opened), Delivery::Sent) => {
             counts.allowed(rule.index());
@@ -490,7 +543,14 @@ fn record_one(
             } else {
                 Outcome::Allow
             };
-            records.open(peer, access, path, Some(rule.name()), outcome);
+            records.open(
+                peer,
+                access,
+                path,
+                Some(rule.name()),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
+                outcome,
+            );
         }
         (Ok(Decision::Allow(rule)), Ok(_), Delivery::Failed(errno)) => {
             counts.allowed(rule.index());
@@ -499,7 +559,14 @@ fn record_one(
                 errno,
                 reason: "the reply with the fd could not be sent",
             };
-            records.open(peer, access, path, Some(rule.name()), outcome);
+            records.open(
+                peer,
+                access,
+                path,
+                Some(rule.name()),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
+                outcome,
+            );
         }
         (Ok(Decision::Allow(rule)), Err(f), _) => {
             counts.allowed(rule.index());
@@ -508,7 +575,14 @@ fn record_one(
                 errno: f.errno.raw_os_error(),
                 reason: f.reason.as_str(),
             };
-            records.open(peer, access, path, Some(rule.name()), outcome);
+            records.open(
+                peer,
+                access,
+                path,
+                Some(rule.name()),
+                Named::by(Some(rule), ctx.process, ctx.namespace),
+                outcome,
+            );
         }
     }
 }
@@ -589,7 +663,14 @@ fn grants(
     live: &Live,
     first_rule: u32,
 ) -> io::Result<Sent> {
-    let who = who(peer);
+    // The names of the allow rules that name its uid or groups, whatever its process.
+    let who = Peer {
+        uid: peer.uid,
+        gid: peer.gid,
+        groups: &peer.groups,
+        process: None,
+        namespace: Namespace::Broker,
+    };
     let rule_count = live.policy.granting(&who).count();
     if rule_count == 0 {
         return deny(sock, "status is for root and the clients the policy grants");

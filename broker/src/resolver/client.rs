@@ -72,27 +72,7 @@ impl Resolver {
     /// until it has dropped its privileges and is ready. Call it before the broker drops its
     /// own: the resolver needs `CAP_SETUID` and `CAP_SETGID` to become nobody.
     pub fn spawn() -> io::Result<Resolver> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
-        let mut command = Command::new("/proc/self/exe");
-        command
-            .arg0("fdbroker")
-            .arg(SUBCOMMAND)
-            .env_clear()
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Some(filter) = std::env::var_os("RUST_LOG") {
-            command.env("RUST_LOG", filter);
-        }
-        let child = command.spawn()?;
-        // The command holds the resolver's end until dropped; once only the resolver
-        // holds it, its exit is an end of file here.
-        drop(command);
+        let (ours, child) = spawn_helper(SUBCOMMAND)?;
         let mut conn = Conn {
             socket: ours,
             child,
@@ -146,6 +126,35 @@ impl Resolver {
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Starts this very executable again as `fdbroker SUBCOMMAND` (a helper process of the
+/// broker's), with its end of a new socketpair as standard input, the broker's standard
+/// error and `RUST_LOG`, and nothing else of the broker's environment. Returns the
+/// broker's end and the child.
+pub(crate) fn spawn_helper(subcommand: &str) -> io::Result<(OwnedFd, Child)> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg0("fdbroker")
+        .arg(subcommand)
+        .env_clear()
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(filter) = std::env::var_os("RUST_LOG") {
+        command.env("RUST_LOG", filter);
+    }
+    let child = command.spawn()?;
+    // The command holds the helper's end until dropped; once only the helper holds it,
+    // its exit is an end of file here.
+    drop(command);
+    Ok((ours, child))
 }
 
 /// Whether a question waits for the late answer to an earlier one that timed out.

@@ -19,9 +19,9 @@
 //! never hangs the broker. Admin commands (`check`, `explain`) are not confined and
 //! resolve names in their own process ([`system`]).
 
-mod client;
+pub(crate) mod client;
 pub mod message;
-mod process;
+pub(crate) mod process;
 pub mod system;
 
 pub use client::Resolver;

@@ -17,7 +17,7 @@ use crate::startup::sandbox::{self, Rule};
 
 /// The identity the resolver runs as when started by root: the kernel's overflow id,
 /// `nobody`/`nogroup` on Debian and most distributions, which owns no files.
-const NOBODY: u32 = 65534;
+pub(crate) const NOBODY: u32 = 65534;
 
 /// Runs the resolver until the broker closes its end. Errors end it, and the broker
 /// reports it gone at its next question.
@@ -91,7 +91,7 @@ fn settle_in() -> io::Result<()> {
 /// without close-on-exec (a listening socket passed by the service manager, say) must not
 /// reach a process that answers questions for it.
 #[allow(unsafe_code)]
-fn close_inherited_fds() {
+pub(crate) fn close_inherited_fds() {
     // SAFETY: this runs first thing in a freshly executed process, before anything opened
     // an fd of its own: no `OwnedFd` or `File` owns any fd from 3 up, so closing them
     // cannot close one from under its owner. No crate in the tree wraps `close_range`.

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use fdbroker_policy::Namespace;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
@@ -325,7 +326,27 @@ impl Server<'_> {
                         return Answered::Close;
                     }
                 };
+                // Without a reader, the kernel cannot name the client's process: its
+                // namespace is taken for the broker's (as the start-up warning says).
+                // Out of fds for its pidfd, it is not known yet: its opens are refused
+                // for lack of resources, and the next request tries again.
+                let (process, namespace, unidentified) = match self.reader {
+                    Some(reader) => match conn.process(|| reader.read_peer(conn.fd.as_fd())) {
+                        Ok(process) => (
+                            process,
+                            process.map_or(Namespace::Other(None), |p| {
+                                Namespace::of(&p.user_namespace)
+                            }),
+                            None,
+                        ),
+                        Err(errno) => (None, Namespace::Other(None), Some(errno)),
+                    },
+                    None => (None, Namespace::Broker, None),
+                };
                 let ctx = request::Context {
+                    process,
+                    namespace,
+                    unidentified,
                     live: &live,
                     shadow: shadow.as_deref(),
                     store: self.store,

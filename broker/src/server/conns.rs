@@ -10,7 +10,10 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use fdbroker_policy::Process;
+use rustix::io::Errno;
 
 use super::connections::Connections;
 use super::id_hash::BuildIdHasher;
@@ -48,6 +51,9 @@ pub struct Conn {
     /// `peer` with its groups narrowed for the policies in force, once a reload has
     /// replaced those `peer`'s were narrowed for (see [`super::peer`]).
     regrouped: Mutex<Option<PeerCreds>>,
+    /// The peer's process, read at the first request decided under a policy that names
+    /// units or executables (see [`crate::identity`]); `None` inside: it could not be read.
+    process: OnceLock<Option<Process>>,
 }
 
 impl Conn {
@@ -107,6 +113,20 @@ impl Conn {
         Ok(Cow::Owned(
             regrouped.clone().unwrap_or_else(|| self.peer.clone()),
         ))
+    }
+
+    /// The peer's process, read by `read` the first time it is asked for and read. A
+    /// read that fails (for lack of resources) is not kept: the next request reads again.
+    pub fn process(
+        &self,
+        read: impl FnOnce() -> Result<Option<Process>, Errno>,
+    ) -> Result<Option<&Process>, Errno> {
+        if let Some(known) = self.process.get() {
+            return Ok(known.as_ref());
+        }
+        // One worker at a time serves a connection: no other read races this one.
+        let read = read()?;
+        Ok(self.process.get_or_init(|| read).as_ref())
     }
 
     fn flight(&self) -> std::sync::MutexGuard<'_, Flight> {
@@ -230,6 +250,7 @@ impl ConnTable {
             charged: AtomicUsize::new(0),
             flight: Mutex::new(Flight::default()),
             regrouped: Mutex::new(None),
+            process: OnceLock::new(),
         });
         conns.insert(token, conn.clone());
         self.connections.opened();

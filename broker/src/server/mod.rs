@@ -52,6 +52,7 @@ use self::conns::ConnTable;
 use self::gate::Gate;
 use self::limits::Limits;
 use self::reloads::Reloads;
+use crate::identity::ProcessReader;
 use crate::policy::store::PolicyStore;
 use crate::request::audit::Audit;
 use crate::resolver::Resolver;
@@ -87,6 +88,9 @@ struct Server<'a> {
     audit: &'a Audit,
     /// Names the audit's users.
     names: &'a Resolver,
+    /// Reads the unit and executable of clients, when the policy names them (`None`: the
+    /// kernel cannot name a client's process).
+    reader: Option<&'a ProcessReader>,
     conns: ConnTable,
     started: Instant,
     /// Accepting stopped for lack of fds; the next tick resumes it, so the loop never spins.
@@ -111,7 +115,7 @@ pub fn run(
     signals: &SignalFd,
     (store, shadow): (&PolicyStore, Option<&PolicyStore>),
     limits: &Limits,
-    (audit, names): (&Audit, &Resolver),
+    (audit, names, reader): (&Audit, &Resolver, Option<&ProcessReader>),
 ) -> io::Result<()> {
     let (reloads, reload_requests) = Reloads::new();
     let server = Server {
@@ -128,6 +132,7 @@ pub fn run(
         limits,
         audit,
         names,
+        reader,
         conns: ConnTable::default(),
         started: Instant::now(),
         accept_paused: AtomicBool::new(false),

@@ -18,6 +18,8 @@ pub enum StartError {
     Resolver(io::Error),
     /// The policy file is unsafe to read, or invalid.
     Policy(String),
+    /// The process reader (for rules naming units or executables) could not be started.
+    ProcessReader(io::Error),
     /// A rule of the policy needs Landlock's truncate right, which this kernel lacks.
     Holdable(String),
     /// The socket the service manager passed (`LISTEN_FDS`) is not one the broker can use.
@@ -53,6 +55,7 @@ impl fmt::Display for StartError {
             StartError::Resolver(e) => write!(f, "cannot start the name resolver: {e}"),
             StartError::Keeper(e) => write!(f, "cannot start the file keeper: {e}"),
             StartError::Policy(e) => write!(f, "invalid policy:\n{e}"),
+            StartError::ProcessReader(e) => write!(f, "cannot start the process reader: {e}"),
             StartError::Holdable(e) | StartError::HoldableWithoutLandlock(e) => {
                 write!(f, "cannot hold the policy: {e}")
             }
@@ -86,6 +89,10 @@ mod tests {
                 "cannot start the name resolver: cause",
             ),
             (StartError::Policy("cause".into()), "invalid policy:\ncause"),
+            (
+                StartError::ProcessReader(io()),
+                "cannot start the process reader: cause",
+            ),
             (
                 StartError::Holdable("cause".into()),
                 "cannot hold the policy: cause",

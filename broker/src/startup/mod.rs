@@ -51,6 +51,7 @@ pub use self::error::StartError;
 use self::listener::bind_listener;
 use self::privileges::{Caps, RunAs};
 use crate::keeper::Keeper;
+use crate::identity::{self, ProcessReader};
 use crate::policy;
 use crate::policy::inactive::{Inactive, InactiveRule};
 use crate::policy::store::{Bounds, PolicyStore};
@@ -128,6 +129,7 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         return Ok(());
     }
     drop(keeper_rules);
+    let reader = start_process_reader()?;
     let inactive = Inactive::new(inactive, policy.rules().len());
     log::info!(
         "policy loaded from {}: {} rules, {} inactive",
@@ -209,7 +211,7 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         &signals,
         (&store, shadow.as_ref()),
         &opts.limits,
-        (&audit, &names),
+        (&audit, &names, reader.as_ref()),
     )
     .map_err(StartError::Workers)?;
     drop(socket);
@@ -218,6 +220,21 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Starts the process reader ([`crate::identity`]) while still root, or, on a kernel
+/// without `SO_PEERPIDFD`, says once what the broker cannot tell without it.
+fn start_process_reader() -> Result<Option<ProcessReader>, StartError> {
+    if !identity::pidfd::supported() {
+        log::warn!(
+            "this kernel has no SO_PEERPIDFD (Linux 6.5+): rules naming units or executables \
+             match no client, and clients in user namespaces are decided by their uid alone"
+        );
+        return Ok(None);
+    }
+    let reader = ProcessReader::spawn().map_err(StartError::ProcessReader)?;
+    log::info!("process reader started (pid {})", reader.pid());
+    Ok(Some(reader))
 }
 
 /// Loads the shadow policy (`--shadow-policy`), which is compared with, never granted from.
@@ -272,6 +289,10 @@ fn print_privileges(
     println!(
         "name resolver: a separate process as uid 65534 (when started as root), no \
          capabilities, read-only file access; the broker itself reads no name database"
+    );
+    println!(
+        "process reader: a separate process as uid 65534 (when started as root) with \
+         CAP_SYS_PTRACE alone, to read the unit and executable of clients for rules naming them"
     );
     println!("landlock: every file-system right denied except:");
     for rule in ruleset {

@@ -6,6 +6,7 @@
 mod accounts;
 mod bins;
 mod broker;
+mod cgroup;
 mod policy;
 mod raw;
 mod run;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 pub use accounts::Account;
 pub use bins::{bin as built_bin, c_lib_dir, example as built_example};
 pub use broker::{Broker, INHERITED_FD, Launch, status_field, write_policy};
+pub use cgroup::TestCgroup;
 pub use policy::Policy;
 pub use raw::{RawConn, encode, read};
 pub use run::{Cmd, Output, User};

@@ -30,6 +30,9 @@ struct Rule {
     access: Vec<String>,
     deny: bool,
     create_mode: Option<u32>,
+    units: Vec<String>,
+    executables: Vec<String>,
+    user_namespaces: bool,
 }
 
 /// Who a `users` or `groups` entry names: a client's uid ([`User`]), a numeric id, or a
@@ -87,6 +90,9 @@ impl Policy {
             access: Vec::new(),
             deny,
             create_mode: None,
+            units: Vec::new(),
+            executables: Vec::new(),
+            user_namespaces: false,
         });
         self
     }
@@ -130,6 +136,27 @@ impl Policy {
         self
     }
 
+    /// The current rule's `units` (systemd unit names).
+    pub fn units<U: AsRef<str>>(mut self, units: &[U]) -> Policy {
+        self.last()
+            .units
+            .extend(units.iter().map(|u| quoted(u.as_ref())));
+        self
+    }
+
+    /// The current rule's `executables` (absolute paths).
+    pub fn executables<P: AsRef<std::path::Path>>(mut self, exes: &[P]) -> Policy {
+        let quote = |p: &P| quoted(&p.as_ref().to_string_lossy());
+        self.last().executables.extend(exes.iter().map(quote));
+        self
+    }
+
+    /// The current rule admits clients in user namespaces: `user_namespaces = true`.
+    pub fn user_namespaces(mut self) -> Policy {
+        self.last().user_namespaces = true;
+        self
+    }
+
     #[track_caller]
     fn last(&mut self) -> &mut Rule {
         self.rules
@@ -159,6 +186,14 @@ impl fmt::Display for Policy {
             }
             if let Some(mode) = rule.create_mode {
                 writeln!(f, "create_mode = 0o{mode:o}")?;
+            }
+            for (key, values) in [("units", &rule.units), ("executables", &rule.executables)] {
+                if !values.is_empty() {
+                    writeln!(f, "{key} = [{}]", values.join(", "))?;
+                }
+            }
+            if rule.user_namespaces {
+                writeln!(f, "user_namespaces = true")?;
             }
         }
         Ok(())

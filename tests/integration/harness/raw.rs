@@ -33,9 +33,15 @@ impl RawConn {
             SocketFlags::CLOEXEC,
             None,
         )?;
+        rustix::net::connect(&sock, &SocketAddrUnix::new(socket)?)?;
+        RawConn::from_socket(sock)
+    }
+
+    /// A connection made elsewhere (by another process, which passed it on): the broker
+    /// knows it by that process's identity.
+    pub fn from_socket(sock: OwnedFd) -> io::Result<RawConn> {
         sockopt::set_socket_timeout(&sock, sockopt::Timeout::Recv, Some(REPLY_TIMEOUT))?;
         sockopt::set_socket_timeout(&sock, sockopt::Timeout::Send, Some(REPLY_TIMEOUT))?;
-        rustix::net::connect(&sock, &SocketAddrUnix::new(socket)?)?;
         Ok(RawConn { sock })
     }
 

@@ -38,6 +38,7 @@ pub struct Cmd {
     scratch: PathBuf,
     timeout: Duration,
     broker_log: Option<PathBuf>,
+    cgroup: Option<PathBuf>,
 }
 
 impl Cmd {
@@ -54,6 +55,7 @@ impl Cmd {
             scratch: scratch.to_path_buf(),
             timeout: CLIENT_TIMEOUT,
             broker_log: None,
+            cgroup: None,
         }
     }
 
@@ -87,6 +89,12 @@ impl Cmd {
 
     pub fn timeout(mut self, timeout: Duration) -> Cmd {
         self.timeout = timeout;
+        self
+    }
+
+    /// Start the command in the cgroup v2 directory `cgroup` (see [`super::cgroup`]).
+    pub fn cgroup(mut self, cgroup: &Path) -> Cmd {
+        self.cgroup = Some(cgroup.to_path_buf());
         self
     }
 
@@ -222,7 +230,37 @@ impl Cmd {
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        if let Some(cgroup) = &self.cgroup {
+            join_cgroup(&mut command, cgroup);
+        }
         command
+    }
+}
+
+/// Makes `command`'s child move itself into `cgroup` before it executes, while still
+/// root: writing 0 to `cgroup.procs` moves the writer.
+#[allow(unsafe_code)]
+fn join_cgroup(command: &mut Command, cgroup: &Path) {
+    use std::os::unix::process::CommandExt;
+    let procs = std::ffi::CString::new(
+        cgroup
+            .join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .expect("cgroup path without NUL");
+    // SAFETY: the closure runs in the forked child before exec and only makes system calls
+    // (open, write, close) on data prepared before the fork: it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = rustix::fs::open(
+                procs.as_c_str(),
+                rustix::fs::OFlags::WRONLY,
+                rustix::fs::Mode::empty(),
+            )?;
+            rustix::io::write(&fd, b"0")?;
+            Ok(())
+        });
     }
 }
 

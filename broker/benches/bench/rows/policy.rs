@@ -33,6 +33,8 @@ const PEER: Peer<'static> = Peer {
     uid: CLIENT_UID,
     gid: CLIENT_GID,
     groups: &[],
+    process: None,
+    namespace: fdbroker_policy::Namespace::Broker,
 };
 
 pub fn run(cx: &mut Cx) -> io::Result<()> {

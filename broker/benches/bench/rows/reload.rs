@@ -392,6 +392,8 @@ fn decision_time(tree: &crate::tree::Tree, text: &str) -> io::Result<f64> {
         uid: CLIENT_UID,
         gid: CLIENT_GID,
         groups: &[],
+        process: None,
+        namespace: Default::default(),
     };
     if !policy.decide(&peer, path, Access::READ).is_allowed() {
         return Err(io::Error::other(

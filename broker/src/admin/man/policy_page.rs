@@ -161,6 +161,35 @@ fn rule_keys(roff: &mut Roff) {
          create, in octal (`0o640`), at most `0o777`; default `0o600`. It must be octal \
          because a decimal 400 would silently mean 0o620.",
     );
+    tagged(
+        roff,
+        "units",
+        "A non-empty list of systemd service or scope names (`\"clamav-daemon.service\"`): \
+         the rule applies only to a client whose process is in one of them (the last \
+         `*.service` or `*.scope` component of its cgroup).",
+    );
+    tagged(
+        roff,
+        "executables",
+        "A non-empty list of absolute paths (`\"/usr/sbin/clamd\"`): the rule applies only \
+         to a client whose process runs one of them (`/proc/PID/exe`).",
+    );
+    tagged(
+        roff,
+        "user_namespaces",
+        "Allow rules only: `true` lets the rule grant to a client in a user namespace other \
+         than the broker's; default `false`, under which no rule grants such a client \
+         anything.",
+    );
+    paragraph(
+        roff,
+        "A rule naming `units` or `executables` applies only when every field it names \
+         matches the process that connected, which the broker reads through a pidfd and \
+         confirms is still that process; a process that exited, or a kernel without \
+         `SO_PEERPIDFD`, matches no such rule. A uid can still act through its own \
+         programs (ptrace, `LD_PRELOAD`): these keys tell apart cooperating programs of one \
+         uid, nothing more.",
+    );
     paragraph(
         roff,
         "A rule applies to a client if its uid is in `users` or its primary or a \
@@ -281,10 +310,12 @@ fn decision(roff: &mut Roff) {
          process, nothing more. A user with subordinate uids (`/etc/subuid`) can connect \
          as one of them, another uid to the broker; one with subordinate gids \
          (`/etc/subgid`) can drop its supplementary groups (`newgidmap`, then `setgroups`). \
-         Such a user escapes a deny rule that names it or its group, and gets whatever a \
-         rule grants its other identity (`users = [\"*\"]`, a group it keeps). \
-         `fdbroker check --verbose` warns of such deny rules; a deny rule with \
-         `users = [\"*\"]` binds everyone.",
+         So a client in a user namespace other than the broker's is decided as the \
+         namespace's owner too: deny rules naming the owner or the owner's groups (from the \
+         group database) bind it, and only a rule with `user_namespaces = true` grants it \
+         anything. Without `SO_PEERPIDFD` the broker cannot tell, and such a user escapes \
+         a deny rule that names it or its group; `fdbroker check --verbose` warns of such \
+         deny rules. A deny rule with `users = [\"*\"]` binds everyone.",
     );
 }
 
@@ -306,7 +337,9 @@ fn errors(roff: &mut Roff) {
          an empty or duplicate name;",
         "an unknown access word or effect, or an invalid path pattern;",
         "an unknown user or group name, `\"*\"` in `groups`, or an id out of range;",
-        "a `create_mode` in a deny rule, not written in octal, or above `0o777`.",
+        "a `create_mode` in a deny rule, not written in octal, or above `0o777`;",
+        "a unit that is not a service or scope name, an executable that is not an \
+         absolute, normalized path, or `user_namespaces` in a deny rule.",
     ] {
         bullet(roff, text);
     }

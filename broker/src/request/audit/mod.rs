@@ -41,6 +41,7 @@ use clap::ValueEnum;
 use fdbroker_wire::Access;
 
 pub use path::QuotedPath;
+pub use record::Named;
 use record::{Record, Subject};
 use time::Stamp;
 
@@ -195,6 +196,7 @@ impl Pending<'_> {
         access: Access,
         path: &[u8],
         rule: Option<&str>,
+        named: Named<'_>,
         outcome: Outcome<'_>,
     ) {
         let record = Record {
@@ -202,6 +204,7 @@ impl Pending<'_> {
             access,
             path,
             rule,
+            named,
             outcome,
         };
         let time = self.time.get_or_insert_with(Stamp::now).as_str();

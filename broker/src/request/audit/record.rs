@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use nix::errno::Errno;
 use serde::Serialize;
 
+use fdbroker_policy::{Namespace, Process, Rule};
 use fdbroker_wire::Access;
 
 use super::Outcome;
@@ -19,7 +20,48 @@ pub struct Record<'a> {
     pub access: Access,
     pub path: &'a [u8],
     pub rule: Option<&'a str>,
+    /// The client's unit and executable, when the deciding rule named them.
+    pub named: Named<'a>,
     pub outcome: Outcome<'a>,
+}
+
+/// What a record says of the client's process: the fields the deciding rule named, so
+/// that a decision that rests on them shows what they were; and, for a client in another
+/// user namespace, the uid that owns it (`owner_uid=-` if unknown).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Named<'a> {
+    pub unit: Option<&'a str>,
+    pub exe: Option<&'a [u8]>,
+    /// `Some` for a client in another user namespace: its owner's uid, if known.
+    pub owner_uid: Option<Option<u32>>,
+}
+
+impl<'a> Named<'a> {
+    /// The fields of `process` that `rule` names, and the owner of `namespace`.
+    pub fn by(
+        rule: Option<&Rule>,
+        process: Option<&'a Process>,
+        namespace: Namespace<'_>,
+    ) -> Named<'a> {
+        let owner_uid = match namespace {
+            Namespace::Broker => None,
+            Namespace::Other(owner) => Some(owner.map(|o| o.uid)),
+        };
+        let (Some(rule), Some(process)) = (rule, process) else {
+            return Named {
+                owner_uid,
+                ..Named::default()
+            };
+        };
+        Named {
+            owner_uid,
+            unit: process.unit.as_deref().filter(|_| !rule.units().is_empty()),
+            exe: process
+                .exe
+                .as_deref()
+                .filter(|_| !rule.executables().is_empty()),
+        }
+    }
 }
 
 /// ` uid=U gid=G pid=P access=A`, the part of a text record between the operation and
@@ -75,6 +117,13 @@ struct Json<'a> {
     access: String,
     path: String,
     rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe: Option<String>,
+    /// Present for a client in another user namespace: its owner (`null` if unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_uid: Option<Option<u32>>,
     errno: Option<String>,
     reason: Option<&'a str>,
 }
@@ -137,6 +186,20 @@ impl Record<'_> {
             }
             None => out.push('-'),
         }
+        if let Some(unit) = self.named.unit {
+            let _ = write!(out, " unit={unit:?}");
+        }
+        if let Some(exe) = self.named.exe {
+            out.push_str(" exe=");
+            push_quoted(out, exe);
+        }
+        match self.named.owner_uid {
+            Some(Some(uid)) => {
+                let _ = write!(out, " owner_uid={uid}");
+            }
+            Some(None) => out.push_str(" owner_uid=-"),
+            None => {}
+        }
         if let Some((errno, reason)) = self.failure() {
             let _ = write!(out, " errno={errno} reason={reason:?}");
         }
@@ -156,6 +219,9 @@ impl Record<'_> {
             access: self.access.to_string(),
             path: Escaped(self.path).to_string(),
             rule: self.rule,
+            unit: self.named.unit,
+            exe: self.named.exe.map(|e| Escaped(e).to_string()),
+            owner_uid: self.named.owner_uid,
             errno: failure.as_ref().map(|(e, _)| e.clone()),
             reason: failure.map(|(_, r)| r),
         };
@@ -196,6 +262,44 @@ mod tests {
     }
 
     #[test]
+    fn identity_fields_follow_the_rule_in_both_formats() {
+        let p = peer();
+        let named = Named {
+            unit: Some("clamav-daemon.service"),
+            exe: Some(b"/usr/sbin/clam\xffd"),
+            owner_uid: Some(Some(1002)),
+        };
+        let r = Record {
+            peer: &p,
+            access: Access::READ,
+            path: b"/srv/a",
+            rule: Some("scan"),
+            named,
+            outcome: Outcome::Deny,
+        };
+        assert_eq!(
+            text(&r),
+            r#"deny op=open uid=2001 gid=2002 pid=77 access=read path="/srv/a" rule="scan" unit="clamav-daemon.service" exe="/usr/sbin/clam\xffd" owner_uid=1002 errno=EACCES reason="denied by rule""#
+        );
+        assert!(
+            json(&r).contains(
+                r#""rule":"scan","unit":"clamav-daemon.service","exe":"/usr/sbin/clam\\xffd","owner_uid":1002,"errno""#
+            ),
+            "{}",
+            json(&r)
+        );
+        let unknown = Record {
+            named: Named {
+                owner_uid: Some(None),
+                ..Named::default()
+            },
+            ..r
+        };
+        assert!(text(&unknown).contains(r#"rule="scan" owner_uid=- errno="#));
+        assert!(json(&unknown).contains(r#""rule":"scan","owner_uid":null,"errno""#));
+    }
+
+    #[test]
     fn text_lines_keep_their_documented_shape() {
         let p = peer();
         let r = Record {
@@ -203,6 +307,7 @@ mod tests {
             access: Access::READ,
             path: b"/srv/a",
             rule: Some("scan"),
+            named: Named::default(),
             outcome: Outcome::Allow,
         };
         assert_eq!(
@@ -211,6 +316,7 @@ mod tests {
         );
         let created = Record {
             access: Access::WRITE | Access::CREATE,
+            named: Named::default(),
             outcome: Outcome::Created,
             ..r
         };
@@ -220,6 +326,7 @@ mod tests {
         );
         let r = Record {
             rule: None,
+            named: Named::default(),
             outcome: Outcome::Deny,
             ..r
         };
@@ -268,6 +375,7 @@ mod tests {
             access: Access::READ,
             path: b"/srv/\xff\"",
             rule: Some("scan"),
+            named: Named::default(),
             outcome: fail,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
@@ -289,6 +397,7 @@ mod tests {
                 .is_some_and(|t| t.ends_with('Z') && t.len() == 24)
         );
         let allow = Record {
+            named: Named::default(),
             outcome: Outcome::Allow,
             rule: None,
             ..r
@@ -296,6 +405,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json(&allow)).unwrap();
         assert!(v["errno"].is_null() && v["reason"].is_null());
         let created = Record {
+            named: Named::default(),
             outcome: Outcome::Created,
             ..allow
         };
