@@ -18,6 +18,7 @@ use fdbroker_agent::ExplainFor;
 use fdbroker_policy::{Effect, NameResolver, Peer, Policy, Warning};
 use fdbroker_wire::{Access, check_path};
 
+use crate::count::count;
 use crate::policy;
 use crate::resolver::system::{self, SystemNames};
 use crate::startup::privileges::Caps;
@@ -43,7 +44,11 @@ pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
             return false;
         }
     };
-    println!("{}: ok ({} rules)", file.display(), policy.rules().len());
+    println!(
+        "{}: ok ({})",
+        file.display(),
+        count(policy.rules().len(), "rule")
+    );
     if verbose {
         print_rules(&policy);
         println!("capabilities: {}", Caps::needed_for(policy.granted()));
