@@ -46,8 +46,8 @@ pub enum Command {
         socket_group: Option<String>,
         /// After binding, switch to this user (a name or uid; its primary group, no
         /// supplementary groups), keeping only the capabilities the policy needs. A small
-        /// process stays root, without capabilities, to reopen the audit file and remove
-        /// the socket for it.
+        /// process stays root, without capabilities, to reopen the audit file, read the
+        /// policy files (root's, mode 0600) for a reload, and remove the socket for it.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
         /// Print the capabilities, user, name resolver and Landlock rules this policy
@@ -183,7 +183,8 @@ pub enum Command {
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
     ResolveNames,
     /// The broker's file keeper, which `serve --user` starts itself to reopen the audit
-    /// file and remove the socket; its standard input must be the broker's socket.
+    /// file, read the policy files for a reload and remove the socket; its standard input
+    /// must be the broker's socket.
     #[command(hide = true, name = crate::keeper::SUBCOMMAND)]
     KeepFiles {
         /// The socket the broker bound, to remove when the broker is gone.
@@ -192,6 +193,12 @@ pub enum Command {
         /// The audit file, to open for the broker after log rotation.
         #[arg(long, value_name = "PATH")]
         audit_file: Option<PathBuf>,
+        /// The policy file, to open for the broker for a reload.
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+        /// The shadow policy file, to open for the broker for a reload.
+        #[arg(long, value_name = "PATH")]
+        shadow_policy: Option<PathBuf>,
     },
     /// The broker's process reader, which `serve` starts itself to read the unit and
     /// executable of clients; its standard input must be the broker's socket.

@@ -5,6 +5,7 @@
 
 mod admin;
 mod cli;
+mod count;
 mod keeper;
 mod identity;
 mod policy;
@@ -143,8 +144,19 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("name resolver: {e}")),
         },
-        Command::KeepFiles { socket, audit_file } => {
-            match keeper::run(socket.as_deref(), audit_file.as_deref()) {
+        Command::KeepFiles {
+            socket,
+            audit_file,
+            policy,
+            shadow_policy,
+        } => {
+            let paths = keeper::Paths {
+                socket: socket.as_deref(),
+                audit_file: audit_file.as_deref(),
+                policy: policy.as_deref(),
+                shadow_policy: shadow_policy.as_deref(),
+            };
+            match keeper::run(&paths) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("file keeper: {e}")),
             }

@@ -38,9 +38,15 @@ impl Policy {
     /// Reads and parses the policy file at `path`. A file larger than 16 MiB or not valid
     /// UTF-8 is [`LoadError::Invalid`], with the position of the problem.
     pub fn load(path: &Path, names: &dyn NameResolver) -> Result<Policy, LoadError> {
+        Policy::read(File::open(path).map_err(LoadError::Io)?, names)
+    }
+
+    /// Reads and parses a policy file already open (one opened for the broker by another
+    /// process, say), like [`Policy::load`].
+    pub fn read(file: impl Read, names: &dyn NameResolver) -> Result<Policy, LoadError> {
         let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes))
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
             .map_err(LoadError::Io)?;
         if bytes.len() as u64 > MAX_FILE_SIZE {
             let too_big = LineIndex::new("").diagnostic(0, "the file is larger than 16 MiB");

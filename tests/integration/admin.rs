@@ -30,6 +30,21 @@ itest!(check_accepts_a_good_policy, |tree| {
         .no_stderr();
 });
 
+// One rule is counted in the singular, as the administrator's first rule is.
+itest!(check_counts_one_rule_in_the_singular, |tree| {
+    let file = tree.p("one.toml");
+    let one = Policy::new()
+        .allow("a")
+        .users(&[ALICE])
+        .paths(&["/srv/**"])
+        .access("read");
+    write_policy(tree.path("one.toml").as_ref(), &one.to_string());
+    fdbroker(&tree, &["check", &file])
+        .code_is(0)
+        .stdout_is(format!("{file}: ok (1 rule)\n"))
+        .no_stderr();
+});
+
 // Every error is reported, one line each, at the value at fault.
 itest!(check_reports_every_error_at_file_line_col, |tree| {
     let file = tree.p("bad.toml");

@@ -187,17 +187,6 @@ itest!(
     }
 );
 
-/// The line of `fdagent status` (as root) that starts with `prefix`.
-fn status_line(broker: &Broker<'_>, prefix: &str) -> String {
-    let out = broker.fdagent_root().arg("status").run();
-    out.code_is(0);
-    out.stdout_str()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(str::to_owned)
-        .unwrap_or_else(|| out.fail(&format!("no line starting {prefix:?}")))
-}
-
 // `fdbroker reload` (the unit's `ExecReload`) waits for the reload and fails, saying why,
 // when the new policy does not load; `fdagent status` shows the failed attempt and its
 // first error while the old policy stays in force. A good reload then exits 0 and shows.
@@ -208,13 +197,13 @@ itest!(
         let broker = Broker::start(&tree, &read_policy(&tree, ALICE.uid));
         let path = tree.p("data/a.txt");
         let file = broker.policy_path().display().to_string();
-        let loaded = status_line(&broker, "policy:");
+        let loaded = broker.status_line("policy:");
         assert!(
             loaded.contains(" UTC (") && loaded.contains(" ago)"),
             "a human-readable load time: {loaded}"
         );
         assert_eq!(
-            status_line(&broker, "last reload:"),
+            broker.status_line("last reload:"),
             "last reload: none since start"
         );
 
@@ -223,7 +212,7 @@ itest!(
         out.code_is(1)
             .stderr_has("policy invalid, the previous policy stays in force")
             .stderr_has(&format!("{file}:4:"));
-        let last = status_line(&broker, "last reload:");
+        let last = broker.status_line("last reload:");
         assert!(
             last.contains(" UTC (")
                 && last.contains("invalid")
@@ -233,7 +222,7 @@ itest!(
         // The same load time (what follows it, how long ago, moves on).
         let load_time = |line: &str| line.rsplit_once(" (").map(|(time, _)| time.to_owned());
         assert_eq!(
-            load_time(&status_line(&broker, "policy:")),
+            load_time(&broker.status_line("policy:")),
             load_time(&loaded),
             "the old policy stays"
         );
@@ -242,7 +231,7 @@ itest!(
         let out = broker.reload_sync(&read_policy(&tree, BOB.uid));
         out.code_is(0)
             .stdout_is(format!("policy reloaded from {file}: 2 rules in force\n"));
-        let last = status_line(&broker, "last reload:");
+        let last = broker.status_line("last reload:");
         assert!(last.ends_with(": in force"), "{last}");
         broker.cat(ALICE, &path).code_is(77);
         broker.cat(BOB, &path).code_is(0);
@@ -271,10 +260,10 @@ itest!(
         ] {
             let out = broker.reload_sync(&policy);
             out.code_is(4)
-                .stderr_has("refused, the previous policy stays in force")
+                .stderr_has("policy needs a restart, the previous policy stays in force")
                 .stderr_has(reason)
                 .stderr_has("restart the broker");
-            let last = status_line(&broker, "last reload:");
+            let last = broker.status_line("last reload:");
             assert!(
                 last.contains("needs a restart") && last.contains(reason),
                 "{last}"
@@ -288,6 +277,26 @@ itest!(
     }
 );
 
+// A policy of one rule is counted in the singular wherever the count is shown: the start
+// and reload log lines, `fdbroker reload`, and `fdagent status`.
+itest!(one_rule_is_counted_in_the_singular, |tree| {
+    setup(&tree);
+    let one = alice_policy("one", &format!("{}/**", tree.p("data")), "read");
+    let broker = Broker::start(&tree, &one);
+    let file = broker.policy_path().display().to_string();
+    broker.expect_log(&format!("policy loaded from {file}: 1 rule, 0 inactive"));
+    broker
+        .reload_sync(&one)
+        .code_is(0)
+        .stdout_is(format!("policy reloaded from {file}: 1 rule in force\n"));
+    broker.expect_log(&format!("policy reloaded from {file}: 1 rule\n"));
+    let loaded = broker.status_line("policy:");
+    assert!(
+        loaded.starts_with(&format!("policy: {file} (1 rule), ")),
+        "{loaded}"
+    );
+});
+
 // Reloading is root's: another uid's `fdbroker reload` is denied and reloads nothing.
 itest!(fdbroker_reload_is_for_root_only, |tree| {
     setup(&tree);
@@ -300,7 +309,7 @@ itest!(fdbroker_reload_is_for_root_only, |tree| {
         .code_is(3)
         .stderr_has("reload is for root");
     assert_eq!(
-        status_line(&broker, "last reload:"),
+        broker.status_line("last reload:"),
         "last reload: none since start"
     );
     broker.cat(ALICE, &tree.p("data/a.txt")).code_is(0);

@@ -224,7 +224,7 @@ itest!(readiness_reload_and_stop_are_notified, |tree| {
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
     let ready = next();
-    assert!(ready.starts_with("READY=1\nSTATUS=1 rules;"), "{ready:?}");
+    assert!(ready.starts_with("READY=1\nSTATUS=1 rule;"), "{ready:?}");
     assert!(
         tree.path("n.sock").exists(),
         "ready only once the socket exists"

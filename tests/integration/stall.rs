@@ -93,7 +93,7 @@ itest!(a_stuck_worker_is_relieved_by_a_standby_one, |tree| {
     );
     broker.expect_log("admitting another worker");
     drop(stopped); // the stall ends
-    broker.expect_log("no request is stuck any more: back to 1 workers");
+    broker.expect_log("no request is stuck any more: back to 1 worker\n");
     assert!(ping_within(&broker.socket_str(), Duration::from_secs(3)));
     stop.store(true, Ordering::Relaxed);
     for client in busy {

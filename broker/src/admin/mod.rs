@@ -20,6 +20,7 @@ use fdbroker_policy::{
 };
 use fdbroker_wire::{Access, check_path};
 
+use crate::count::count;
 use crate::identity;
 use crate::policy;
 use crate::resolver::system::{self, SystemNames};
@@ -46,7 +47,11 @@ pub fn check(file: &Path, verbose: bool, subids: &SubIdFiles<'_>) -> bool {
             return false;
         }
     };
-    println!("{}: ok ({} rules)", file.display(), policy.rules().len());
+    println!(
+        "{}: ok ({})",
+        file.display(),
+        count(policy.rules().len(), "rule")
+    );
     if verbose {
         print_rules(&policy);
         println!("capabilities: {}", Caps::needed_for(policy.granted()));

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use fdbroker_agent::{Client, ReloadResult};
 
+use crate::count::count;
+
 /// Exit status when the new policy is valid but needs a restart to be in force.
 const EXIT_NEEDS_RESTART: u8 = 4;
 
@@ -23,8 +25,8 @@ pub fn reload(socket: &Path) -> Result<ExitCode, String> {
     match attempt.result {
         ReloadResult::InForce => {
             println!(
-                "policy reloaded from {file}: {} rules in force",
-                status.rules.len()
+                "policy reloaded from {file}: {} in force",
+                count(status.rules.len(), "rule")
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -38,7 +40,7 @@ pub fn reload(socket: &Path) -> Result<ExitCode, String> {
         }
         ReloadResult::NeedsRestart => {
             eprintln!(
-                "fdbroker: reload: policy refused, the previous policy stays in force: {}",
+                "fdbroker: reload: policy needs a restart, the previous policy stays in force: {}",
                 attempt.error
             );
             Ok(ExitCode::from(EXIT_NEEDS_RESTART))

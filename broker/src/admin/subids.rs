@@ -115,6 +115,7 @@ fn listed(owners: &[String]) -> String {
         .collect();
     match owners.len().saturating_sub(SHOWN) {
         0 => shown.join(", "),
+        1 => format!("{} and 1 other", shown.join(", ")),
         more => format!("{} and {more} others", shown.join(", ")),
     }
 }

@@ -1,5 +1,5 @@
-//! The broker's side: starting the keeper, asking it for the audit file, and letting it
-//! go at exit.
+//! The broker's side: starting the keeper, asking it for the audit file or a policy
+//! file, and letting it go at exit.
 
 use std::fs::File;
 use std::io;
@@ -14,11 +14,22 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, Shutdown, SocketFlags, SocketType, shutdown, socketpair};
 
-use super::{ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, READY, SUBCOMMAND};
+use super::{
+    ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, OPEN_POLICY, OPEN_SHADOW_POLICY, READY, SUBCOMMAND,
+};
 
-/// How long the keeper may take to start, to open the audit file, or to remove the socket
-/// and exit. It does nothing slow; past this, the broker goes on without it.
+/// How long the keeper may take to start, to open a file, or to remove the socket and
+/// exit. It does nothing slow; past this, the broker goes on without it.
 const PATIENCE: Duration = Duration::from_secs(5);
+
+/// Which policy file to ask the keeper for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptPolicy {
+    /// The policy in force (`--policy`).
+    Live,
+    /// The shadow policy (`--shadow-policy`).
+    Shadow,
+}
 
 /// The keeper process and the broker's end of its socket; `None` once let go.
 #[derive(Debug)]
@@ -34,9 +45,14 @@ struct Conn {
 
 impl Keeper {
     /// Starts the keeper (`fdbroker keep-files`, from this very executable) for the bound
-    /// `socket` and the `audit_file`, and waits until it is confined and ready. Call it
-    /// while still root, after binding.
-    pub fn spawn(socket: Option<&Path>, audit_file: Option<&Path>) -> io::Result<Keeper> {
+    /// `socket`, the `audit_file`, the `policy` file and the `shadow_policy` file, and
+    /// waits until it is confined and ready. Call it while still root, after binding.
+    pub fn spawn(
+        socket: Option<&Path>,
+        audit_file: Option<&Path>,
+        policy: &Path,
+        shadow_policy: Option<&Path>,
+    ) -> io::Result<Keeper> {
         let (ours, theirs) = socketpair(
             AddressFamily::UNIX,
             SocketType::SEQPACKET,
@@ -56,6 +72,10 @@ impl Keeper {
         }
         if let Some(file) = audit_file {
             command.arg("--audit-file").arg(file);
+        }
+        command.arg("--policy").arg(policy);
+        if let Some(file) = shadow_policy {
+            command.arg("--shadow-policy").arg(file);
         }
         if let Some(filter) = std::env::var_os("RUST_LOG") {
             command.env("RUST_LOG", filter);
@@ -89,11 +109,25 @@ impl Keeper {
 
     /// The audit file, opened anew by the keeper (after log rotation).
     pub fn open_audit(&self) -> io::Result<File> {
+        self.ask(OPEN_AUDIT)
+    }
+
+    /// The policy file `which`, opened by the keeper for reading (for a reload). The caller
+    /// checks it: the keeper only opens it, read-only and not through a symbolic link.
+    pub fn open_policy(&self, which: KeptPolicy) -> io::Result<File> {
+        self.ask(match which {
+            KeptPolicy::Live => OPEN_POLICY,
+            KeptPolicy::Shadow => OPEN_SHADOW_POLICY,
+        })
+    }
+
+    /// Asks the keeper for the file `request` names.
+    fn ask(&self, request: u8) -> io::Result<File> {
         let conn = self.lock();
         let conn = conn
             .as_ref()
             .ok_or_else(|| io::Error::other("the file keeper has stopped"))?;
-        fdbroker_wire::send(conn.socket.as_fd(), &[OPEN_AUDIT], &[])
+        fdbroker_wire::send(conn.socket.as_fd(), &[request], &[])
             .map_err(|e| gone(&e.to_string()))?;
         let mut buf = [0u8; MAX_MESSAGE];
         match receive(conn, &mut buf)? {

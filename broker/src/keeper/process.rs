@@ -1,5 +1,6 @@
-//! The keeper's side: `fdbroker keep-files [--socket PATH] [--audit-file PATH]`, run by
-//! the broker with its end of the socketpair as standard input.
+//! The keeper's side: `fdbroker keep-files [--socket PATH] [--audit-file PATH] [--policy
+//! PATH] [--shadow-policy PATH]`, run by the broker with its end of the socketpair as
+//! standard input.
 
 use std::ffi::OsString;
 use std::io;
@@ -12,11 +13,24 @@ use rustix::io::Errno;
 use rustix::net::{RecvFlags, SocketType, recv, sockopt};
 use rustix::process::DumpableBehavior;
 
-use super::{ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, READY};
+use super::{ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, OPEN_POLICY, OPEN_SHADOW_POLICY, READY};
 use crate::startup::sandbox::{self, Rule};
 
+/// The paths the keeper is started with: each is the broker's, and none can be changed.
+#[derive(Debug, Default)]
+pub struct Paths<'a> {
+    /// The socket the broker bound, to remove when the broker is gone.
+    pub socket: Option<&'a Path>,
+    /// The audit file, to open after log rotation.
+    pub audit_file: Option<&'a Path>,
+    /// The policy file, to open for a reload.
+    pub policy: Option<&'a Path>,
+    /// The shadow policy file, to open for a reload.
+    pub shadow_policy: Option<&'a Path>,
+}
+
 /// Runs the keeper until the broker closes its end, then removes the socket.
-pub fn run(socket: Option<&Path>, audit_file: Option<&Path>) -> io::Result<()> {
+pub fn run(paths: &Paths<'_>) -> io::Result<()> {
     crate::startup::inherited_fds::close()?;
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let conn = io::stdin();
@@ -27,10 +41,18 @@ pub fn run(socket: Option<&Path>, audit_file: Option<&Path>) -> io::Result<()> {
         ));
     }
     settle_in()?;
-    let socket = socket.map(SocketFile::find).transpose()?;
-    let audit = audit_file.map(AuditDir::find).transpose()?;
+    let socket = paths.socket.map(SocketFile::find).transpose()?;
+    let audit = paths.audit_file.map(AuditDir::find).transpose()?;
+    let policy = paths.policy.map(PolicyFile::find).transpose()?;
+    let shadow = paths.shadow_policy.map(PolicyFile::find).transpose()?;
     drop_privileges()?;
-    confine(socket.as_ref(), audit.as_ref())?;
+    let dirs = [
+        socket.as_ref().map(|s| &s.dir),
+        audit.as_ref().map(|a| &a.dir),
+        policy.as_ref().map(|p| &p.dir),
+        shadow.as_ref().map(|p| &p.dir),
+    ];
+    confine(dirs.into_iter().flatten())?;
     fdbroker_wire::send(conn, &[READY], &[])?;
     let mut buf = [0u8; MAX_MESSAGE];
     let served = loop {
@@ -40,16 +62,16 @@ pub fn run(socket: Option<&Path>, audit_file: Option<&Path>) -> io::Result<()> {
             Err(Errno::INTR) => continue,
             Err(e) => break Err(io::Error::from(e)),
         };
-        let sent = match (&buf[..len.min(MAX_MESSAGE)], &audit) {
-            ([OPEN_AUDIT], Some(audit)) => match audit.open_file() {
-                Ok(file) => fdbroker_wire::send(conn, &[FILE], &[file.as_fd()]),
-                Err(e) => fdbroker_wire::send(conn, &refusal(&e), &[]),
-            },
-            ([OPEN_AUDIT], None) => {
-                let why = io::Error::other("the broker has no audit file");
-                fdbroker_wire::send(conn, &refusal(&why), &[])
-            }
+        let opened = match &buf[..len.min(MAX_MESSAGE)] {
+            [OPEN_AUDIT] => audit.as_ref().map(AuditDir::open_file),
+            [OPEN_POLICY] => policy.as_ref().map(PolicyFile::open_file),
+            [OPEN_SHADOW_POLICY] => shadow.as_ref().map(PolicyFile::open_file),
             _ => break Err(io::Error::other("malformed request from the broker")),
+        };
+        let opened = opened.unwrap_or_else(|| Err(io::Error::other("the broker has no such file")));
+        let sent = match opened {
+            Ok(file) => fdbroker_wire::send(conn, &[FILE], &[file.as_fd()]),
+            Err(e) => fdbroker_wire::send(conn, &refusal(&e), &[]),
         };
         if let Err(e) = sent {
             break Err(e);
@@ -61,7 +83,7 @@ pub fn run(socket: Option<&Path>, audit_file: Option<&Path>) -> io::Result<()> {
     served
 }
 
-/// The answer for an audit file that could not be opened: why, cut to fit one message.
+/// The answer for a file that could not be opened: why, cut to fit one message.
 fn refusal(e: &io::Error) -> Vec<u8> {
     let mut why = e.to_string();
     while why.len() >= MAX_MESSAGE {
@@ -167,6 +189,34 @@ impl AuditDir {
     }
 }
 
+/// A policy file's directory, and the file's name there.
+struct PolicyFile {
+    dir: Rule,
+    name: OsString,
+}
+
+impl PolicyFile {
+    fn find(path: &Path) -> io::Result<PolicyFile> {
+        Ok(PolicyFile {
+            dir: sandbox::policy_dir_rule(path)?,
+            name: file_name(path)?,
+        })
+    }
+
+    /// Opens the policy file for reading, as the broker opens it itself: never through a
+    /// symbolic link, never a FIFO or device (`O_NONBLOCK`, so a FIFO cannot hang the
+    /// open). The broker checks the rest (owner, mode, the very file at the path).
+    fn open_file(&self) -> io::Result<OwnedFd> {
+        let flags =
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = openat(&self.dir.fd, &self.name, flags, Mode::empty())?;
+        if FileType::from_raw_mode(fstat(&file)?.st_mode) != FileType::RegularFile {
+            return Err(io::Error::other("not a regular file"));
+        }
+        Ok(file)
+    }
+}
+
 /// `path`'s last component, its name in its directory.
 fn file_name(path: &Path) -> io::Result<OsString> {
     path.file_name()
@@ -198,14 +248,10 @@ fn drop_privileges() -> io::Result<()> {
     Ok(())
 }
 
-/// Landlock: the two directories, with the rights the broker itself would need for them
-/// (see [`sandbox::plan`]), and nothing else.
-fn confine(socket: Option<&SocketFile>, audit: Option<&AuditDir>) -> io::Result<()> {
-    let rules = socket
-        .map(|s| &s.dir)
-        .into_iter()
-        .chain(audit.map(|a| &a.dir));
-    match sandbox::restrict(rules)? {
+/// Landlock: the directories, with the rights the broker itself would need for them (see
+/// [`sandbox::plan`]), and nothing else.
+fn confine<'a>(dirs: impl IntoIterator<Item = &'a Rule>) -> io::Result<()> {
+    match sandbox::restrict(dirs)? {
         landlock::RulesetStatus::NotEnforced => {
             log::warn!("Landlock is not available: the file keeper is not confined");
         }

@@ -5,31 +5,58 @@
 //! root or by the broker's effective uid and not writable by its group or others; its
 //! directory likewise (owned by root or the broker's uid, not group- or world-writable —
 //! so no sticky `/tmp`). Since the directory admits no one else, nobody else can swap the
-//! file between this check and the read.
+//! file between this check and the read. The file is then opened (never through a
+//! symbolic link), by the broker itself or, under `--user`, by the file keeper
+//! ([`crate::keeper`]), and the open file is checked again: the very file checked at the
+//! path, still trusted.
 
 use std::fmt;
+use std::fs::File;
+use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use fdbroker_policy::{NameResolver, Policy};
-use rustix::fs::{AtFlags, CWD, FileType, Stat, statat};
+use rustix::fs::{AtFlags, CWD, FileType, Stat, fstat, statat};
 use rustix::io::Errno;
 
 use crate::resolver::Resolver;
+
+/// Opens the policy file at a path already checked: [`open_here`], or the file keeper's.
+pub type Opener<'a> = &'a dyn Fn(&Path) -> io::Result<File>;
 
 /// Loads the policy at `path` if it is safe to trust, resolving its names with `names`.
 /// The error is ready to print: one `FILE: refusing to load: ...` line, or every
 /// `FILE:LINE:COL: message` of an invalid file.
 pub fn load(path: &Path, names: &dyn NameResolver) -> Result<Policy, String> {
-    check(path).map_err(|reason| format!("{}: refusing to load: {reason}", path.display()))?;
-    Policy::load(path, names).map_err(|e| e.display_for(path).to_string())
+    load_with(path, &open_here, names)
 }
 
-/// The broker's [`load`], with names resolved by its resolver process. When the resolver
-/// fails, that is the error, rather than the "unknown user" errors it caused.
-pub fn load_resolved(path: &Path, resolver: &Resolver) -> Result<Policy, String> {
+/// [`load`], with the file opened by `open` once its path is checked.
+fn load_with(path: &Path, open: Opener<'_>, names: &dyn NameResolver) -> Result<Policy, String> {
+    let refusing = |reason: Unsafe| format!("{}: refusing to load: {reason}", path.display());
+    let checked = check(path).map_err(refusing)?;
+    let file = open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    check_open(&file, &checked, path).map_err(refusing)?;
+    Policy::read(file, names).map_err(|e| e.display_for(path).to_string())
+}
+
+/// Opens the policy file at `path` for reading, by this process: never through a
+/// symbolic link at `path`, and never hanging on a FIFO swapped in since the check.
+pub fn open_here(path: &Path) -> io::Result<File> {
+    File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+}
+
+/// The broker's [`load`], with names resolved by its resolver process and the file opened
+/// by `open`. When the resolver fails, that is the error, rather than the "unknown user"
+/// errors it caused.
+pub fn load_resolved(path: &Path, open: Opener<'_>, resolver: &Resolver) -> Result<Policy, String> {
     let lookups = resolver.lookups();
-    let loaded = load(path, &lookups);
+    let loaded = load_with(path, open, &lookups);
     match lookups.failure() {
         Some(failure) => Err(format!(
             "{}: cannot resolve user and group names: {failure}",
@@ -62,6 +89,8 @@ enum Unsafe {
         at: PathBuf,
         mode: u32,
     },
+    /// The file opened is not the one checked at the path: it was replaced in between.
+    Replaced,
 }
 
 /// Which of the two checked inodes is at fault.
@@ -121,6 +150,9 @@ impl fmt::Display for Unsafe {
                     write!(f, "(fix: chmod go-w {})", shell(at))
                 }
             }
+            Unsafe::Replaced => {
+                f.write_str("it was replaced while being loaded (fix: load it again)")
+            }
         }
     }
 }
@@ -134,7 +166,8 @@ fn shell(path: &Path) -> String {
     }
 }
 
-fn check(path: &Path) -> Result<(), Unsafe> {
+/// Checks the file at `path` and its directory, and returns the file's status.
+fn check(path: &Path) -> Result<Stat, Unsafe> {
     let me = rustix::process::geteuid().as_raw();
     let file = stat(path, AtFlags::SYMLINK_NOFOLLOW)?;
     match FileType::from_raw_mode(file.st_mode) {
@@ -148,7 +181,24 @@ fn check(path: &Path) -> Result<(), Unsafe> {
         _ => Path::new("."),
     };
     let dir = stat(parent, AtFlags::empty())?;
-    trusted(&dir, Subject::Directory, parent, me)
+    trusted(&dir, Subject::Directory, parent, me)?;
+    Ok(file)
+}
+
+/// Checks the file opened at `path`: the very file `checked` there, and still trusted.
+fn check_open(file: &File, checked: &Stat, path: &Path) -> Result<(), Unsafe> {
+    let opened = fstat(file).map_err(|e| Unsafe::Unstatable(e.to_string()))?;
+    if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino)
+        || FileType::from_raw_mode(opened.st_mode) != FileType::RegularFile
+    {
+        return Err(Unsafe::Replaced);
+    }
+    trusted(
+        &opened,
+        Subject::File,
+        path,
+        rustix::process::geteuid().as_raw(),
+    )
 }
 
 fn stat(path: &Path, flags: AtFlags) -> Result<Stat, Unsafe> {
@@ -277,6 +327,21 @@ mod tests {
         let err = load(&dir.0.join("policy.toml/below"), &SystemNames).unwrap_err();
         assert!(
             err.ends_with("refusing to load: cannot stat it: Not a directory (os error 20)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_opened_other_than_the_one_checked_is_refused() {
+        let dir = Dir::new("replaced");
+        let other = dir.0.join("other.toml");
+        std::fs::write(&other, "version = 1\n").unwrap();
+        let open_other = |_: &Path| File::open(&other);
+        let err = load_with(&dir.0.join("policy.toml"), &open_other, &SystemNames).unwrap_err();
+        assert!(
+            err.ends_with(
+                "refusing to load: it was replaced while being loaded (fix: load it again)"
+            ),
             "{err}"
         );
     }

@@ -15,6 +15,8 @@ use fdbroker_wire::{ReloadResult, clip_message_text};
 use super::file;
 use super::inactive::Inactive;
 use super::stats::Counts;
+use crate::count::count;
+use crate::keeper::{Keeper, KeptPolicy};
 use crate::resolver::Resolver;
 use crate::startup::privileges::Caps;
 use crate::startup::sandbox;
@@ -89,6 +91,8 @@ pub struct PolicyStore {
     names: Arc<Resolver>,
     /// What the broker kept at start; a reload cannot win back more.
     bounds: OnceLock<Bounds>,
+    /// Opens the file for a reload when the broker, run as another user, may not.
+    keeper: OnceLock<(Arc<Keeper>, KeptPolicy)>,
     /// The last reload attempt since start.
     last_attempt: Mutex<Option<Attempt>>,
 }
@@ -137,6 +141,7 @@ impl PolicyStore {
             current: RwLock::new(Arc::new(Live::new(policy, inactive))),
             names,
             bounds: OnceLock::new(),
+            keeper: OnceLock::new(),
             last_attempt: Mutex::new(None),
         }
     }
@@ -144,6 +149,12 @@ impl PolicyStore {
     /// Records the privileges kept at start (once: they never grow).
     pub fn set_bounds(&self, bounds: Bounds) {
         let _ = self.bounds.set(bounds);
+    }
+
+    /// From now on (once: the broker never goes back to root), reads the file for a
+    /// reload through `keeper`, which opens it as `which`: the broker no longer may.
+    pub fn read_through(&self, keeper: Arc<Keeper>, which: KeptPolicy) {
+        let _ = self.keeper.set((keeper, which));
     }
 
     /// The policy file.
@@ -181,7 +192,11 @@ impl PolicyStore {
 
     fn try_reload(&self) -> Attempt {
         let file = self.file.display();
-        let policy = match file::load_resolved(&self.file, &self.names) {
+        let open = |path: &Path| match self.keeper.get() {
+            Some((keeper, which)) => keeper.open_policy(*which),
+            None => file::open_here(path),
+        };
+        let policy = match file::load_resolved(&self.file, &open, &self.names) {
             Ok(policy) => policy,
             Err(e) => {
                 let label = self.label;
@@ -194,7 +209,9 @@ impl PolicyStore {
             let missing = Caps::needed_for(policy.granted()).missing_from(&bounds.caps);
             if !missing.is_empty() {
                 let why = format!(
-                    "{file} needs {missing}, dropped at start; restart the broker to grant it"
+                    "{file} needs {missing}, which the broker did not keep at start (its \
+                     policy then did not need it); restart the broker to grant it \
+                     (`{RESTART}`)"
                 );
                 log::error!("policy reload refused, keeping the previous policy: {why}");
                 return Attempt::new(ReloadResult::NeedsRestart, &why);
@@ -210,7 +227,7 @@ impl PolicyStore {
                 Err(beyond) => {
                     let why = format!(
                         "{file} grants {beyond}, outside the Landlock ruleset set at start; \
-                         restart the broker to grant it"
+                         restart the broker to grant it (`{RESTART}`)"
                     );
                     log::error!("policy reload refused, keeping the previous policy: {why}");
                     return Attempt::new(ReloadResult::NeedsRestart, &why);
@@ -218,17 +235,20 @@ impl PolicyStore {
             }
         }
         inactive.warn();
-        let rules = policy.rules().len();
+        let rules = count(policy.rules().len(), "rule");
         let new = Arc::new(Live::new(policy, inactive));
         let old = std::mem::replace(
             &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
             new,
         );
-        log::info!("{} reloaded from {file}: {rules} rules", self.label);
+        log::info!("{} reloaded from {file}: {rules}", self.label);
         free_here(old);
         Attempt::new(ReloadResult::InForce, "")
     }
 }
+
+/// How to restart the packaged service, for the messages of a reload that needs it.
+const RESTART: &str = "systemctl restart fdbroker";
 
 /// How long a reload waits for requests in flight to let go of the policy it replaced.
 const RELEASE_WAIT: Duration = Duration::from_millis(100);

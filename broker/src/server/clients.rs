@@ -16,6 +16,7 @@ use super::conns::{Admission, Conn};
 use super::peer::{GroupsFor, PeerCreds};
 use super::unread::unread;
 use super::{FIRST_CONN, LISTENER, Server, TICK_INTERVAL};
+use crate::count::count;
 use crate::policy::store::Live;
 use crate::policy::store::PolicyStore;
 use crate::request;
@@ -212,7 +213,8 @@ impl Server<'_> {
                     Admission::ParkedForFds { first, unread } => {
                         if first {
                             log::info!(
-                                "uid={uid} has {unread} fds unread in replies, over --max-unread-fds-per-uid {}: its requests wait until its clients read them",
+                                "uid={uid} has {} unread in replies, over --max-unread-fds-per-uid {}: its requests wait until its clients read them",
+                                count(unread, "fd"),
                                 self.limits.max_unread_fds_per_uid
                             );
                         }

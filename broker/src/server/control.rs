@@ -12,6 +12,7 @@ use super::notify;
 use super::pacer::Pacer;
 use super::unread::unread;
 use super::{LISTENER, SIGNALS, STATUS_EVERY_TICKS, Server, TICK};
+use crate::count::count;
 
 impl Server<'_> {
     /// The service manager's status line: what is loaded, and what has been decided.
@@ -19,10 +20,9 @@ impl Server<'_> {
         let live = self.store.current();
         let (allowed, denied) = live.counts.totals();
         let (open, _) = self.conns.connections().counts();
-        let rules = live.policy.rules().len();
-        format!(
-            "{rules} rules; {open} connections; {allowed} allowed, {denied} denied since the policy was loaded"
-        )
+        let rules = count(live.policy.rules().len(), "rule");
+        let open = count(open, "connection");
+        format!("{rules}; {open}; {allowed} allowed, {denied} denied since the policy was loaded")
     }
 
     /// The reloader thread: reloads on request, paced (see [`pacer`](super::pacer)) so that

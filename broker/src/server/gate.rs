@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::count::count;
+
 /// How often the watchman looks, and so how long a request must last to count as stuck.
 pub const WATCH_EVERY: Duration = Duration::from_millis(200);
 
@@ -142,21 +144,22 @@ impl Gate {
         if free(admitted) < self.base && admitted < self.progress.len() {
             self.admitted.store(admitted + 1, Ordering::Release);
             self.turn.notify_all();
-            watch.tell(
-                log::Level::Warn,
+            watch.tell(log::Level::Warn, {
+                let stuck = admitted - free(admitted);
+                let have = if stuck == 1 { "has" } else { "have" };
                 format!(
-                    "{} requests have taken over {WATCH_EVERY:?}: admitting another worker",
-                    admitted - free(admitted)
-                ),
-            );
+                    "{} {have} taken over {WATCH_EVERY:?}: admitting another worker",
+                    count(stuck, "request")
+                )
+            });
         } else if admitted > self.base && free(admitted - 1) >= self.base {
             self.admitted.store(admitted - 1, Ordering::Release);
             self.turn.notify_all();
             watch.tell(
                 log::Level::Info,
                 format!(
-                    "no request is stuck any more: back to {} workers",
-                    admitted - 1
+                    "no request is stuck any more: back to {}",
+                    count(admitted - 1, "worker")
                 ),
             );
         }

@@ -17,7 +17,8 @@
 //! 9. bind the socket, unless the service manager passed one (the last step that may need
 //!    more privilege than the policy);
 //! 10. with `--user`, start the file keeper ([`crate::keeper`]), which from then on
-//!     reopens the audit file and removes the socket, both in root's directories;
+//!     reopens the audit file, reads the policy files for a reload and removes the
+//!     socket, all in root's directories and root's files;
 //! 11. drop to the capabilities the policy needs (switching to `--user` if given) and set
 //!     no-new-privs ([`privileges`]);
 //! 12. confine the broker's own file access with Landlock to the plan; without Landlock,
@@ -50,8 +51,9 @@ use rustix::fs::{AtFlags, CWD, unlinkat};
 pub use self::error::StartError;
 use self::listener::bind_listener;
 use self::privileges::{Caps, RunAs};
-use crate::keeper::Keeper;
+use crate::count::count;
 use crate::identity::{self, ProcessReader};
+use crate::keeper::{Keeper, KeptPolicy};
 use crate::policy;
 use crate::policy::inactive::{Inactive, InactiveRule};
 use crate::policy::store::{Bounds, PolicyStore};
@@ -90,14 +92,16 @@ pub struct ServeOptions {
 pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     open::check_openat2().map_err(StartError::Openat2)?;
     let names = Arc::new(Resolver::spawn().map_err(StartError::Resolver)?);
-    let policy = policy::file::load_resolved(&opts.policy, &names).map_err(StartError::Policy)?;
+    let policy = policy::file::load_resolved(&opts.policy, &policy::file::open_here, &names)
+        .map_err(StartError::Policy)?;
     let truncate_right = sandbox::kernel_has_truncate_right();
     sandbox::holdable(&policy, truncate_right).map_err(StartError::Holdable)?;
     let needed = Caps::needed_for(policy.granted());
     let inherited = activation::inherited_listener().map_err(StartError::Activation)?;
     let own_socket = inherited.is_none().then_some(opts.socket.as_path());
-    // Under --user, the file keeper handles the socket and the audit file, not the broker.
-    let keeper_files = opts.run_as.is_some() && (own_socket.is_some() || opts.audit_file.is_some());
+    // Under --user, the file keeper handles the socket, the audit file and the policy
+    // files, not the broker.
+    let keeper_files = opts.run_as.is_some();
     let policy_files: Vec<&Path> = std::iter::once(opts.policy.as_path())
         .chain(opts.shadow_policy.as_deref())
         .collect();
@@ -107,7 +111,7 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     } = sandbox::plan(
         &policy.reach(),
         &sandbox::Own {
-            policy_files: &policy_files,
+            policy_files: if keeper_files { &[] } else { &policy_files },
             socket: own_socket.filter(|_| !keeper_files),
             audit_file: opts.audit_file.as_deref().filter(|_| !keeper_files),
         },
@@ -119,7 +123,8 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     // The keeper opens its directories itself; opening them here too stops a start-up
     // whose directories are unusable before anything is created, as for the broker's own.
     let keeper_rules = if keeper_files {
-        keeper_rules(own_socket, opts.audit_file.as_deref()).map_err(StartError::LandlockPlan)?
+        keeper_rules(own_socket, opts.audit_file.as_deref(), &policy_files)
+            .map_err(StartError::LandlockPlan)?
     } else {
         Vec::new()
     };
@@ -132,9 +137,9 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     let reader = start_process_reader()?;
     let inactive = Inactive::new(inactive, policy.rules().len());
     log::info!(
-        "policy loaded from {}: {} rules, {} inactive",
+        "policy loaded from {}: {}, {} inactive",
         opts.policy.display(),
-        policy.rules().len(),
+        count(policy.rules().len(), "rule"),
         inactive.rules().len()
     );
     log::info!("name resolver started (pid {})", names.pid());
@@ -157,14 +162,24 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         }
     };
     let keeper = if keeper_files {
-        let keeper =
-            Keeper::spawn(own_socket, opts.audit_file.as_deref()).map_err(StartError::Keeper)?;
+        let keeper = Keeper::spawn(
+            own_socket,
+            opts.audit_file.as_deref(),
+            &opts.policy,
+            opts.shadow_policy.as_deref(),
+        )
+        .map_err(StartError::Keeper)?;
         log::info!(
-            "file keeper started (pid {}): it reopens the audit file and removes the socket",
+            "file keeper started (pid {}): it reopens the audit file, reads the policy for a \
+             reload and removes the socket",
             keeper.pid().unwrap_or_default()
         );
         let keeper = Arc::new(keeper);
         audit.reopen_through(keeper.clone());
+        store.read_through(keeper.clone(), KeptPolicy::Live);
+        if let Some(shadow) = &shadow {
+            shadow.read_through(keeper.clone(), KeptPolicy::Shadow);
+        }
         // From here the keeper removes the socket, even if the broker dies.
         if let Some(socket) = socket.take() {
             socket.hand_over();
@@ -186,8 +201,8 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     let confined = confine(&ruleset).map_err(StartError::Landlock)?;
     if confined {
         log::info!(
-            "Landlock confines file access to {} rules (see --print-privileges)",
-            ruleset.len()
+            "Landlock confines file access to {} (see --print-privileges)",
+            count(ruleset.len(), "rule")
         );
     } else {
         sandbox::holdable(&store.current().policy, false)
@@ -239,11 +254,12 @@ fn start_process_reader() -> Result<Option<ProcessReader>, StartError> {
 
 /// Loads the shadow policy (`--shadow-policy`), which is compared with, never granted from.
 fn load_shadow(file: &Path, names: &Arc<Resolver>) -> Result<PolicyStore, StartError> {
-    let policy = policy::file::load_resolved(file, names).map_err(StartError::ShadowPolicy)?;
+    let policy = policy::file::load_resolved(file, &policy::file::open_here, names)
+        .map_err(StartError::ShadowPolicy)?;
     log::info!(
-        "shadow policy loaded from {}: {} rules",
+        "shadow policy loaded from {}: {}",
         file.display(),
-        policy.rules().len()
+        count(policy.rules().len(), "rule")
     );
     Ok(PolicyStore::shadow(
         file.to_path_buf(),
@@ -313,10 +329,12 @@ fn print_privileges(
 fn keeper_rules(
     socket: Option<&Path>,
     audit_file: Option<&Path>,
+    policy_files: &[&Path],
 ) -> io::Result<Vec<sandbox::Rule>> {
     let audit = audit_file.map(sandbox::audit_dir_rule);
     let socket = socket.map(sandbox::socket_dir_rule);
-    audit.into_iter().chain(socket).collect()
+    let policies = policy_files.iter().map(|p| sandbox::policy_dir_rule(p));
+    audit.into_iter().chain(socket).chain(policies).collect()
 }
 
 /// `serve --print-privileges --user`: what the file keeper would keep.
@@ -326,8 +344,9 @@ fn print_keeper(rules: &[sandbox::Rule]) {
     }
     println!(
         "file keeper: a separate process that stays uid 0 (the owner of the directories \
-         below) with no capabilities, to reopen the audit file and remove the socket; \
-         landlock: every file-system right denied except:"
+         below and of the policy file) with no capabilities, to reopen the audit file, \
+         read the policy files for a reload and remove the socket; landlock: every \
+         file-system right denied except:"
     );
     for rule in rules {
         println!("  {rule}");

@@ -7,7 +7,7 @@
 //! reloads; a directory rather than the file, since editors and `mv` replace the file),
 //! writing and creating files in the audit file's directory (the audit file, reopened
 //! after log rotation), and removing files in the socket's directory (its own socket, at
-//! exit); under `--user` those two are the file keeper's instead ([`crate::keeper`]),
+//! exit); under `--user` those three are the file keeper's instead ([`crate::keeper`]),
 //! which holds the same rights and nothing else. Everything else is denied, even to root:
 //! the user and group databases too, which the broker's name resolver reads instead
 //! ([`crate::resolver`]). The resolver and the keeper confine themselves with [`restrict`]
@@ -72,7 +72,8 @@ impl fmt::Display for Rule {
 /// What the broker itself needs after start-up, besides its policy's roots.
 #[derive(Debug)]
 pub struct Own<'a> {
-    /// The policy files (the live one and any shadow), to reload them.
+    /// The policy files (the live one and any shadow), to reload them (none when the file
+    /// keeper reads them, under `--user`).
     pub policy_files: &'a [&'a Path],
     /// The socket to remove at exit (`None` when inherited from the service manager,
     /// which removes it itself, or when the file keeper does, under `--user`).
@@ -98,12 +99,7 @@ pub struct Plan {
 pub fn plan(reach: &[(Root, Access)], own: &Own<'_>) -> io::Result<Plan> {
     let (mut rules, placed) = place_roots(reach);
     for file in own.policy_files {
-        rules.push(own_dir(
-            file,
-            "the policy file's directory",
-            AccessFs::ReadFile.into(),
-            "reload the policy",
-        )?);
+        rules.push(policy_dir_rule(file)?);
     }
     if let Some(file) = own.audit_file {
         rules.push(audit_dir_rule(file)?);
@@ -112,6 +108,18 @@ pub fn plan(reach: &[(Root, Access)], own: &Own<'_>) -> io::Result<Plan> {
         rules.push(socket_dir_rule(socket)?);
     }
     Ok(Plan { rules, placed })
+}
+
+/// The rule for the directory of the policy file `file`: reading it for a reload (the
+/// broker's, or the file keeper's under `--user`). A directory rather than the file, since
+/// editors and `mv` replace the file.
+pub fn policy_dir_rule(file: &Path) -> io::Result<Rule> {
+    own_dir(
+        file,
+        "the policy file's directory",
+        AccessFs::ReadFile.into(),
+        "reload the policy",
+    )
 }
 
 /// The rule for the directory of the audit file `file`: writing it, and creating it anew

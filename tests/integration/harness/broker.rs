@@ -366,6 +366,17 @@ impl<'t> Broker<'t> {
             .run()
     }
 
+    /// The line of `fdagent status` (as root) that starts with `prefix`.
+    pub fn status_line(&self, prefix: &str) -> String {
+        let out = self.fdagent_root().arg("status").run();
+        out.code_is(0);
+        out.stdout_str()
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .unwrap_or_else(|| out.fail(&format!("no line starting {prefix:?}")))
+    }
+
     /// `fdagent --socket SOCKET` run as root, reporting this broker's log on failure.
     pub fn fdagent_root(&self) -> Cmd {
         self.admin("fdagent").arg("--socket").arg(&self.socket)

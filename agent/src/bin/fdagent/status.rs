@@ -38,9 +38,10 @@ pub fn print(reply: &StatusReply, json: bool) {
 fn print_full(status: &BrokerStatus, now: SystemTime) {
     println!("uptime: {}", span(status.uptime));
     println!(
-        "policy: {} ({} rules), loaded {}",
+        "policy: {} ({} rule{}), loaded {}",
         status.policy_file,
         status.rules.len(),
+        if status.rules.len() == 1 { "" } else { "s" },
         when(status.policy_loaded_at, now)
     );
     match &status.last_reload {
