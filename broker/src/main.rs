@@ -6,8 +6,8 @@
 mod admin;
 mod cli;
 mod count;
-mod keeper;
 mod identity;
+mod keeper;
 mod policy;
 mod request;
 mod resolver;
