@@ -36,6 +36,7 @@ mod protocol;
 mod read;
 mod reasons;
 mod reload;
+mod run;
 mod scanner;
 mod service;
 mod stall;

@@ -1,11 +1,13 @@
 //! `fdagent`: get files from fdbroker on the command line.
 
-#![forbid(unsafe_code)]
+// Only `run` (its own modules say why) may use `unsafe`.
+#![deny(unsafe_code)]
 
 mod exit;
 mod help;
 mod ls;
 mod man;
+mod run;
 mod status;
 
 use std::ffi::OsString;
@@ -84,6 +86,21 @@ enum Command {
         /// Absolute path of the directory.
         path: PathBuf,
     },
+    /// Run CMD so that its opens of files the policy grants succeed through the broker.
+    ///
+    /// CMD runs as you, unmodified (static binaries included), under a seccomp filter that
+    /// sends its open, openat, openat2 and creat calls to fdagent. fdagent asks the broker
+    /// for each path with the access the flags imply and gives CMD the broker's fd; any
+    /// open the broker refuses, or that fdagent does not serve (a directory, O_PATH, a path
+    /// relative to a directory fd, ...), runs as if `run` were not there, with your own
+    /// rights. CMD's children are served too. stat, access and readlink are not served yet.
+    /// This grants; it confines nothing. The exit status is CMD's (128 + N if a signal N
+    /// killed it), once every process it started has exited.
+    Run {
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
     /// Check that the broker is up and speaks this protocol; prints `pong`.
     Ping,
     /// Print what the broker tells you: to root, its state, policy, last reload and
@@ -153,6 +170,7 @@ fn main() -> ExitCode {
             path,
         } => open(&mut client, access, mode, write_stdin, &path),
         Command::Ls { path } => ls::ls(&mut client, &path),
+        Command::Run { command } => run::run(client, socket, timeout, &command),
         Command::Status { json } => match client.status() {
             Ok(reply) => {
                 status::print(&reply, json);
