@@ -345,3 +345,71 @@ itest!(run_keeps_serving_what_the_command_left_running, |tree| {
     assert!(status.success(), "{status}");
     assert_eq!(tree.read("out/copy"), A);
 });
+
+itest!(
+    run_creates_and_appends_through_the_broker_what_the_policy_grants,
+    |tree| {
+        tree.private_file("data/a.txt", A);
+        tree.dir("data/out", 0o700);
+        let policy = Policy::new()
+            .allow("alice-writes-out")
+            .users(&[ALICE])
+            .paths(&[tree.p("data/out/**")])
+            .access("write,create,create_new,truncate")
+            .to_string();
+        let broker = Broker::start(&tree, &policy);
+        let new = tree.p("data/out/new");
+        // `>` is O_WRONLY|O_CREAT|O_TRUNC, `>>` adds O_APPEND.
+        let script = format!("echo one > {new} && echo two >> {new} && echo three >> {new}");
+        let without = plain(&tree, &["sh", "-c", &script]);
+        without.code_is(2).stderr_has("Permission denied");
+        run(&broker, &["sh", "-c", &script]).code_is(0).no_stderr();
+        assert_eq!(tree.read("data/out/new"), b"one\ntwo\nthree\n");
+        let meta = std::fs::metadata(&new).expect("stat the created file");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (ALICE.uid, 0o600));
+        // creat(2); and O_CREAT|O_EXCL on a file that is there, which the broker refuses: the
+        // call goes back to the kernel, which answers as without `run` (alice cannot even
+        // search data/out).
+        let script = format!(
+            "import ctypes, os\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         fd = libc.creat({made:?}.encode(), 0o644)\n\
+         os.write(fd, b'made')\n\
+         try:\n    os.open({new:?}, os.O_WRONLY | os.O_CREAT | os.O_EXCL)\n\
+         except OSError as e:\n    print(e.strerror)",
+            made = tree.p("data/out/made")
+        );
+        run(&broker, &["python3", "-c", &script])
+            .code_is(0)
+            .stdout_is("Permission denied\n");
+        assert_eq!(tree.read("data/out/made"), b"made");
+    }
+);
+
+itest!(
+    run_serves_openat2_and_leaves_what_it_cannot_honour_to_the_kernel,
+    |tree| {
+        let policy = setup(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let (a, data) = (tree.p("data/a.txt"), tree.p("data"));
+        // openat2 without resolve flags is served; with RESOLVE_NO_SYMLINKS it is the kernel's
+        // (EACCES); so is a path relative to a directory fd other than AT_FDCWD.
+        let script = format!(
+            "import ctypes, os, struct\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         def openat2(path, resolve):\n    \
+             how = ctypes.create_string_buffer(struct.pack('QQQ', os.O_RDONLY, 0, resolve))\n    \
+             fd = libc.syscall(437, -100, path.encode(), how, 24)\n    \
+             return os.read(fd, 5) if fd >= 0 else os.strerror(ctypes.get_errno())\n\
+         print(openat2({a:?}, 0), openat2({a:?}, 4))\n\
+         d = os.open({data:?}, os.O_PATH)\n\
+         try:\n    os.open('a.txt', os.O_RDONLY, dir_fd=d)\n\
+         except PermissionError as e:\n    print(e.strerror)"
+        );
+        run(&broker, &["python3", "-c", &script])
+            .code_is(0)
+            .stdout_is("b'alpha' Permission denied\nPermission denied\n")
+            .no_stderr();
+    }
+);
