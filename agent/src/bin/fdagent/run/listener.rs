@@ -80,11 +80,22 @@ impl Listener {
         })
     }
 
-    /// Waits for the next notification. `ENOENT`: the caller was interrupted or killed
-    /// before it could be received; take the next one.
-    pub fn receive(&self) -> io::Result<Notification> {
-        // Zeroed, as RECV requires, and u64-aligned for `seccomp_notif`.
-        let mut buf = vec![0u64; self.recv_len.div_ceil(8)];
+    /// A buffer for [`Listener::receive`]: u64-aligned for `seccomp_notif`, of the size
+    /// the kernel writes.
+    pub fn buffer(&self) -> Vec<u64> {
+        vec![0u64; self.recv_len.div_ceil(8)]
+    }
+
+    /// Waits for the next notification, received into `buf` (from
+    /// [`Listener::buffer`]). `ENOENT`: the caller was interrupted or killed before it
+    /// could be received; take the next one.
+    pub fn receive(&self, buf: &mut [u64]) -> io::Result<Notification> {
+        assert!(
+            buf.len() * 8 >= self.recv_len,
+            "a buffer from Listener::buffer"
+        );
+        // Zeroed, as RECV requires.
+        buf.fill(0);
         // SAFETY: `buf` holds `recv_len` bytes, at least what the kernel writes.
         unsafe {
             ioctl(
