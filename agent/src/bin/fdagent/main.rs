@@ -89,11 +89,11 @@ enum Command {
     /// Run CMD so that its opens of files the policy grants succeed through the broker.
     ///
     /// CMD runs as you, unmodified (static binaries included), under a seccomp filter that
-    /// sends its open, openat, openat2 and creat calls to fdagent. fdagent asks the broker
-    /// for each path with the access the flags imply and gives CMD the broker's fd; any
-    /// open the broker refuses, or that fdagent does not serve (a directory, O_PATH, a path
-    /// relative to a directory fd, ...), runs as if `run` were not there, with your own
-    /// rights. CMD's children are served too. stat, access and readlink are not served yet.
+    /// sends its open, openat, openat2 and creat calls to fdagent. For a file you cannot
+    /// open yourself, fdagent asks the broker with the access the flags imply and gives CMD
+    /// the broker's fd; any open the broker refuses, or that fdagent does not serve (a
+    /// directory, O_PATH, a path relative to a directory fd, ...), runs as if `run` were
+    /// not there, with your own rights. CMD's children are served too. stat, access and readlink are not served yet.
     /// This grants; it confines nothing. The exit status is CMD's (128 + N if a signal N
     /// killed it), once every process it started has exited.
     Run {
