@@ -10,7 +10,7 @@
 //! Options (after `--`): `--quick` (fewer iterations, shorter windows), `--cpu N` (the CPU
 //! the pinned rows use, default 0), `--list` (the sections), and section names: a
 //! section runs if its name contains one of them (`latency`, `throughput`, `process`,
-//! `batch`, `policy`, `idle`, `reload`). Run as root: the bench creates root-only files
+//! `batch`, `policy`, `idle`, `reload`, `run`). Run as root: the bench creates root-only files
 //! and runs its clients under other uids with `setpriv`.
 //!
 //! It prints one table: every figure is a median (and a p99 where it is a latency) over
@@ -58,7 +58,7 @@ mod tree;
 use rows::Cx;
 
 /// The sections, in the order they run.
-const SECTIONS: [(&str, rows::Section); 7] = [
+const SECTIONS: [(&str, rows::Section); 8] = [
     ("latency", rows::latency::run),
     ("throughput", rows::throughput::run),
     ("process", rows::process::run),
@@ -66,6 +66,7 @@ const SECTIONS: [(&str, rows::Section); 7] = [
     ("policy", rows::policy::run),
     ("idle", rows::idle::run),
     ("reload", rows::reload::run),
+    ("run", rows::run::run),
 ];
 
 /// What the command line asked for.

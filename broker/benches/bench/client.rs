@@ -57,6 +57,7 @@ pub fn main(args: &[String]) -> io::Result<()> {
         "tput" => tput(&a),
         "batch" => batch(&a),
         "spawn" => spawn(&a),
+        "open" => plain_open(&a),
         other => Err(io::Error::other(format!("unknown client task {other:?}"))),
     }
 }
@@ -207,6 +208,39 @@ fn lat(a: &Args) -> io::Result<()> {
         }
         if until.is_some_and(|d| start.elapsed() >= d) {
             break;
+        }
+    }
+    report_samples(&samples)
+}
+
+/// `open`: the kernel's own `open` + `close` of `path=`, timed in this process, as an
+/// unmodified program makes them: under `fdagent run` each open of a granted file goes
+/// through the broker. With `verify=data` (the data file `file=` of `dir=`), its contents
+/// are read and compared every [`VERIFY_EVERY`] opens, untimed.
+fn plain_open(a: &Args) -> io::Result<()> {
+    let path = a.path("path")?;
+    let expected = match a.get("verify")? {
+        "data" => Some(data_file(a)?.1),
+        _ => None,
+    };
+    let open = || File::open(&path);
+    let check = || match &expected {
+        Some(expected) => check_contents(open()?, expected),
+        None => open().map(drop),
+    };
+    for _ in 0..a.num("warm")? {
+        drop(open()?);
+    }
+    check()?;
+    let iters = a.num("iters")?;
+    let mut samples = Vec::with_capacity(iters as usize);
+    ready_go()?;
+    for i in 0..iters {
+        let t = Instant::now();
+        drop(open()?);
+        samples.push(ns(t.elapsed()));
+        if i % VERIFY_EVERY == VERIFY_EVERY - 1 {
+            check()?;
         }
     }
     report_samples(&samples)
@@ -471,6 +505,8 @@ pub struct Spec {
     task: &'static str,
     uid: Option<u32>,
     args: Vec<String>,
+    /// The command the client runs under (`fdagent run --`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Spec {
@@ -480,7 +516,20 @@ impl Spec {
             task,
             uid: Some(CLIENT_UID),
             args: Vec::new(),
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Runs the task under `fdagent --socket SOCKET run --`.
+    pub fn under_run(mut self, tree: &Tree, socket: &Path) -> Spec {
+        self.wrapper = vec![
+            tree.fdagent.display().to_string(),
+            "--socket".to_owned(),
+            socket.display().to_string(),
+            "run".to_owned(),
+            "--".to_owned(),
+        ];
+        self
     }
 
     /// Runs the task as root instead (the `cat` baseline).
@@ -526,10 +575,16 @@ impl Running {
                 cmd.arg(format!("--reuid={uid}"))
                     .arg(format!("--regid={CLIENT_GID}"))
                     .arg("--clear-groups")
+                    .args(&spec.wrapper)
                     .arg(&tree.bench_exe);
                 cmd
             }
-            None => Command::new(&tree.bench_exe),
+            None if spec.wrapper.is_empty() => Command::new(&tree.bench_exe),
+            None => {
+                let mut cmd = Command::new(&spec.wrapper[0]);
+                cmd.args(&spec.wrapper[1..]).arg(&tree.bench_exe);
+                cmd
+            }
         };
         cmd.arg("__client")
             .arg(spec.task)
@@ -542,6 +597,11 @@ impl Running {
         let out = BufReader::new(proc.child.stdout.take().expect("piped"));
         let input = proc.child.stdin.take().expect("piped");
         Ok(Running { proc, out, input })
+    }
+
+    /// The process started: the client, or the command it runs under.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     fn line(&mut self) -> io::Result<String> {

@@ -6,6 +6,7 @@ pub mod latency;
 pub mod policy;
 pub mod process;
 pub mod reload;
+pub mod run;
 pub mod throughput;
 
 use std::io;
