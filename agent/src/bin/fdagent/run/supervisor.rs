@@ -60,9 +60,11 @@ impl Worker {
                 Ok(notif) => notif,
                 // The caller went away before its call could be received.
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                // Nothing serves the command any more: ending here kills it (its death
+                // signal), where carrying on would leave its opens waiting for ever.
                 Err(e) => {
                     eprintln!("fdagent: run: cannot receive from the seccomp listener: {e}");
-                    return;
+                    std::process::exit(i32::from(crate::exit::IO));
                 }
             };
             self.answer(&notif);
