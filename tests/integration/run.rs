@@ -413,3 +413,74 @@ itest!(
             .no_stderr();
     }
 );
+
+itest!(
+    run_answers_stat_access_and_readlink_as_an_open_would,
+    |tree| {
+        // In a directory alice may not search: without `run`, even stat fails.
+        tree.private_file("data/a.txt", A);
+        tree.private_file("data/secret", b"secret\n");
+        let policy = Policy::new()
+            .allow("alice-reads-a")
+            .users(&[ALICE])
+            .paths(&[tree.p("data/a.txt")])
+            .access("read")
+            .to_string();
+        let broker = Broker::start(&tree, &policy);
+        let (a, secret) = (tree.p("data/a.txt"), tree.p("data/secret"));
+        // stat(1) (statx), as root sees the file.
+        let format = ["-c", "%s %u %a %F %i"];
+        let as_root = tree.cmd("stat".as_ref()).args(format).arg(&a).run();
+        run(&broker, &[&["stat"], &format[..], &[&a]].concat())
+            .code_is(0)
+            .stdout_is(&as_root.stdout)
+            .no_stderr();
+        // stat, lstat (newfstatat), access (faccessat): readable, not writable (the policy
+        // grants read only); readlink of a regular file: EINVAL, as the kernel says it.
+        let script = format!(
+            "import os\n\
+         print(os.stat({a:?}).st_size, os.lstat({a:?}).st_size, \
+               os.access({a:?}, os.R_OK), os.access({a:?}, os.W_OK))\n\
+         try:\n    os.readlink({a:?})\n\
+         except OSError as e:\n    print(e.strerror)"
+        );
+        run(&broker, &["python3", "-c", &script])
+            .code_is(0)
+            .stdout_is(format!(
+                "{} {} True False\nInvalid argument\n",
+                A.len(),
+                A.len()
+            ))
+            .no_stderr();
+        run(
+            &broker,
+            &["sh", "-c", &format!("test -r {a} && echo readable")],
+        )
+        .code_is(0)
+        .stdout_is("readable\n");
+        // Tools that stat before they open: cp, and tar -c of one file.
+        tree.dir("out", 0o777);
+        let copy = tree.p("out/copy");
+        run(&broker, &["cp", &a, &copy]).code_is(0).no_stderr();
+        assert_eq!(tree.read("out/copy"), A);
+        let tar = run(&broker, &["tar", "-cf", "-", &a]);
+        tar.code_is(0);
+        let listed = tree
+            .cmd("tar".as_ref())
+            .args(["-tvf", "-"])
+            .stdin(&tar.stdout)
+            .run();
+        listed.code_is(0);
+        assert!(listed.stdout_str().contains("root/root"), "{listed}");
+        // Not granted: as without `run`.
+        let check =
+            format!("import os; print(os.access({secret:?}, os.R_OK)); os.stat({secret:?})");
+        for args in [
+            vec!["stat", secret.as_str()],
+            vec!["python3", "-c", check.as_str()],
+            vec!["sh", "-c", &format!("test -r {secret} || echo unreadable")],
+        ] {
+            same(&run(&broker, &args), &plain(&tree, &args));
+        }
+    }
+);

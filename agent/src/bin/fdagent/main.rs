@@ -93,7 +93,9 @@ enum Command {
     /// open yourself, fdagent asks the broker with the access the flags imply and gives CMD
     /// the broker's fd; any open the broker refuses, or that fdagent does not serve (a
     /// directory, O_PATH, a path relative to a directory fd, ...), runs as if `run` were
-    /// not there, with your own rights. CMD's children are served too. stat, access and readlink are not served yet.
+    /// not there, with your own rights. stat, access and readlink of such a file are
+    /// answered as its open implies. CMD's children are served too. Directories are not
+    /// served yet.
     /// This grants; it confines nothing. The exit status is CMD's (128 + N if a signal N
     /// killed it), once every process it started has exited.
     Run {

@@ -134,13 +134,31 @@ impl Listener {
     /// Lets the kernel run the call as if there were no filter, with the caller's own
     /// rights: the kernel reads the path again and decides alone. Never an "allow".
     pub fn fall_back(&self, id: u64) -> io::Result<()> {
-        let mut buf = vec![0u64; self.resp_len.div_ceil(8)];
-        let resp = seccomp_notif_resp {
+        let flags = u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("a flag bit");
+        self.send(seccomp_notif_resp {
             id,
             val: 0,
             error: 0,
-            flags: u32::try_from(libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE).expect("a flag bit"),
+            flags,
+        })
+    }
+
+    /// Completes the call without running it: it returns `val`, or fails with `errno`.
+    pub fn reply(&self, id: u64, result: Result<i64, i32>) -> io::Result<()> {
+        let (val, error) = match result {
+            Ok(val) => (val, 0),
+            Err(errno) => (0, -errno),
         };
+        self.send(seccomp_notif_resp {
+            id,
+            val,
+            error,
+            flags: 0,
+        })
+    }
+
+    fn send(&self, resp: seccomp_notif_resp) -> io::Result<()> {
+        let mut buf = vec![0u64; self.resp_len.div_ceil(8)];
         // SAFETY: the buffer is aligned and large enough for one `seccomp_notif_resp`.
         unsafe { buf.as_mut_ptr().cast::<seccomp_notif_resp>().write(resp) };
         // SAFETY: SEND reads `resp_len` bytes, the buffer's size.

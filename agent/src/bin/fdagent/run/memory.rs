@@ -1,10 +1,11 @@
 //! Reading the arguments a blocked caller passed by pointer (its path, its
 //! `struct open_how`) out of its memory with `process_vm_readv`, page by page, so that a
-//! string ending just before an unmapped page is read whole.
+//! string ending just before an unmapped page is read whole; and writing a stat call's
+//! result into its buffer with `process_vm_writev`.
 
-use std::io::{self, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut};
 
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
 use nix::unistd::Pid;
 
 /// The longest path the kernel takes, its NUL included.
@@ -44,4 +45,19 @@ pub fn read_path(tid: i32, addr: u64) -> io::Result<Option<Vec<u8>>> {
         at += chunk.len() as u64;
     }
     Ok(None)
+}
+
+/// Writes `bytes` at `addr` in thread `tid` (a stat call's buffer).
+pub fn write_all(tid: i32, addr: u64, bytes: &[u8]) -> io::Result<()> {
+    let base = usize::try_from(addr).map_err(|_| io::Error::from_raw_os_error(libc::EFAULT))?;
+    let remote = [RemoteIoVec {
+        base,
+        len: bytes.len(),
+    }];
+    let written = process_vm_writev(Pid::from_raw(tid), &[IoSlice::new(bytes)], &remote)?;
+    if written == bytes.len() {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EFAULT))
+    }
 }

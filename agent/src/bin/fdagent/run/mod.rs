@@ -5,12 +5,14 @@
 //! `creat` calls to this process (user notification). For each, the supervisor reads the
 //! path from the command's memory and, if the kernel would refuse the command that open,
 //! asks the broker with the access the flags imply; on success it installs the broker's fd in the command as the call's result (`ADDFD` with
-//! `SEND`). Anything else — a refusal, a path or flags it does not serve — goes back to
+//! `SEND`); `stat`, `access` and `readlink` calls on such a file get what that fd says.
+//! Anything else — a refusal, a path or flags it does not serve — goes back to
 //! the kernel (`CONTINUE`), which runs the call with the command's own rights, exactly as
 //! without `run`. It grants; it confines nothing (see docs/run.md).
 
 mod call;
-// The three that need `unsafe`: pre_exec, the seccomp system call, the ioctls.
+// The four that need `unsafe`: pre_exec, the seccomp system call, the ioctls, the raw
+// stat structures.
 #[allow(unsafe_code)]
 mod child;
 #[allow(unsafe_code)]
@@ -18,8 +20,11 @@ mod filter;
 #[allow(unsafe_code)]
 mod listener;
 mod memory;
+#[allow(unsafe_code)]
+mod metadata;
 mod own_rights;
 mod path;
+mod query;
 mod supervisor;
 mod task;
 
