@@ -10,9 +10,10 @@
 //! Options (after `--`): `--quick` (fewer iterations, shorter windows), `--cpu N` (the CPU
 //! the pinned rows use, default 0), `--list` (the sections), and section names: a
 //! section runs if its name contains one of them (`latency`, `throughput`, `process`,
-//! `batch`, `policy`, `idle`, `reload`, `clib`, `python`). Run as root: the bench creates root-only files
-//! and runs its clients under other uids with `setpriv`. The `process` section also
-//! builds the programs it compares fdagent with, with `cc` and `rustc` ([`baselines`]).
+//! `batch`, `policy`, `idle`, `reload`, `clib`, `python`, `run`). Run as root: the bench
+//! creates root-only files and runs its clients under other uids with `setpriv`. The
+//! `process` section also builds the programs it compares fdagent with, with `cc` and
+//! `rustc` ([`baselines`]).
 //!
 //! It prints one table: every figure is a median (and a p99 where it is a latency) over
 //! enough samples to be stable, its ratio to baselines measured in the same run under the
@@ -61,7 +62,7 @@ mod tree;
 use rows::Cx;
 
 /// The sections, in the order they run.
-const SECTIONS: [(&str, rows::Section); 9] = [
+const SECTIONS: [(&str, rows::Section); 10] = [
     ("latency", rows::latency::run),
     ("throughput", rows::throughput::run),
     ("process", rows::process::run),
@@ -71,6 +72,7 @@ const SECTIONS: [(&str, rows::Section); 9] = [
     ("reload", rows::reload::run),
     ("clib", rows::clib::run),
     ("python", rows::python::run),
+    ("run", rows::run::run),
 ];
 
 /// What the command line asked for.

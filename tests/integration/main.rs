@@ -40,6 +40,7 @@ mod python;
 mod read;
 mod reasons;
 mod reload;
+mod run;
 mod run_as;
 mod scanner;
 mod service;

@@ -58,6 +58,7 @@ pub fn main(args: &[String]) -> io::Result<()> {
         "tput" => tput(&a),
         "batch" => batch(&a),
         "spawn" => spawn(&a),
+        "open" => plain_open(&a),
         other => Err(io::Error::other(format!("unknown client task {other:?}"))),
     }
 }
@@ -208,6 +209,39 @@ fn lat(a: &Args) -> io::Result<()> {
         }
         if until.is_some_and(|d| start.elapsed() >= d) {
             break;
+        }
+    }
+    report_samples(&samples)
+}
+
+/// `open`: the kernel's own `open` + `close` of `path=`, timed in this process, as an
+/// unmodified program makes them: under `fdagent run` each open of a granted file goes
+/// through the broker. With `verify=data` (the data file `file=` of `dir=`), its contents
+/// are read and compared every [`VERIFY_EVERY`] opens, untimed.
+fn plain_open(a: &Args) -> io::Result<()> {
+    let path = a.path("path")?;
+    let expected = match a.get("verify")? {
+        "data" => Some(data_file(a)?.1),
+        _ => None,
+    };
+    let open = || File::open(&path);
+    let check = || match &expected {
+        Some(expected) => check_contents(open()?, expected),
+        None => open().map(drop),
+    };
+    for _ in 0..a.num("warm")? {
+        drop(open()?);
+    }
+    check()?;
+    let iters = a.num("iters")?;
+    let mut samples = Vec::with_capacity(iters as usize);
+    ready_go()?;
+    for i in 0..iters {
+        let t = Instant::now();
+        drop(open()?);
+        samples.push(ns(t.elapsed()));
+        if i % VERIFY_EVERY == VERIFY_EVERY - 1 {
+            check()?;
         }
     }
     report_samples(&samples)
@@ -505,6 +539,8 @@ pub struct Spec {
     /// Another client program speaking the same protocol (`PROGRAM TASK key=value...`),
     /// instead of this executable's `__client`.
     program: Option<PathBuf>,
+    /// The command the client runs under (`fdagent run --`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Spec {
@@ -515,12 +551,25 @@ impl Spec {
             uid: Some(CLIENT_UID),
             args: Vec::new(),
             program: None,
+            wrapper: Vec::new(),
         }
     }
 
     /// Runs the task in `program` (the C library's client) rather than in this executable.
     pub fn program(mut self, program: &Path) -> Spec {
         self.program = Some(program.to_path_buf());
+        self
+    }
+
+    /// Runs the task under `fdagent --socket SOCKET run --`.
+    pub fn under_run(mut self, tree: &Tree, socket: &Path) -> Spec {
+        self.wrapper = vec![
+            tree.fdagent.display().to_string(),
+            "--socket".to_owned(),
+            socket.display().to_string(),
+            "run".to_owned(),
+            "--".to_owned(),
+        ];
         self
     }
 
@@ -568,10 +617,16 @@ impl Running {
                 cmd.arg(format!("--reuid={uid}"))
                     .arg(format!("--regid={CLIENT_GID}"))
                     .arg("--clear-groups")
+                    .args(&spec.wrapper)
                     .arg(exe);
                 cmd
             }
-            None => Command::new(exe),
+            None if spec.wrapper.is_empty() => Command::new(exe),
+            None => {
+                let mut cmd = Command::new(&spec.wrapper[0]);
+                cmd.args(&spec.wrapper[1..]).arg(exe);
+                cmd
+            }
         };
         if spec.program.is_none() {
             cmd.arg("__client");
@@ -586,6 +641,11 @@ impl Running {
         let out = BufReader::new(proc.child.stdout.take().expect("piped"));
         let input = proc.child.stdin.take().expect("piped");
         Ok(Running { proc, out, input })
+    }
+
+    /// The process started: the client, or the command it runs under.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     fn line(&mut self) -> io::Result<String> {

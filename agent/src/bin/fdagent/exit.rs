@@ -22,9 +22,9 @@ pub const BUSY: u8 = 75;
 pub const PROTOCOL: u8 = 76;
 /// The policy denies the request.
 pub const DENIED: u8 = 77;
-/// `exec`: the command was found but could not be run.
+/// `exec`, `run`: the command was found but could not be run.
 pub const CANNOT_EXEC: u8 = 126;
-/// `exec`: the command was not found.
+/// `exec`, `run`: the command was not found.
 pub const EXEC_NOT_FOUND: u8 = 127;
 
 /// The exit codes and what they mean, for `--help` and the man page's EXIT STATUS.
@@ -53,12 +53,13 @@ pub const TABLE: &[(u8, &str)] = &[
         "protocol error (unexpected reply, other protocol version)",
     ),
     (DENIED, "denied by the policy"),
-    (CANNOT_EXEC, "exec: command cannot be run"),
-    (EXEC_NOT_FOUND, "exec: command not found"),
+    (CANNOT_EXEC, "exec, run: command cannot be run"),
+    (EXEC_NOT_FOUND, "exec, run: command not found"),
 ];
 
-/// What [`TABLE`] leaves out: whose status `exec` returns.
-pub const EXEC_NOTE: &str = "With exec, once the command runs its own exit status is fdagent's.";
+/// What [`TABLE`] leaves out: whose status `exec` and `run` return.
+pub const EXEC_NOTE: &str = "With exec and run, once the command runs its own exit status is \
+    fdagent's (with run, 128 + N if signal N killed it).";
 
 /// The help text's table of exit codes.
 pub fn help() -> String {

@@ -12,6 +12,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "fdagent exec /srv/uploads/a.pdf -- clamdscan --fdpass -",
     ),
     (
+        "Run an unmodified program: its opens of files the policy grants you succeed",
+        "fdagent run -- sha256sum /srv/uploads/a.pdf",
+    ),
+    (
         "List a directory you may not search yourself (a `list` grant)",
         "fdagent ls /srv/uploads",
     ),

@@ -1,6 +1,7 @@
 //! `fdagent`: get files from fdbroker on the command line.
 
-// Denied, not forbidden: `unwinder` needs an `unsafe extern` block (empty) to link.
+// Denied, not forbidden: `run` (its own modules say why) may use `unsafe`, and `unwinder`
+// needs an `unsafe extern` block (empty) to link.
 #![deny(unsafe_code)]
 
 mod exit;
@@ -8,6 +9,7 @@ mod help;
 mod ls;
 mod man;
 mod plain_cat;
+mod run;
 mod status;
 mod unwinder;
 
@@ -87,6 +89,23 @@ enum Command {
         /// Absolute path of the directory.
         path: PathBuf,
     },
+    /// Run CMD so that its opens of files the policy grants succeed through the broker.
+    ///
+    /// CMD runs as you, unmodified (static binaries included), under a seccomp filter that
+    /// sends its open, openat, openat2 and creat calls to fdagent. For a file you cannot
+    /// open yourself, fdagent asks the broker with the access the flags imply and gives CMD
+    /// the broker's fd; any open the broker refuses, or that fdagent does not serve (a
+    /// directory, O_PATH, a path relative to a directory fd, ...), runs as if `run` were
+    /// not there, with your own rights. stat, access and readlink of such a file are
+    /// answered as its open implies. CMD's children are served too. Directories are not
+    /// served yet.
+    /// This grants; it confines nothing. The exit status is CMD's (128 + N if a signal N
+    /// killed it), once every process it started has exited.
+    Run {
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
     /// Check that the broker is up and speaks this protocol; prints `pong`.
     Ping,
     /// Print what the broker tells you: to root, its state, policy, last reload and
@@ -158,6 +177,7 @@ fn main() -> ExitCode {
             path,
         } => open(&mut client, access, mode, write_stdin, &path),
         Command::Ls { path } => ls::ls(&mut client, &path),
+        Command::Run { command } => run::run(client, socket, timeout, &command),
         Command::Status { json } => match client.status() {
             Ok(reply) => {
                 status::print(&reply, json);

@@ -8,6 +8,7 @@ pub mod policy;
 pub mod process;
 pub mod python;
 pub mod reload;
+pub mod run;
 pub mod throughput;
 
 use std::io;
