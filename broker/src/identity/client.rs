@@ -78,7 +78,7 @@ impl ProcessReader {
                 return Ok(None);
             }
         };
-        Ok(self.lock().ask(pidfd.as_fd()))
+        self.lock().ask(pidfd.as_fd())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
@@ -87,9 +87,12 @@ impl ProcessReader {
 }
 
 impl Conn {
-    fn ask(&mut self, pidfd: BorrowedFd<'_>) -> Option<Process> {
+    /// `Err` for a send the kernel refused for lack of resources (the broker's fds in
+    /// flight over its rlimit, memory): a moment's shortage, so the reader stays in service
+    /// and the request is refused undecided, as when the pidfd itself cannot be had.
+    fn ask(&mut self, pidfd: BorrowedFd<'_>) -> Result<Option<Process>, Errno> {
         if self.gone {
-            return None;
+            return Ok(None);
         }
         self.seq = self.seq.wrapping_add(1).max(1);
         let seq = self.seq;
@@ -103,13 +106,15 @@ impl Conn {
             &mut control,
             SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
         );
-        if let Err(e) = sent {
-            return self.fail(&format!("cannot ask it: {e}"));
+        match sent {
+            Ok(_) => {}
+            Err(e @ (Errno::TOOMANYREFS | Errno::NOBUFS | Errno::NOMEM)) => return Err(e),
+            Err(e) => return Ok(self.fail(&format!("cannot ask it: {e}"))),
         }
-        match self.receive(seq) {
+        Ok(match self.receive(seq) {
             Ok(process) => process,
             Err(why) => self.fail(why),
-        }
+        })
     }
 
     /// Receives the answer `seq` within [`ANSWER_TIMEOUT`].
@@ -145,11 +150,12 @@ impl Conn {
     }
 
     /// Stops asking the reader after its first failure, which is logged once: from then
-    /// on no rule naming a unit or an executable matches anyone.
+    /// on no client's process is known, so every request is denied (a client that may be
+    /// in a user namespace is granted nothing) until the broker is restarted.
     fn fail(&mut self, why: &str) -> Option<Process> {
         log::error!(
-            "process reader (pid {}): {why}; rules naming units or executables no longer \
-             match any client until the broker is restarted",
+            "process reader (pid {}): {why}; no client's process can be read any more, so \
+             every request is denied until the broker is restarted",
             self.child.id()
         );
         self.gone = true;
