@@ -620,7 +620,7 @@ itest!(
         broker.expect_log(&format!("uid={} has ", ALICE.uid));
         broker.cat(BOB, &path).code_is(0).stdout_is("alpha\n");
 
-        broker.signal(Signal::STOP);
+        broker.pause();
         let in_flight: usize = flooders.iter().map(RawConn::drain_fds).sum();
         broker.signal(Signal::CONT);
         println!("{sent} batches sent on 12 connections; {in_flight} fds were in flight");
@@ -645,7 +645,7 @@ itest!(
         let broker = Broker::start(&tree, &policy);
         let path = tree.p("data/a.txt");
         let conn = RawConn::connect_as(broker.socket(), ALICE).expect("connect");
-        broker.signal(Signal::STOP);
+        broker.pause();
         conn.send(&encode(&read(&path))).expect("send");
         drop(conn);
         broker.signal(Signal::CONT);

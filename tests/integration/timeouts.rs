@@ -28,7 +28,7 @@ impl Drop for Resume<'_, '_> {
 itest!(fdagent_timeout_ends_the_wait_for_a_stopped_broker, |tree| {
     tree.private_file("uploads/a.txt", b"alpha\n");
     let broker = Broker::start(&tree, &scanner_policy(&tree));
-    broker.signal(Signal::STOP);
+    broker.pause();
     let _resume = Resume(&broker);
     for command in [vec!["ping"], vec!["cat", &tree.p("uploads/a.txt")]] {
         broker

@@ -274,6 +274,30 @@ impl<'t> Broker<'t> {
         rustix::process::kill_process(pid, signal).expect("signal the broker");
     }
 
+    /// Stops the broker with SIGSTOP and returns once every one of its threads is stopped:
+    /// `kill` returns before a thread running on another CPU has stopped, and a test
+    /// that acts "while the broker is stopped" would otherwise race the last request it
+    /// was still serving.
+    pub fn pause(&self) {
+        self.signal(Signal::STOP);
+        let tasks = format!("/proc/{}/task", self.pid());
+        let all_stopped = || {
+            let threads = fs::read_dir(&tasks).ok()?;
+            threads
+                .filter_map(Result::ok)
+                .all(|t| {
+                    fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+                        // The state follows the command name, which is in parentheses.
+                        stat.rsplit_once(')')
+                            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+                    })
+                })
+                .then_some(())
+        };
+        wait_until(BROKER_TIMEOUT, all_stopped)
+            .unwrap_or_else(|| self.fail("the broker's threads did not all stop after SIGSTOP"));
+    }
+
     /// Sends `signal` (SIGTERM, SIGINT) and returns the exit status; fails if the broker
     /// does not exit in time.
     pub fn stop(mut self, signal: Signal) -> ExitStatus {
