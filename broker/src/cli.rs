@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use fdbroker_wire::Access;
 
 use crate::policy::file::DEFAULT_PATH as DEFAULT_POLICY;
+use crate::startup::helper_user::HelperUser;
 
 /// A file-descriptor broker: opens files for unprivileged clients under an administrator's
 /// policy and hands them the open file descriptors over a Unix socket.
@@ -48,9 +49,11 @@ pub enum Command {
         /// supplementary groups), keeping only the capabilities the policy needs. A small
         /// process stays root, without capabilities, to reopen the audit file, read the
         /// policy files (root's, mode 0600) for a reload, and remove the socket for it.
+        /// The name resolver and the process reader run as this user too (without it, as
+        /// nobody, whose other processes could kill them): give it an account of its own.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
-        /// Print the capabilities, user, name resolver and Landlock rules this policy
+        /// Print the capabilities, user, helper processes' uid and Landlock rules this policy
         /// implies, and the rules left inactive because their root is missing, not a
         /// directory or reached through a symbolic link, and exit.
         #[arg(long)]
@@ -181,7 +184,10 @@ pub enum Command {
     /// The broker's name resolver, which `serve` starts itself (see docs/security.md,
     /// "Security model"); its standard input must be the broker's socket.
     #[command(hide = true, name = crate::resolver::SUBCOMMAND)]
-    ResolveNames,
+    ResolveNames {
+        #[command(flatten)]
+        user: HelperUser,
+    },
     /// The broker's file keeper, which `serve --user` starts itself to reopen the audit
     /// file, read the policy files for a reload and remove the socket; its standard input
     /// must be the broker's socket.
@@ -203,7 +209,10 @@ pub enum Command {
     /// The broker's process reader, which `serve` starts itself to read the unit and
     /// executable of clients; its standard input must be the broker's socket.
     #[command(hide = true, name = crate::identity::SUBCOMMAND)]
-    ReadPeers,
+    ReadPeers {
+        #[command(flatten)]
+        user: HelperUser,
+    },
 }
 
 /// `serve --help`'s example: what a typical start looks like, so an administrator need not

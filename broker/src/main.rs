@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Reload { socket } => admin::reload::reload(&socket).unwrap_or_else(|e| fail(&e)),
-        Command::ResolveNames => match resolver::run() {
+        Command::ResolveNames { user } => match resolver::run(user) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("name resolver: {e}")),
         },
@@ -161,7 +161,7 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("file keeper: {e}")),
             }
         }
-        Command::ReadPeers => match identity::run() {
+        Command::ReadPeers { user } => match identity::run(user) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("process reader: {e}")),
         },

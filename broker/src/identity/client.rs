@@ -16,6 +16,7 @@ use rustix::net::{RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlag
 use super::message::{self, MAX_ANSWER};
 use super::{SUBCOMMAND, pidfd};
 use crate::resolver::client::spawn_helper;
+use crate::startup::helper_user::HelperUser;
 
 /// How long the reader may take to answer (or to start). Its reads are of `/proc` and
 /// take microseconds; past this it is taken for stuck, and no longer asked.
@@ -37,11 +38,11 @@ struct Conn {
 }
 
 impl ProcessReader {
-    /// Starts the reader (`fdbroker read-peers`) and waits until it is ready. Call it
-    /// while the broker is still root: the reader needs `CAP_SETUID`, `CAP_SETGID` and the
-    /// `CAP_SYS_PTRACE` it keeps.
-    pub fn spawn() -> io::Result<ProcessReader> {
-        let (socket, child) = spawn_helper(SUBCOMMAND)?;
+    /// Starts the reader (`fdbroker read-peers`) as `user` and waits until it is ready.
+    /// Call it while the broker is still root: the reader needs `CAP_SETUID`, `CAP_SETGID`
+    /// and the `CAP_SYS_PTRACE` it keeps.
+    pub fn spawn(user: HelperUser) -> io::Result<ProcessReader> {
+        let (socket, child) = spawn_helper(SUBCOMMAND, user)?;
         let mut conn = Conn {
             socket,
             child,

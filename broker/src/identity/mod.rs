@@ -16,8 +16,8 @@
 //! ptrace access check on a process outside its domain (which `/proc/PID/exe` needs, of any
 //! uid), and as `--user fdbroker` it could not read another user's `/proc/PID/exe` anyway.
 //! So a separate process started with the name resolver, `fdbroker read-peers`, does them:
-//! nobody, holding `CAP_SYS_PTRACE` alone, not confined by Landlock (which would deny the
-//! very reads it exists for). The broker sends it a pidfd and waits a bounded time for the
+//! the `--user` account (or nobody), holding `CAP_SYS_PTRACE` alone, not confined by
+//! Landlock (which would deny the very reads it exists for). The broker sends it a pidfd and waits a bounded time for the
 //! answer ([`client`]); whatever goes wrong, the answer is "unknown", which matches no rule
 //! naming a unit or an executable.
 //!

@@ -14,10 +14,11 @@ use rustix::process::{DumpableBehavior, Signal};
 
 use super::message::{self, QUESTION_LEN};
 use super::namespace;
-use crate::resolver::process::{NOBODY, close_inherited_fds};
+use crate::resolver::process::close_inherited_fds;
+use crate::startup::helper_user::HelperUser;
 
-/// Runs the reader until the broker closes its end.
-pub fn run() -> io::Result<()> {
+/// Runs the reader, as `user` when started by root, until the broker closes its end.
+pub fn run(user: HelperUser) -> io::Result<()> {
     close_inherited_fds();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let socket = io::stdin();
@@ -28,7 +29,7 @@ pub fn run() -> io::Result<()> {
         ));
     }
     settle_in()?;
-    drop_privileges()?;
+    drop_privileges(user)?;
     send(socket, &message::answer(0, None), SendFlags::NOSIGNAL)?;
     let mut buf = [0u8; QUESTION_LEN];
     loop {
@@ -115,11 +116,12 @@ fn settle_in() -> io::Result<()> {
     Ok(())
 }
 
-/// Becomes nobody (when started as root) with no supplementary groups and, of all
+/// Becomes `user` (when started as root) with no supplementary groups and, of all
 /// capabilities, `CAP_SYS_PTRACE` alone, effective: the one the ptrace access check of
 /// `/proc/PID/exe` accepts for a process of another uid. It makes no other use of it.
-/// No new privileges by exec, not dumpable, and killed if the broker dies.
-fn drop_privileges() -> io::Result<()> {
+/// No new privileges by exec, not dumpable (the broker, of the same uid under `--user`
+/// but without `CAP_SYS_PTRACE`, cannot trace it), and killed if the broker dies.
+fn drop_privileges(user: HelperUser) -> io::Result<()> {
     let mut keep = CapsHashSet::new();
     keep.insert(Capability::CAP_SYS_PTRACE);
     let have = caps::read(None, CapSet::Permitted).map_err(io::Error::other)?;
@@ -137,8 +139,8 @@ fn drop_privileges() -> io::Result<()> {
         .any(|u| u.is_root())
     {
         let (uid, gid) = (
-            nix::unistd::Uid::from_raw(NOBODY),
-            nix::unistd::Gid::from_raw(NOBODY),
+            nix::unistd::Uid::from_raw(user.uid),
+            nix::unistd::Gid::from_raw(user.gid),
         );
         rustix::thread::set_keep_capabilities(true)?;
         nix::unistd::setgroups(&[])
@@ -146,7 +148,7 @@ fn drop_privileges() -> io::Result<()> {
             .and_then(|()| nix::unistd::setresuid(uid, uid, uid))
             .map_err(|e| {
                 io::Error::other(format!(
-                    "cannot switch to uid {NOBODY}: {e} (it needs CAP_SETUID and CAP_SETGID; \
+                    "cannot switch to uid {uid}: {e} (it needs CAP_SETUID and CAP_SETGID; \
                      under systemd, in CapabilityBoundingSet=)"
                 ))
             })?;

@@ -19,6 +19,7 @@ use rustix::net::{
 
 use super::SUBCOMMAND;
 use super::message::{self, Answer, LEN, Question};
+use crate::startup::helper_user::HelperUser;
 
 /// How long the resolver may take to answer one question (or to start). Name services
 /// over the network may be slow; past this, a reload fails instead of waiting on.
@@ -70,9 +71,9 @@ struct Conn {
 impl Resolver {
     /// Starts the resolver (`fdbroker resolve-names`, from this very executable) and waits
     /// until it has dropped its privileges and is ready. Call it before the broker drops its
-    /// own: the resolver needs `CAP_SETUID` and `CAP_SETGID` to become nobody.
-    pub fn spawn() -> io::Result<Resolver> {
-        let (ours, child) = spawn_helper(SUBCOMMAND)?;
+    /// own: the resolver needs `CAP_SETUID` and `CAP_SETGID` to become `user`.
+    pub fn spawn(user: HelperUser) -> io::Result<Resolver> {
+        let (ours, child) = spawn_helper(SUBCOMMAND, user)?;
         let mut conn = Conn {
             socket: ours,
             child,
@@ -128,11 +129,11 @@ impl Resolver {
     }
 }
 
-/// Starts this very executable again as `fdbroker SUBCOMMAND` (a helper process of the
-/// broker's), with its end of a new socketpair as standard input, the broker's standard
-/// error and `RUST_LOG`, and nothing else of the broker's environment. Returns the
-/// broker's end and the child.
-pub(crate) fn spawn_helper(subcommand: &str) -> io::Result<(OwnedFd, Child)> {
+/// Starts this very executable again as `fdbroker SUBCOMMAND --uid UID --gid GID` (a
+/// helper process of the broker's, which switches to `user`), with its end of a new
+/// socketpair as standard input, the broker's standard error and `RUST_LOG`, and nothing
+/// else of the broker's environment. Returns the broker's end and the child.
+pub(crate) fn spawn_helper(subcommand: &str, user: HelperUser) -> io::Result<(OwnedFd, Child)> {
     let (ours, theirs) = socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -143,6 +144,7 @@ pub(crate) fn spawn_helper(subcommand: &str) -> io::Result<(OwnedFd, Child)> {
     command
         .arg0("fdbroker")
         .arg(subcommand)
+        .args(user.args())
         .env_clear()
         .stdin(Stdio::from(theirs))
         .stdout(Stdio::null())

@@ -12,8 +12,9 @@
 //!
 //! The broker starts it first thing, while still root: it is this executable run again
 //! with the hidden subcommand [`SUBCOMMAND`] (a fresh process, rather than a fork of the
-//! broker, so it holds none of the broker's state). It becomes nobody with no
-//! capabilities and confines itself read-only ([`process`]); it ends when the broker
+//! broker, so it holds none of the broker's state). It becomes the `--user` account
+//! (nobody without it: see [`crate::startup::helper_user`]) with no capabilities and
+//! confines itself read-only ([`process`]); it ends when the broker
 //! closes the socket, or dies. The broker waits a bounded time for each answer
 //! ([`client`]): a stuck or dead resolver fails a reload with an error that says so, and
 //! never hangs the broker. Admin commands (`check`, `explain`) are not confined and

@@ -13,15 +13,12 @@ use rustix::net::{RecvFlags, SendFlags, SocketType, recv, send, sockopt};
 use rustix::process::{DumpableBehavior, Signal};
 
 use super::message::{self, Answer, LEN, Question};
+use crate::startup::helper_user::HelperUser;
 use crate::startup::sandbox::{self, Rule};
 
-/// The identity the resolver runs as when started by root: the kernel's overflow id,
-/// `nobody`/`nogroup` on Debian and most distributions, which owns no files.
-pub(crate) const NOBODY: u32 = 65534;
-
-/// Runs the resolver until the broker closes its end. Errors end it, and the broker
-/// reports it gone at its next question.
-pub fn run() -> io::Result<()> {
+/// Runs the resolver, as `user` when started by root, until the broker closes its end.
+/// Errors end it, and the broker reports it gone at its next question.
+pub fn run(user: HelperUser) -> io::Result<()> {
     close_inherited_fds();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let socket = io::stdin();
@@ -32,7 +29,7 @@ pub fn run() -> io::Result<()> {
         ));
     }
     settle_in()?;
-    drop_privileges()?;
+    drop_privileges(user)?;
     confine()?;
     reply(socket, &message::answer(0, &Answer::Ready))?;
     let mut buf = [0u8; LEN];
@@ -100,11 +97,12 @@ pub(crate) fn close_inherited_fds() {
     }
 }
 
-/// Becomes nobody (when started as root) with no supplementary groups, no capabilities
-/// in any set, no way to gain any by exec, not dumpable (so another process of nobody's
-/// cannot trace it), and killed if the broker dies while it is stuck in a lookup.
-fn drop_privileges() -> io::Result<()> {
-    let (nobody_uid, nobody_gid) = (Uid::from_raw(NOBODY), Gid::from_raw(NOBODY));
+/// Becomes `user` (when started as root) with no supplementary groups, no capabilities
+/// in any set, no way to gain any by exec, not dumpable (so another process of that uid,
+/// the broker under `--user` included, cannot trace it), and killed if the broker dies
+/// while it is stuck in a lookup.
+fn drop_privileges(user: HelperUser) -> io::Result<()> {
+    let (uid, gid) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
     if caps::has_cap(None, CapSet::Effective, caps::Capability::CAP_SETPCAP)
         .map_err(io::Error::other)?
     {
@@ -116,11 +114,11 @@ fn drop_privileges() -> io::Result<()> {
         .any(|u| u.is_root())
     {
         nix::unistd::setgroups(&[])
-            .and_then(|()| nix::unistd::setresgid(nobody_gid, nobody_gid, nobody_gid))
-            .and_then(|()| nix::unistd::setresuid(nobody_uid, nobody_uid, nobody_uid))
+            .and_then(|()| nix::unistd::setresgid(gid, gid, gid))
+            .and_then(|()| nix::unistd::setresuid(uid, uid, uid))
             .map_err(|e| {
                 io::Error::other(format!(
-                    "cannot switch to uid {NOBODY}: {e} (it needs CAP_SETUID and CAP_SETGID; \
+                    "cannot switch to uid {uid}: {e} (it needs CAP_SETUID and CAP_SETGID; \
                      under systemd, in CapabilityBoundingSet=)"
                 ))
             })?;
@@ -143,7 +141,8 @@ fn drop_privileges() -> io::Result<()> {
 /// Landlock: reading files and listing directories anywhere, nothing else (no writing,
 /// creating, removing or executing). Reads are not narrowed to a list of paths: what a
 /// name service reads depends on its sources (files, systemd, sss, ldap, extrausers) and
-/// would fail quietly where a list missed one, and nobody can read only what anyone can.
+/// would fail quietly where a list missed one, and its user (nobody, or the broker's own
+/// account) reads only what anyone, or the broker, can.
 fn confine() -> io::Result<()> {
     let root = rustix::fs::open(
         "/",

@@ -34,6 +34,7 @@ pub mod absolute;
 mod activation;
 mod error;
 pub mod grant_root;
+pub mod helper_user;
 pub mod inherited_fds;
 mod listener;
 pub mod privileges;
@@ -49,6 +50,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use rustix::fs::{AtFlags, CWD, unlinkat};
 
 pub use self::error::StartError;
+use self::helper_user::HelperUser;
 use self::listener::bind_listener;
 use self::privileges::{Caps, RunAs};
 use crate::count::count;
@@ -91,7 +93,8 @@ pub struct ServeOptions {
 /// Runs the broker until SIGTERM or SIGINT: the start-up steps in order, then the server.
 pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     open::check_openat2().map_err(StartError::Openat2)?;
-    let names = Arc::new(Resolver::spawn().map_err(StartError::Resolver)?);
+    let helpers = HelperUser::for_serve(opts.run_as);
+    let names = Arc::new(Resolver::spawn(helpers).map_err(StartError::Resolver)?);
     let policy = policy::file::load_resolved(&opts.policy, &policy::file::open_here, &names)
         .map_err(StartError::Policy)?;
     let truncate_right = sandbox::kernel_has_truncate_right();
@@ -129,12 +132,12 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
         Vec::new()
     };
     if opts.print_privileges {
-        print_privileges(&needed, opts.run_as, &ruleset, &inactive);
+        print_privileges(&needed, (opts.run_as, helpers), &ruleset, &inactive);
         print_keeper(&keeper_rules);
         return Ok(());
     }
     drop(keeper_rules);
-    let reader = start_process_reader()?;
+    let reader = start_process_reader(helpers)?;
     let inactive = Inactive::new(inactive, policy.rules().len());
     log::info!(
         "policy loaded from {}: {}, {} inactive",
@@ -237,9 +240,9 @@ pub fn run(opts: &ServeOptions) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Starts the process reader ([`crate::identity`]) while still root, or, on a kernel
-/// without `SO_PEERPIDFD`, says once what the broker cannot tell without it.
-fn start_process_reader() -> Result<Option<ProcessReader>, StartError> {
+/// Starts the process reader ([`crate::identity`]) as `user` while still root, or, on a
+/// kernel without `SO_PEERPIDFD`, says once what the broker cannot tell without it.
+fn start_process_reader(user: HelperUser) -> Result<Option<ProcessReader>, StartError> {
     if !identity::pidfd::supported() {
         log::warn!(
             "this kernel has no SO_PEERPIDFD (Linux 6.5+): rules naming units or executables \
@@ -247,7 +250,7 @@ fn start_process_reader() -> Result<Option<ProcessReader>, StartError> {
         );
         return Ok(None);
     }
-    let reader = ProcessReader::spawn().map_err(StartError::ProcessReader)?;
+    let reader = ProcessReader::spawn(user).map_err(StartError::ProcessReader)?;
     log::info!("process reader started (pid {})", reader.pid());
     Ok(Some(reader))
 }
@@ -289,7 +292,7 @@ fn confine(ruleset: &[sandbox::Rule]) -> io::Result<bool> {
 /// `serve --print-privileges`: what this policy would keep, without starting.
 fn print_privileges(
     needed: &Caps,
-    run_as: Option<RunAs>,
+    (run_as, helpers): (Option<RunAs>, HelperUser),
     ruleset: &[sandbox::Rule],
     inactive: &[InactiveRule],
 ) {
@@ -303,12 +306,14 @@ fn print_privileges(
     }
     println!("no_new_privs: yes");
     println!(
-        "name resolver: a separate process as uid 65534 (when started as root), no \
-         capabilities, read-only file access; the broker itself reads no name database"
+        "name resolver: a separate process as uid {} gid {} (when started as root), no \
+         capabilities, read-only file access; the broker itself reads no name database",
+        helpers.uid, helpers.gid
     );
     println!(
-        "process reader: a separate process as uid 65534 (when started as root) with \
-         CAP_SYS_PTRACE alone, to read the unit and executable of clients for rules naming them"
+        "process reader: a separate process as uid {} gid {} (when started as root) with \
+         CAP_SYS_PTRACE alone, to read the unit and executable of clients for rules naming them",
+        helpers.uid, helpers.gid
     );
     println!("landlock: every file-system right denied except:");
     for rule in ruleset {

@@ -379,6 +379,23 @@ impl<'t> Broker<'t> {
             .collect()
     }
 
+    /// The pid of the broker's one child process named `name` (`fdbroker-names`, its name
+    /// resolver; `fdbroker-peers`, its process reader; `fdbroker-keep`, its file keeper).
+    pub fn helper(&self, name: &str) -> u32 {
+        let children = self.children();
+        let named: Vec<u32> = children
+            .iter()
+            .filter(|&&pid| status_field(pid, "Name").as_deref() == Some(name))
+            .copied()
+            .collect();
+        match named[..] {
+            [pid] => pid,
+            _ => self.fail(&format!(
+                "expected one child process named {name}, found {named:?} among {children:?}"
+            )),
+        }
+    }
+
     /// Rewrites the policy file with `policy` and runs `fdbroker reload --socket SOCKET`
     /// as root, which returns once the broker has tried it: its output says the outcome.
     pub fn reload_sync(&self, policy: &str) -> Output {
