@@ -8,7 +8,7 @@ const MAX_EDITS: usize = 2;
 
 /// The known word `word` is most likely a misspelling of, if one stands out: the word it
 /// differs from only in case or in `-` for `_`, else the single nearest one at most
-/// [`MAX_EDITS`] edits away (insertion, deletion, substitution, or swapping two adjacent
+/// two edits away (insertion, deletion, substitution, or swapping two adjacent
 /// letters). `None` when no known word is that close, or two are equally close: a wrong
 /// guess misleads more than the list of valid words does.
 ///
