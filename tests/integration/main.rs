@@ -25,6 +25,7 @@ mod create;
 mod deb;
 mod demo;
 mod docs;
+mod helpers;
 mod identity;
 mod lifecycle;
 mod limits;

@@ -44,19 +44,7 @@ fn assert_reload_failed(new: &str, why: &str) {
 /// The broker's name resolver: its one child process named `fdbroker-names` (the other,
 /// `fdbroker-peers`, is its process reader).
 fn resolver(broker: &Broker<'_>) -> u32 {
-    let comm = |pid: &u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let children = broker.children();
-    let named: Vec<u32> = children
-        .iter()
-        .filter(|pid| comm(pid).trim() == "fdbroker-names")
-        .copied()
-        .collect();
-    match named[..] {
-        [pid] => pid,
-        _ => broker.fail(&format!(
-            "expected one child process named fdbroker-names (the name resolver), found {children:?}"
-        )),
-    }
+    broker.helper("fdbroker-names")
 }
 
 itest!(a_policy_naming_a_user_still_reloads_after_useradd, |tree| {

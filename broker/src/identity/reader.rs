@@ -15,6 +15,7 @@ use rustix::process::{DumpableBehavior, Signal};
 use super::message::{self, QUESTION_LEN};
 use super::namespace;
 use crate::resolver::process::{NOBODY, close_inherited_fds};
+use crate::startup::syscall_filter;
 
 /// Runs the reader until the broker closes its end.
 pub fn run() -> io::Result<()> {
@@ -29,6 +30,7 @@ pub fn run() -> io::Result<()> {
     }
     settle_in()?;
     drop_privileges()?;
+    syscall_filter::install(&syscall_filter::process_reader()?)?;
     send(socket, &message::answer(0, None), SendFlags::NOSIGNAL)?;
     let mut buf = [0u8; QUESTION_LEN];
     loop {

@@ -14,6 +14,7 @@ use rustix::process::{DumpableBehavior, Signal};
 
 use super::message::{self, Answer, LEN, Question};
 use crate::startup::sandbox::{self, Rule};
+use crate::startup::syscall_filter;
 
 /// The identity the resolver runs as when started by root: the kernel's overflow id,
 /// `nobody`/`nogroup` on Debian and most distributions, which owns no files.
@@ -34,6 +35,7 @@ pub fn run() -> io::Result<()> {
     settle_in()?;
     drop_privileges()?;
     confine()?;
+    syscall_filter::install(&syscall_filter::name_resolver()?)?;
     reply(socket, &message::answer(0, &Answer::Ready))?;
     let mut buf = [0u8; LEN];
     loop {

@@ -345,7 +345,7 @@ impl<'t> Broker<'t> {
         status_field(self.pid(), field).unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
-    /// The pids of the broker's child processes (its name resolver).
+    /// The pids of the broker's child processes (its helpers).
     pub fn children(&self) -> Vec<u32> {
         let me = self.pid().to_string();
         fs::read_dir("/proc")
@@ -353,6 +353,24 @@ impl<'t> Broker<'t> {
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
             .filter(|&pid| status_field(pid, "PPid").is_some_and(|ppid| ppid == me))
             .collect()
+    }
+
+    /// The pid of the broker's one helper process named `name` (`fdbroker-names`,
+    /// `fdbroker-peers`, `fdbroker-keep`); fails the test, with the log, if there is not
+    /// exactly one.
+    pub fn helper(&self, name: &str) -> u32 {
+        let children = self.children();
+        let named: Vec<u32> = children
+            .iter()
+            .filter(|&&pid| status_field(pid, "Name").as_deref() == Some(name))
+            .copied()
+            .collect();
+        match named[..] {
+            [pid] => pid,
+            _ => self.fail(&format!(
+                "expected one child process named {name}, found {named:?} among {children:?}"
+            )),
+        }
     }
 
     /// Rewrites the policy file with `policy` and runs `fdbroker reload --socket SOCKET`
