@@ -26,6 +26,7 @@ mod deb;
 mod demo;
 mod docs;
 mod helper_uid;
+mod helpers;
 mod identity;
 mod lifecycle;
 mod limits;

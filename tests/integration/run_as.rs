@@ -103,11 +103,7 @@ itest!(under_user_the_file_keeper_holds_no_capability, |tree| {
     tree.dir("log", 0o750);
     let args = ["--user", RUN_AS, "--audit-file", &tree.p("log/audit.log")];
     let broker = Broker::start_with(&tree, &alice_reads(&tree), &args);
-    let keeper = broker
-        .children()
-        .into_iter()
-        .find(|&pid| status_field(pid, "Name").as_deref() == Some("fdbroker-keep"))
-        .unwrap_or_else(|| broker.fail("no fdbroker-keep process"));
+    let keeper = broker.helper("fdbroker-keep");
     let field = |name| status_field(keeper, name).expect("keeper running");
     assert!(field("Uid").split_whitespace().all(|u| u == "0"));
     for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {

@@ -17,7 +17,8 @@
 //! uid), and as `--user fdbroker` it could not read another user's `/proc/PID/exe` anyway.
 //! So a separate process started with the name resolver, `fdbroker read-peers`, does them:
 //! the `--user` account (or nobody), holding `CAP_SYS_PTRACE` alone, not confined by
-//! Landlock (which would deny the very reads it exists for). The broker sends it a pidfd and waits a bounded time for the
+//! Landlock (which would deny the very reads it exists for) but by a seccomp filter that
+//! leaves it reading ([`crate::startup::syscall_filter::process_reader`]). The broker sends it a pidfd and waits a bounded time for the
 //! answer ([`client`]); whatever goes wrong, the answer is "unknown", which matches no rule
 //! naming a unit or an executable.
 //!

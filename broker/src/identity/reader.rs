@@ -16,6 +16,7 @@ use super::message::{self, QUESTION_LEN};
 use super::namespace;
 use crate::resolver::process::close_inherited_fds;
 use crate::startup::helper_user::HelperUser;
+use crate::startup::syscall_filter;
 
 /// Runs the reader, as `user` when started by root, until the broker closes its end.
 pub fn run(user: HelperUser) -> io::Result<()> {
@@ -30,6 +31,7 @@ pub fn run(user: HelperUser) -> io::Result<()> {
     }
     settle_in()?;
     drop_privileges(user)?;
+    syscall_filter::install(&syscall_filter::process_reader()?)?;
     send(socket, &message::answer(0, None), SendFlags::NOSIGNAL)?;
     let mut buf = [0u8; QUESTION_LEN];
     loop {

@@ -15,6 +15,7 @@ use rustix::process::DumpableBehavior;
 
 use super::{ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, OPEN_POLICY, OPEN_SHADOW_POLICY, READY};
 use crate::startup::sandbox::{self, Rule};
+use crate::startup::syscall_filter;
 
 /// The paths the keeper is started with: each is the broker's, and none can be changed.
 #[derive(Debug, Default)]
@@ -53,6 +54,7 @@ pub fn run(paths: &Paths<'_>) -> io::Result<()> {
         shadow.as_ref().map(|p| &p.dir),
     ];
     confine(dirs.into_iter().flatten())?;
+    syscall_filter::install(&syscall_filter::file_keeper()?)?;
     fdbroker_wire::send(conn, &[READY], &[])?;
     let mut buf = [0u8; MAX_MESSAGE];
     let served = loop {

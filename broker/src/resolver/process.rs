@@ -15,6 +15,7 @@ use rustix::process::{DumpableBehavior, Signal};
 use super::message::{self, Answer, LEN, Question};
 use crate::startup::helper_user::HelperUser;
 use crate::startup::sandbox::{self, Rule};
+use crate::startup::syscall_filter;
 
 /// Runs the resolver, as `user` when started by root, until the broker closes its end.
 /// Errors end it, and the broker reports it gone at its next question.
@@ -31,6 +32,7 @@ pub fn run(user: HelperUser) -> io::Result<()> {
     settle_in()?;
     drop_privileges(user)?;
     confine()?;
+    syscall_filter::install(&syscall_filter::name_resolver()?)?;
     reply(socket, &message::answer(0, &Answer::Ready))?;
     let mut buf = [0u8; LEN];
     loop {

@@ -39,6 +39,7 @@ pub mod inherited_fds;
 mod listener;
 pub mod privileges;
 pub mod sandbox;
+pub mod syscall_filter;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -369,7 +369,7 @@ impl<'t> Broker<'t> {
         status_field(self.pid(), field).unwrap_or_else(|| panic!("no {field} in /proc/PID/status"))
     }
 
-    /// The pids of the broker's child processes (its name resolver).
+    /// The pids of the broker's child processes (its helpers).
     pub fn children(&self) -> Vec<u32> {
         let me = self.pid().to_string();
         fs::read_dir("/proc")
@@ -379,8 +379,9 @@ impl<'t> Broker<'t> {
             .collect()
     }
 
-    /// The pid of the broker's one child process named `name` (`fdbroker-names`, its name
-    /// resolver; `fdbroker-peers`, its process reader; `fdbroker-keep`, its file keeper).
+    /// The pid of the broker's one helper process named `name` (`fdbroker-names`,
+    /// `fdbroker-peers`, `fdbroker-keep`); fails the test, with the log, if there is not
+    /// exactly one.
     pub fn helper(&self, name: &str) -> u32 {
         let children = self.children();
         let named: Vec<u32> = children
