@@ -25,6 +25,7 @@ mod metadata;
 mod own_rights;
 mod path;
 mod query;
+mod start;
 mod supervisor;
 mod task;
 
