@@ -601,3 +601,27 @@ itest!(
         }
     }
 );
+
+itest!(
+    run_walks_a_granted_tree_named_with_a_trailing_slash,
+    |tree| {
+        let policy = setup_tree(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let dir = format!("{}/", tree.p("tree"));
+        let dot = format!("{}/.", tree.p("tree"));
+        for args in [
+            vec!["find", dir.as_str(), "-type", "f"],
+            vec!["grep", "-r", "needle", dir.as_str()],
+            vec!["find", dot.as_str(), "-type", "f"],
+            vec!["ls", dir.as_str()],
+        ] {
+            let roots = as_root(&tree, &args);
+            roots.code_is(0);
+            same_walk(&run(&broker, &args), &roots);
+        }
+        // A file named as a directory is not one, as the kernel says.
+        let file = format!("{}/", tree.p("tree/top.txt"));
+        let args = ["cat", file.as_str()];
+        same(&run(&broker, &args), &plain(&tree, &args));
+    }
+);

@@ -170,14 +170,23 @@ impl Worker {
     ) -> Option<OwnedFd> {
         let task = Task(notif.tid);
         let raw = memory::read_path(task.0, at.path).ok()??;
-        let path = path::absolute(&raw, || match at.start {
+        let absolute = path::absolute(&raw, || match at.start {
             Start::Cwd => task.cwd(),
             Start::Fd(fd) => task.fd_path(fd),
         })?;
-        let path = Path::new(OsStr::from_bytes(&path));
+        // A name only a directory answers is one to list, or the kernel's.
+        let access = match access {
+            _ if !absolute.directory => access,
+            Access::READ | Access::LIST => Access::LIST,
+            _ => return None,
+        };
+        let path = Path::new(OsStr::from_bytes(&absolute.path));
         // First the check that sends most calls back to the kernel (the loader's, the
         // caller's own files): it is the cheapest of those to come.
-        if !own_rights::refused(path, needs) || !task.shares_view(self.view) {
+        let looked_up = absolute.as_looked_up();
+        if !own_rights::refused(Path::new(OsStr::from_bytes(&looked_up)), needs)
+            || !task.shares_view(self.view)
+        {
             return None;
         }
         let create_mode = match create {
