@@ -394,7 +394,7 @@ itest!(
         let broker = Broker::start(&tree, &policy);
         let (a, data) = (tree.p("data/a.txt"), tree.p("data"));
         // openat2 without resolve flags is served; with RESOLVE_NO_SYMLINKS it is the kernel's
-        // (EACCES); so is a path relative to a directory fd other than AT_FDCWD.
+        // (EACCES). A path relative to a directory fd (here an O_PATH one) is served too.
         let script = format!(
             "import ctypes, os, struct\n\
          libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -404,12 +404,11 @@ itest!(
              return os.read(fd, 5) if fd >= 0 else os.strerror(ctypes.get_errno())\n\
          print(openat2({a:?}, 0), openat2({a:?}, 4))\n\
          d = os.open({data:?}, os.O_PATH)\n\
-         try:\n    os.open('a.txt', os.O_RDONLY, dir_fd=d)\n\
-         except PermissionError as e:\n    print(e.strerror)"
+         print(os.read(os.open('a.txt', os.O_RDONLY, dir_fd=d), 5))"
         );
         run(&broker, &["python3", "-c", &script])
             .code_is(0)
-            .stdout_is("b'alpha' Permission denied\nPermission denied\n")
+            .stdout_is("b'alpha' Permission denied\nb'alpha'\n")
             .no_stderr();
     }
 );
@@ -482,5 +481,147 @@ itest!(
         ] {
             same(&run(&broker, &args), &plain(&tree, &args));
         }
+    }
+);
+
+/// `tree/` (root, 0700) with files two levels deep, which the policy lets alice read and
+/// list, and `hidden/` (root, 0700), which it does not. Returns the policy.
+fn setup_tree(tree: &Tree) -> String {
+    tree.private_file("tree/top.txt", b"needle at the top\nhay\n");
+    tree.private_file("tree/d1/one.txt", b"hay\nneedle one\n");
+    tree.private_file("tree/d1/d2/two.txt", b"needle two\n");
+    tree.private_file("tree/d1/d2/none.txt", b"only hay\n");
+    tree.dir("tree/empty", 0o700);
+    tree.private_file("hidden/h.txt", b"needle hidden\n");
+    Policy::new()
+        .allow("alice-walks-tree")
+        .users(&[ALICE])
+        .paths(&[format!("{}/**", tree.p("tree"))])
+        .access("read,list")
+        .to_string()
+}
+
+/// Stdout's lines, sorted: a walk's order is the directory's, which need not be stable.
+fn sorted_lines(out: &Output) -> Vec<String> {
+    let mut lines: Vec<String> = out.stdout_str().lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// Asserts that `ours` (alice under `run`) printed the lines root's run printed, in any
+/// order, with the same stderr and exit status.
+#[track_caller]
+fn same_walk(ours: &Output, roots: &Output) {
+    if ours.status != roots.status
+        || sorted_lines(ours) != sorted_lines(roots)
+        || ours.stderr != roots.stderr
+    {
+        ours.fail(&format!("differs from root's run:\n{roots}"));
+    }
+}
+
+/// ARGS as root, without `run`.
+fn as_root(tree: &Tree, args: &[&str]) -> Output {
+    let (program, rest) = args.split_first().expect("a command");
+    tree.cmd(std::path::Path::new(program))
+        .args(rest.iter().copied())
+        .run()
+}
+
+itest!(run_walks_a_granted_tree_with_grep_r_as_root_does, |tree| {
+    let policy = setup_tree(&tree);
+    let broker = Broker::start(&tree, &policy);
+    let dir = tree.p("tree");
+    for args in [
+        vec!["grep", "-r", "needle", dir.as_str()],
+        vec!["grep", "-rl", "hay", dir.as_str()],
+        vec!["grep", "-r", "absent", dir.as_str()],
+    ] {
+        let roots = as_root(&tree, &args);
+        same_walk(&run(&broker, &args), &roots);
+    }
+    // Relative to the working directory, too.
+    let relative = format!("cd {} && grep -r needle tree", tree.p(""));
+    let args = ["sh", "-c", relative.as_str()];
+    let roots = as_root(&tree, &args);
+    roots.code_is(0);
+    same_walk(&run(&broker, &args), &roots);
+});
+
+itest!(run_walks_a_granted_tree_with_find_as_root_does, |tree| {
+    let policy = setup_tree(&tree);
+    let broker = Broker::start(&tree, &policy);
+    let dir = tree.p("tree");
+    for args in [
+        vec!["find", dir.as_str(), "-type", "f"],
+        vec!["find", dir.as_str()],
+        vec!["find", dir.as_str(), "-type", "d", "-empty"],
+    ] {
+        let roots = as_root(&tree, &args);
+        roots.code_is(0);
+        same_walk(&run(&broker, &args), &roots);
+    }
+});
+
+itest!(run_archives_a_granted_tree_with_tar_as_root_does, |tree| {
+    let policy = setup_tree(&tree);
+    let broker = Broker::start(&tree, &policy);
+    let listing = format!("tar -cf - {} | tar -tf -", tree.p("tree"));
+    let args = ["sh", "-c", listing.as_str()];
+    let roots = as_root(&tree, &args);
+    roots.code_is(0);
+    same_walk(&run(&broker, &args), &roots);
+    // The archive holds the files' contents.
+    let extract = format!(
+        "tar -cf - {} | tar -xOf - --wildcards '*/two.txt'",
+        tree.p("tree")
+    );
+    run(&broker, &["sh", "-c", &extract])
+        .code_is(0)
+        .stdout_is("needle two\n");
+});
+
+itest!(
+    run_fails_on_an_ungranted_directory_exactly_as_without_it,
+    |tree| {
+        let policy = setup_tree(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let hidden = tree.p("hidden");
+        let inside = tree.p("hidden/h.txt");
+        for args in [
+            vec!["grep", "-r", "needle", hidden.as_str()],
+            vec!["find", hidden.as_str(), "-type", "f"],
+            vec!["tar", "-cf", "/dev/null", hidden.as_str()],
+            vec!["ls", hidden.as_str()],
+            vec!["cat", inside.as_str()],
+        ] {
+            let theirs = plain(&tree, &args);
+            assert_ne!(theirs.code(), Some(0), "{theirs}");
+            same(&run(&broker, &args), &theirs);
+        }
+    }
+);
+
+itest!(
+    run_walks_a_granted_tree_named_with_a_trailing_slash,
+    |tree| {
+        let policy = setup_tree(&tree);
+        let broker = Broker::start(&tree, &policy);
+        let dir = format!("{}/", tree.p("tree"));
+        let dot = format!("{}/.", tree.p("tree"));
+        for args in [
+            vec!["find", dir.as_str(), "-type", "f"],
+            vec!["grep", "-r", "needle", dir.as_str()],
+            vec!["find", dot.as_str(), "-type", "f"],
+            vec!["ls", dir.as_str()],
+        ] {
+            let roots = as_root(&tree, &args);
+            roots.code_is(0);
+            same_walk(&run(&broker, &args), &roots);
+        }
+        // A file named as a directory is not one, as the kernel says.
+        let file = format!("{}/", tree.p("tree/top.txt"));
+        let args = ["cat", file.as_str()];
+        same(&run(&broker, &args), &plain(&tree, &args));
     }
 );

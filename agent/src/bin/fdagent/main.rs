@@ -93,12 +93,12 @@ enum Command {
     ///
     /// CMD runs as you, unmodified (static binaries included), under a seccomp filter that
     /// sends its open, openat, openat2 and creat calls to fdagent. For a file you cannot
-    /// open yourself, fdagent asks the broker with the access the flags imply and gives CMD
-    /// the broker's fd; any open the broker refuses, or that fdagent does not serve (a
-    /// directory, O_PATH, a path relative to a directory fd, ...), runs as if `run` were
-    /// not there, with your own rights. stat, access and readlink of such a file are
-    /// answered as its open implies. CMD's children are served too. Directories are not
-    /// served yet.
+    /// open yourself, fdagent asks the broker with the access the flags imply (`list` for
+    /// a directory) and gives CMD the broker's fd, so `grep -r`, `find` and `tar -c` walk a
+    /// tree granted read and list; any open the broker refuses, or that fdagent does not
+    /// serve (O_PATH, a name with `..` after a name, ...), runs as if `run` were not there,
+    /// with your own rights. stat, access and readlink of such a file are answered as its
+    /// open implies. CMD's children are served too.
     /// This grants; it confines nothing. The exit status is CMD's (128 + N if a signal N
     /// killed it), once every process it started has exited.
     Run {

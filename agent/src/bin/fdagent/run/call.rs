@@ -5,6 +5,7 @@
 use fdbroker_agent::Access;
 
 use super::listener::Notification;
+use super::start::Start;
 
 /// `struct open_how` of `openat2`: flags, mode, resolve.
 pub const OPEN_HOW_LEN: usize = 24;
@@ -14,9 +15,8 @@ pub const OPEN_HOW_LEN: usize = 24;
 pub struct OpenCall {
     /// Address of the path in the caller.
     pub path: u64,
-    /// True if a relative path starts at the working directory (`AT_FDCWD`, `open`,
-    /// `creat`); false for another directory fd, which is left to the kernel.
-    pub from_cwd: bool,
+    /// Where a relative path starts.
+    pub start: Start,
     pub how: How,
 }
 
@@ -37,13 +37,11 @@ pub enum How {
 /// The open `notif` stands for, if it is one the supervisor serves.
 pub fn decode(notif: &Notification) -> Option<OpenCall> {
     let a = notif.args;
-    // The directory fd is a C int in the low half of the register.
-    let from_cwd = |dirfd: u64| dirfd as u32 as i32 == libc::AT_FDCWD;
     let call = match libc::c_long::from(notif.nr) {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_open => OpenCall {
             path: a[0],
-            from_cwd: true,
+            start: Start::Cwd,
             how: How::Args {
                 flags: a[1],
                 mode: a[2],
@@ -52,7 +50,7 @@ pub fn decode(notif: &Notification) -> Option<OpenCall> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_creat => OpenCall {
             path: a[0],
-            from_cwd: true,
+            start: Start::Cwd,
             how: How::Args {
                 flags: (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
                 mode: a[1],
@@ -60,7 +58,7 @@ pub fn decode(notif: &Notification) -> Option<OpenCall> {
         },
         libc::SYS_openat => OpenCall {
             path: a[1],
-            from_cwd: from_cwd(a[0]),
+            start: Start::of(a[0]),
             how: How::Args {
                 flags: a[2],
                 mode: a[3],
@@ -68,7 +66,7 @@ pub fn decode(notif: &Notification) -> Option<OpenCall> {
         },
         libc::SYS_openat2 => OpenCall {
             path: a[1],
-            from_cwd: from_cwd(a[0]),
+            start: Start::of(a[0]),
             how: How::OpenHow {
                 addr: a[2],
                 size: a[3],
@@ -106,9 +104,10 @@ pub struct Intent {
 }
 
 /// The flags an intercepted open may carry and still be answered with an fd from the
-/// broker; any other (`O_PATH`, `O_DIRECTORY`, `O_TMPFILE`, `O_DIRECT`, `O_SYNC`,
-/// `O_NOATIME`, `O_ASYNC`, unknown bits) leaves the call to the kernel.
+/// broker; any other (`O_PATH`, `O_TMPFILE`, `O_DIRECT`, `O_SYNC`, `O_NOATIME`,
+/// `O_ASYNC`, unknown bits) leaves the call to the kernel.
 const SERVED_FLAGS: u64 = (libc::O_ACCMODE
+    | libc::O_DIRECTORY
     | libc::O_CREAT
     | libc::O_EXCL
     | libc::O_TRUNC
@@ -121,13 +120,22 @@ const SERVED_FLAGS: u64 = (libc::O_ACCMODE
 
 /// The access `flags` imply, if the call is one the broker can serve. `O_NOFOLLOW` needs
 /// nothing: the broker never follows a final symbolic link, and a link it refuses falls
-/// back to the kernel, which follows it or not as the caller asked.
+/// back to the kernel, which follows it or not as the caller asked. `O_DIRECTORY` asks
+/// for `list`, and only read-only: the kernel refuses a directory anything else.
 pub fn intent(flags: u64) -> Option<Intent> {
     if flags & !SERVED_FLAGS != 0 {
         return None;
     }
     let has = |flag: i32| flags & flag as u64 != 0;
+    if has(libc::O_DIRECTORY) {
+        let write_or_create =
+            (libc::O_ACCMODE | libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC) as u64;
+        if flags & write_or_create != libc::O_RDONLY as u64 {
+            return None;
+        }
+    }
     let mut access = match (flags & libc::O_ACCMODE as u64) as i32 {
+        libc::O_RDONLY if has(libc::O_DIRECTORY) => Access::LIST,
         libc::O_RDONLY => Access::READ,
         libc::O_WRONLY => Access::WRITE,
         libc::O_RDWR => Access::READ | Access::WRITE,
@@ -182,6 +190,10 @@ mod tests {
             access(libc::O_RDWR | libc::O_CREAT | libc::O_EXCL),
             Some(Access::READ | Access::WRITE | Access::CREATE_NEW)
         );
+        assert_eq!(
+            access(libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC),
+            Some(Access::LIST)
+        );
         let append = intent((libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC) as u64).unwrap();
         assert_eq!(append.status, rustix::fs::OFlags::APPEND);
         assert!(append.cloexec);
@@ -191,7 +203,10 @@ mod tests {
     fn flags_an_fd_from_the_broker_cannot_honour_fall_back() {
         for flags in [
             libc::O_PATH,
-            libc::O_RDONLY | libc::O_DIRECTORY,
+            libc::O_WRONLY | libc::O_DIRECTORY,
+            libc::O_RDWR | libc::O_DIRECTORY,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CREAT,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_TRUNC,
             libc::O_RDWR | libc::O_TMPFILE,
             libc::O_RDONLY | libc::O_DIRECT,
             libc::O_WRONLY | libc::O_SYNC,

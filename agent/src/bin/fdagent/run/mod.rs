@@ -4,8 +4,10 @@
 //! The command runs under a seccomp filter that sends its `open`, `openat`, `openat2` and
 //! `creat` calls to this process (user notification). For each, the supervisor reads the
 //! path from the command's memory and, if the kernel would refuse the command that open,
-//! asks the broker with the access the flags imply; on success it installs the broker's fd in the command as the call's result (`ADDFD` with
-//! `SEND`); `stat`, `access` and `readlink` calls on such a file get what that fd says.
+//! asks the broker with the access the flags imply (`list` for a directory); on success it
+//! installs the broker's fd in the command as the call's result (`ADDFD` with `SEND`), so
+//! a directory's entries and the opens relative to it work as on any directory fd;
+//! `stat`, `access` and `readlink` calls on such a file get what that fd says.
 //! Anything else — a refusal, a path or flags it does not serve — goes back to
 //! the kernel (`CONTINUE`), which runs the call with the command's own rights, exactly as
 //! without `run`. It grants; it confines nothing (see docs/run.md).
@@ -25,6 +27,7 @@ mod metadata;
 mod own_rights;
 mod path;
 mod query;
+mod start;
 mod supervisor;
 mod task;
 

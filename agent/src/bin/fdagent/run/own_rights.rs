@@ -14,7 +14,8 @@ use rustix::io::Errno;
 /// (or, to create it, for lack of permission on its directory).
 pub fn refused(path: &Path, access: Access) -> bool {
     let mut mode = Mode::EXISTS;
-    if access.contains(Access::READ) {
+    // Listing a directory is reading it, to the kernel.
+    if access.intersects(Access::READ | Access::LIST) {
         mode |= Mode::READ_OK;
     }
     if access.contains(Access::WRITE) {

@@ -6,15 +6,15 @@
 use fdbroker_agent::Access;
 
 use super::listener::Notification;
+use super::start::Start;
 
 /// An intercepted query, its arguments taken from the registers.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Query {
     /// Address of the path in the caller.
     pub path: u64,
-    /// As for opens: a relative path starts at the working directory, or the call is left
-    /// to the kernel.
-    pub from_cwd: bool,
+    /// Where a relative path starts, as for opens.
+    pub start: Start,
     pub what: What,
 }
 
@@ -33,13 +33,12 @@ pub enum What {
 /// The query `notif` stands for, if it is one the supervisor serves.
 pub fn decode(notif: &Notification) -> Option<Query> {
     let a = notif.args;
-    let from_cwd = |dirfd: u64| dirfd as u32 as i32 == libc::AT_FDCWD;
     let int = |arg: u64| arg as u32;
-    let (path, from_cwd, what) = match libc::c_long::from(notif.nr) {
+    let (path, start, what) = match libc::c_long::from(notif.nr) {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_stat => (
             a[0],
-            true,
+            Start::Cwd,
             What::Stat {
                 buf: a[1],
                 flags: 0,
@@ -48,11 +47,11 @@ pub fn decode(notif: &Notification) -> Option<Query> {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_lstat => {
             let flags = libc::AT_SYMLINK_NOFOLLOW as u32;
-            (a[0], true, What::Stat { buf: a[1], flags })
+            (a[0], Start::Cwd, What::Stat { buf: a[1], flags })
         }
         libc::SYS_newfstatat => (
             a[1],
-            from_cwd(a[0]),
+            Start::of(a[0]),
             What::Stat {
                 buf: a[2],
                 flags: int(a[3]),
@@ -64,12 +63,12 @@ pub fn decode(notif: &Notification) -> Option<Query> {
                 flags: int(a[2]),
                 mask: int(a[3]),
             };
-            (a[1], from_cwd(a[0]), what)
+            (a[1], Start::of(a[0]), what)
         }
         #[cfg(target_arch = "x86_64")]
         libc::SYS_access => (
             a[0],
-            true,
+            Start::Cwd,
             What::Access {
                 mode: int(a[1]),
                 flags: 0,
@@ -77,7 +76,7 @@ pub fn decode(notif: &Notification) -> Option<Query> {
         ),
         libc::SYS_faccessat => (
             a[1],
-            from_cwd(a[0]),
+            Start::of(a[0]),
             What::Access {
                 mode: int(a[2]),
                 flags: 0,
@@ -88,18 +87,14 @@ pub fn decode(notif: &Notification) -> Option<Query> {
                 mode: int(a[2]),
                 flags: int(a[3]),
             };
-            (a[1], from_cwd(a[0]), what)
+            (a[1], Start::of(a[0]), what)
         }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_readlink => (a[0], true, What::Readlink),
-        libc::SYS_readlinkat => (a[1], from_cwd(a[0]), What::Readlink),
+        libc::SYS_readlink => (a[0], Start::Cwd, What::Readlink),
+        libc::SYS_readlinkat => (a[1], Start::of(a[0]), What::Readlink),
         _ => return None,
     };
-    Some(Query {
-        path,
-        from_cwd,
-        what,
-    })
+    Some(Query { path, start, what })
 }
 
 /// Flags a stat call may carry and be answered from an fd the broker opened (which never

@@ -18,6 +18,7 @@ use super::metadata;
 use super::own_rights;
 use super::path;
 use super::query::{self, Query, What};
+use super::start::Start;
 use super::task::{OurView, Task};
 
 /// Threads serving notifications at once, each with its own broker connection.
@@ -45,12 +46,11 @@ pub fn start(listener: Arc<Listener>, broker: Broker, client: Client, view: OurV
     }
 }
 
-/// Where a call's path is: its address in the caller, and whether a relative one starts
-/// at the working directory.
+/// Where a call's path is: its address in the caller, and where a relative one starts.
 #[derive(Debug, Clone, Copy)]
 struct Target {
     path: u64,
-    from_cwd: bool,
+    start: Start,
 }
 
 #[derive(Debug)]
@@ -122,7 +122,7 @@ impl Worker {
         let create = intent.access.creates().then_some(mode);
         let at = Target {
             path: call.path,
-            from_cwd: call.from_cwd,
+            start: call.start,
         };
         let file = self.granted(notif, at, intent.access, intent.access, create)?;
         if !intent.status.is_empty() {
@@ -137,7 +137,7 @@ impl Worker {
         let access = query.what.access()?;
         let at = Target {
             path: query.path,
-            from_cwd: query.from_cwd,
+            start: query.start,
         };
         let file = self.granted(notif, at, query.what.needs(), access, None)?;
         let (buf, bytes) = match query.what {
@@ -156,9 +156,10 @@ impl Worker {
         Some(Ok(0))
     }
 
-    /// The regular file at the caller's path, opened by the broker with `access`, if the
-    /// kernel would refuse the caller `needs` on it, the caller still waits, and the
-    /// broker grants it. `create`: the mode of an open that may create the file.
+    /// The regular file at the caller's path, opened by the broker with `access`, or the
+    /// directory there opened to list it (for `list`, or `read` of what is a directory),
+    /// if the kernel would refuse the caller `needs` on it, the caller still waits, and
+    /// the broker grants it. `create`: the mode of an open that may create the file.
     fn granted(
         &mut self,
         notif: &Notification,
@@ -169,11 +170,23 @@ impl Worker {
     ) -> Option<OwnedFd> {
         let task = Task(notif.tid);
         let raw = memory::read_path(task.0, at.path).ok()??;
-        let path = path::absolute(&raw, || if at.from_cwd { task.cwd() } else { None })?;
-        let path = Path::new(OsStr::from_bytes(&path));
+        let absolute = path::absolute(&raw, || match at.start {
+            Start::Cwd => task.cwd(),
+            Start::Fd(fd) => task.fd_path(fd),
+        })?;
+        // A name only a directory answers is one to list, or the kernel's.
+        let access = match access {
+            _ if !absolute.directory => access,
+            Access::READ | Access::LIST => Access::LIST,
+            _ => return None,
+        };
+        let path = Path::new(OsStr::from_bytes(&absolute.path));
         // First the check that sends most calls back to the kernel (the loader's, the
         // caller's own files): it is the cheapest of those to come.
-        if !own_rights::refused(path, needs) || !task.shares_view(self.view) {
+        let looked_up = absolute.as_looked_up();
+        if !own_rights::refused(Path::new(OsStr::from_bytes(&looked_up)), needs)
+            || !task.shares_view(self.view)
+        {
             return None;
         }
         let create_mode = match create {
@@ -184,28 +197,47 @@ impl Worker {
         if !self.listener.still_valid(notif.id) {
             return None;
         }
-        let opened = self.open(path, access, create_mode)?;
-        (opened.kind == FileKind::Regular).then(|| OwnedFd::from(opened.file))
+        let (opened, access) = match self.open(path, access, create_mode) {
+            Ok(opened) => (opened, access),
+            // A read-only open or a query of a path that turns out to be a directory is
+            // the directory's to the kernel too: ask again, to list it.
+            Err(Some(libc::EISDIR)) if access == Access::READ => {
+                let listed = self.open(path, Access::LIST, create_mode).ok()?;
+                (listed, Access::LIST)
+            }
+            Err(_) => return None,
+        };
+        let expected = if access.contains(Access::LIST) {
+            FileKind::Directory
+        } else {
+            FileKind::Regular
+        };
+        (opened.kind == expected).then(|| OwnedFd::from(opened.file))
     }
 
-    /// The broker's answer; `None` for a refusal or a broken connection (dropped, to be
-    /// made again for the next call).
-    fn open(&mut self, path: &Path, access: Access, mode: u32) -> Option<fdbroker_agent::Opened> {
+    /// The broker's answer; an error with the broker's errno for its refusal, with none
+    /// for a request not sent or a broken connection (dropped, to be made again for the
+    /// next call).
+    fn open(
+        &mut self,
+        path: &Path,
+        access: Access,
+        mode: u32,
+    ) -> Result<fdbroker_agent::Opened, Option<i32>> {
         if self.client.is_none() {
             self.client = Client::connect_timeout(&self.broker.socket, self.broker.timeout).ok();
         }
-        match self.client.as_mut()?.open_with_mode(path, access, mode) {
-            Ok(opened) => Some(opened),
-            Err(e) => {
-                // A request this side refused to send (a path too long) leaves the
-                // connection as it was.
-                let refused = BrokerError::from_io(&e).is_some()
-                    || e.kind() == std::io::ErrorKind::InvalidInput;
-                if !refused {
-                    self.client = None;
-                }
-                None
+        let client = self.client.as_mut().ok_or(None)?;
+        client.open_with_mode(path, access, mode).map_err(|e| {
+            if let Some(refusal) = BrokerError::from_io(&e) {
+                return Some(refusal.errno());
             }
-        }
+            // A request this side refused to send (a path too long) leaves the connection
+            // as it was.
+            if e.kind() != std::io::ErrorKind::InvalidInput {
+                self.client = None;
+            }
+            None
+        })
     }
 }

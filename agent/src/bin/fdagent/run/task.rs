@@ -1,5 +1,6 @@
-//! What the supervisor reads about a caller from `/proc/TID`: its working directory,
-//! its umask, and whether it sees the same file system tree as the supervisor.
+//! What the supervisor reads about a caller from `/proc/TID`: its working directory, the
+//! paths of its fds, its umask, and whether it sees the same file system tree as the
+//! supervisor.
 
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -36,11 +37,17 @@ impl Task {
     /// The caller's working directory, absolute; `None` when it has none the supervisor
     /// can name (removed, or outside the caller's root).
     pub fn cwd(self) -> Option<Vec<u8>> {
-        let cwd = fs::read_link(format!("/proc/{}/cwd", self.0)).ok()?;
-        let cwd = cwd.as_os_str().as_bytes();
-        // A removed directory reads as "PATH (deleted)", indistinguishable from a name
-        // that really ends so: no answer rather than a wrong one.
-        (cwd.starts_with(b"/") && !cwd.ends_with(b" (deleted)")).then(|| cwd.to_vec())
+        linked_path(&format!("/proc/{}/cwd", self.0))
+    }
+
+    /// The path of the caller's fd `fd` (for a directory fd, the directory a relative
+    /// path given with it starts at), as for [`Task::cwd`]; `None` also for what is no
+    /// file of the tree (a pipe, a socket) and for a number that is no open fd.
+    pub fn fd_path(self, fd: i32) -> Option<Vec<u8>> {
+        if fd < 0 {
+            return None;
+        }
+        linked_path(&format!("/proc/{}/fd/{fd}", self.0))
     }
 
     /// The caller's umask, which the kernel would apply to a file it creates.
@@ -49,4 +56,13 @@ impl Task {
         let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
         u32::from_str_radix(line.trim(), 8).ok()
     }
+}
+
+/// The absolute path the `/proc` link `link` names.
+fn linked_path(link: &str) -> Option<Vec<u8>> {
+    let target = fs::read_link(link).ok()?;
+    let target = target.as_os_str().as_bytes();
+    // A removed file reads as "PATH (deleted)", indistinguishable from a name that really
+    // ends so: no answer rather than a wrong one.
+    (target.starts_with(b"/") && !target.ends_with(b" (deleted)")).then(|| target.to_vec())
 }
