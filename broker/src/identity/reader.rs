@@ -6,31 +6,33 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use caps::{CapSet, Capability, CapsHashSet};
+use caps::Capability;
 use fdbroker_policy::Process;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::net::{SendFlags, SocketType, send, sockopt};
-use rustix::process::{DumpableBehavior, Signal};
+use rustix::net::{SendFlags, send};
 
 use super::message::{self, QUESTION_LEN};
 use super::namespace;
-use crate::resolver::process::close_inherited_fds;
+use crate::startup::helper_process;
 use crate::startup::helper_user::HelperUser;
 use crate::startup::syscall_filter;
 
 /// Runs the reader, as `user` when started by root, until the broker closes its end.
 pub fn run(user: HelperUser) -> io::Result<()> {
-    close_inherited_fds();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // SIGHUP reloads the broker; sent to every process of the service, it must not end
+    // this one. SIGTERM still does.
+    helper_process::begin(c"fdbroker-peers", &[nix::sys::signal::Signal::SIGHUP])?;
     let socket = io::stdin();
     let socket = socket.as_fd();
-    if sockopt::socket_type(socket).ok() != Some(SocketType::SEQPACKET) {
-        return Err(io::Error::other(
-            "standard input is not the broker's socket: `fdbroker serve` runs this, not people",
-        ));
+    // Of all capabilities, `CAP_SYS_PTRACE` alone: the one the ptrace access check of
+    // `/proc/PID/exe` accepts for a process of another uid. It makes no other use of it;
+    // the broker, of the same uid under `--user` but without it, cannot trace this one.
+    if helper_process::become_user(user, &[Capability::CAP_SYS_PTRACE])?.is_empty() {
+        log::warn!(
+            "the process reader has no CAP_SYS_PTRACE: it reads the executables of its own \
+             uid's processes only (under systemd, add it to CapabilityBoundingSet=)"
+        );
     }
-    settle_in()?;
-    drop_privileges(user)?;
     syscall_filter::install(&syscall_filter::process_reader()?)?;
     send(socket, &message::answer(0, None), SendFlags::NOSIGNAL)?;
     let mut buf = [0u8; QUESTION_LEN];
@@ -106,70 +108,6 @@ fn running(pidfd: BorrowedFd<'_>) -> bool {
         tv_nsec: 0,
     };
     matches!(poll(&mut fds, Some(&now)), Ok(0))
-}
-
-/// A name of its own, and SIGHUP blocked (as the name resolver does, for the same
-/// reasons).
-fn settle_in() -> io::Result<()> {
-    rustix::thread::set_name(c"fdbroker-peers")?;
-    let mut hup = nix::sys::signal::SigSet::empty();
-    hup.add(nix::sys::signal::Signal::SIGHUP);
-    hup.thread_block()?;
-    Ok(())
-}
-
-/// Becomes `user` (when started as root) with no supplementary groups and, of all
-/// capabilities, `CAP_SYS_PTRACE` alone, effective: the one the ptrace access check of
-/// `/proc/PID/exe` accepts for a process of another uid. It makes no other use of it.
-/// No new privileges by exec, not dumpable (the broker, of the same uid under `--user`
-/// but without `CAP_SYS_PTRACE`, cannot trace it), and killed if the broker dies.
-fn drop_privileges(user: HelperUser) -> io::Result<()> {
-    let mut keep = CapsHashSet::new();
-    keep.insert(Capability::CAP_SYS_PTRACE);
-    let have = caps::read(None, CapSet::Permitted).map_err(io::Error::other)?;
-    let keep: CapsHashSet = keep.intersection(&have).copied().collect();
-    if have.contains(&Capability::CAP_SETPCAP) {
-        for cap in caps::runtime::thread_all_supported() {
-            if !keep.contains(&cap) {
-                caps::drop(None, CapSet::Bounding, cap).map_err(io::Error::other)?;
-            }
-        }
-    }
-    let ids = nix::unistd::getresuid()?;
-    if [ids.real, ids.effective, ids.saved]
-        .iter()
-        .any(|u| u.is_root())
-    {
-        let (uid, gid) = (
-            nix::unistd::Uid::from_raw(user.uid),
-            nix::unistd::Gid::from_raw(user.gid),
-        );
-        rustix::thread::set_keep_capabilities(true)?;
-        nix::unistd::setgroups(&[])
-            .and_then(|()| nix::unistd::setresgid(gid, gid, gid))
-            .and_then(|()| nix::unistd::setresuid(uid, uid, uid))
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "cannot switch to uid {uid}: {e} (it needs CAP_SETUID and CAP_SETGID; \
-                     under systemd, in CapabilityBoundingSet=)"
-                ))
-            })?;
-        rustix::thread::set_keep_capabilities(false)?;
-    }
-    caps::clear(None, CapSet::Ambient).map_err(io::Error::other)?;
-    caps::clear(None, CapSet::Inheritable).map_err(io::Error::other)?;
-    caps::set(None, CapSet::Effective, &keep).map_err(io::Error::other)?;
-    caps::set(None, CapSet::Permitted, &keep).map_err(io::Error::other)?;
-    if keep.is_empty() {
-        log::warn!(
-            "the process reader has no CAP_SYS_PTRACE: it reads the executables of its own \
-             uid's processes only (under systemd, add it to CapabilityBoundingSet=)"
-        );
-    }
-    rustix::thread::set_no_new_privs(true)?;
-    rustix::process::set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use caps::CapSet;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, fcntl_getfl, fcntl_setfl, fstat, openat};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SocketType, recv, sockopt};
+use rustix::net::{RecvFlags, recv};
 use rustix::process::DumpableBehavior;
 
 use super::{ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, OPEN_POLICY, OPEN_SHADOW_POLICY, READY};
+use crate::startup::helper_process;
 use crate::startup::sandbox::{self, Rule};
 use crate::startup::syscall_filter;
 
@@ -32,16 +33,18 @@ pub struct Paths<'a> {
 
 /// Runs the keeper until the broker closes its end, then removes the socket.
 pub fn run(paths: &Paths<'_>) -> io::Result<()> {
-    crate::startup::inherited_fds::close()?;
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // It must outlive the broker, whose exit is what tells it to remove the socket, and
+    // then it exits by itself: the signals that stop the service do not end it.
+    helper_process::begin(
+        c"fdbroker-keep",
+        &[
+            nix::sys::signal::Signal::SIGHUP,
+            nix::sys::signal::Signal::SIGTERM,
+            nix::sys::signal::Signal::SIGINT,
+        ],
+    )?;
     let conn = io::stdin();
     let conn = conn.as_fd();
-    if sockopt::socket_type(conn).ok() != Some(SocketType::SEQPACKET) {
-        return Err(io::Error::other(
-            "standard input is not the broker's socket: `fdbroker serve` runs this, not people",
-        ));
-    }
-    settle_in()?;
     let socket = paths.socket.map(SocketFile::find).transpose()?;
     let audit = paths.audit_file.map(AuditDir::find).transpose()?;
     let policy = paths.policy.map(PolicyFile::find).transpose()?;
@@ -92,23 +95,6 @@ fn refusal(e: &io::Error) -> Vec<u8> {
         why.pop();
     }
     [&[ERROR], why.as_bytes()].concat()
-}
-
-/// Takes a name of its own (executed as `/proc/self/exe`, it would show as `exe`), and
-/// blocks the signals that stop the service: it must outlive the broker, whose exit is
-/// what tells it to remove the socket, and then it exits by itself.
-fn settle_in() -> io::Result<()> {
-    rustix::thread::set_name(c"fdbroker-keep")?;
-    let mut mask = nix::sys::signal::SigSet::empty();
-    for sig in [
-        nix::sys::signal::Signal::SIGHUP,
-        nix::sys::signal::Signal::SIGTERM,
-        nix::sys::signal::Signal::SIGINT,
-    ] {
-        mask.add(sig);
-    }
-    mask.thread_block()?;
-    Ok(())
 }
 
 /// The broker's socket: its directory, its name there, and which socket it is.

@@ -11,13 +11,22 @@ use std::io;
 use super::activation;
 
 /// Closes every fd above stdio and the `LISTEN_FDS` sockets passed to this process.
-#[allow(unsafe_code)]
 pub fn close() -> io::Result<()> {
-    let first = 3 + activation::passed_fd_count();
+    close_from(3 + activation::passed_fd_count())
+}
+
+/// Closes every fd above stdio: a helper process keeps none of the broker's.
+pub fn close_all() -> io::Result<()> {
+    close_from(3)
+}
+
+#[allow(unsafe_code)]
+fn close_from(first: u32) -> io::Result<()> {
     // The raw system call, not glibc's wrapper, which only glibc 2.34 and later have.
-    // SAFETY: called first thing in `serve`, before the broker opens anything (the
-    // logger, the name service and the policy come after), so no fd this process owns
-    // is at `first` or above: they are all inherited, and nothing else will use them.
+    // SAFETY: called first thing in `serve` or in a helper process, before it opens
+    // anything (the logger, the name service and the policy come after), so no fd this
+    // process owns is at `first` or above: they are all inherited, and nothing else will
+    // use them.
     let closed = unsafe {
         libc::syscall(
             libc::SYS_close_range,

@@ -34,6 +34,7 @@ pub mod absolute;
 mod activation;
 mod error;
 pub mod grant_root;
+pub mod helper_process;
 pub mod helper_user;
 pub mod inherited_fds;
 mod listener;
