@@ -515,7 +515,7 @@ fn record_one(
     delivery: Delivery,
 ) {
     let counts = &ctx.live.counts;
-    match (verdict, opened, delivery) {
+    let (rule, outcome) = match (verdict, opened, delivery) {
         (Err(e), _, _) => {
             counts.error();
             log::info!(
@@ -524,17 +524,11 @@ fn record_one(
                 peer.pid,
                 QuotedPath(path)
             );
+            return;
         }
         (Ok(Decision::Deny(rule)), _, _) => {
             counts.denied(rule.map(Rule::index));
-            records.open(
-                peer,
-                access,
-                path,
-                rule.map(Rule::name),
-                Named::by(rule, ctx.process, ctx.namespace),
-                Outcome::Deny,
-            );
+            (rule, Outcome::Deny)
         }
         (Ok(Decision::Allow(rule)), Ok(opened), Delivery::Sent) => {
             counts.allowed(rule.index());
@@ -543,14 +537,7 @@ fn record_one(
             } else {
                 Outcome::Allow
             };
-            records.open(
-                peer,
-                access,
-                path,
-                Some(rule.name()),
-                Named::by(Some(rule), ctx.process, ctx.namespace),
-                outcome,
-            );
+            (Some(rule), outcome)
         }
         (Ok(Decision::Allow(rule)), Ok(_), Delivery::Failed(errno)) => {
             counts.allowed(rule.index());
@@ -559,14 +546,7 @@ fn record_one(
                 errno,
                 reason: "the reply with the fd could not be sent",
             };
-            records.open(
-                peer,
-                access,
-                path,
-                Some(rule.name()),
-                Named::by(Some(rule), ctx.process, ctx.namespace),
-                outcome,
-            );
+            (Some(rule), outcome)
         }
         (Ok(Decision::Allow(rule)), Err(f), _) => {
             counts.allowed(rule.index());
@@ -575,16 +555,17 @@ fn record_one(
                 errno: f.errno.raw_os_error(),
                 reason: f.reason.as_str(),
             };
-            records.open(
-                peer,
-                access,
-                path,
-                Some(rule.name()),
-                Named::by(Some(rule), ctx.process, ctx.namespace),
-                outcome,
-            );
+            (Some(rule), outcome)
         }
-    }
+    };
+    records.open(
+        peer,
+        access,
+        path,
+        rule.map(Rule::name),
+        Named::by(rule, ctx.process, ctx.namespace),
+        outcome,
+    );
 }
 
 /// Answers root's `Status` (and `Reload`) with a page of per-rule counts of `live` from
