@@ -15,7 +15,7 @@ use rustix::net::{RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlag
 
 use super::message::{self, MAX_ANSWER};
 use super::{SUBCOMMAND, pidfd};
-use crate::resolver::client::spawn_helper;
+use crate::startup::helper_process::spawn_helper;
 use crate::startup::helper_user::HelperUser;
 
 /// How long the reader may take to answer (or to start). Its reads are of `/proc` and
@@ -42,7 +42,7 @@ impl ProcessReader {
     /// Call it while the broker is still root: the reader needs `CAP_SETUID`, `CAP_SETGID`
     /// and the `CAP_SYS_PTRACE` it keeps.
     pub fn spawn(user: HelperUser) -> io::Result<ProcessReader> {
-        let (socket, child) = spawn_helper(SUBCOMMAND, user)?;
+        let (socket, child) = spawn_helper(SUBCOMMAND, user.args())?;
         let mut conn = Conn {
             socket,
             child,

@@ -1,22 +1,23 @@
 //! The broker's side: starting the keeper, asking it for the audit file or a policy
 //! file, and letting it go at exit.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, Shutdown, SocketFlags, SocketType, shutdown, socketpair};
+use rustix::net::{Shutdown, shutdown};
 
 use super::{
     ERROR, FILE, MAX_MESSAGE, OPEN_AUDIT, OPEN_POLICY, OPEN_SHADOW_POLICY, READY, SUBCOMMAND,
 };
+use crate::startup::helper_process::spawn_helper;
 
 /// How long the keeper may take to start, to open a file, or to remove the socket and
 /// exit. It does nothing slow; past this, the broker goes on without it.
@@ -53,36 +54,18 @@ impl Keeper {
         policy: &Path,
         shadow_policy: Option<&Path>,
     ) -> io::Result<Keeper> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC,
-            None,
-        )?;
-        let mut command = Command::new("/proc/self/exe");
-        command
-            .arg0("fdbroker")
-            .arg(SUBCOMMAND)
-            .env_clear()
-            .stdin(Stdio::from(theirs))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        let mut args: Vec<&OsStr> = Vec::new();
         if let Some(socket) = socket {
-            command.arg("--socket").arg(socket);
+            args.extend([OsStr::new("--socket"), socket.as_os_str()]);
         }
         if let Some(file) = audit_file {
-            command.arg("--audit-file").arg(file);
+            args.extend([OsStr::new("--audit-file"), file.as_os_str()]);
         }
-        command.arg("--policy").arg(policy);
+        args.extend([OsStr::new("--policy"), policy.as_os_str()]);
         if let Some(file) = shadow_policy {
-            command.arg("--shadow-policy").arg(file);
+            args.extend([OsStr::new("--shadow-policy"), file.as_os_str()]);
         }
-        if let Some(filter) = std::env::var_os("RUST_LOG") {
-            command.env("RUST_LOG", filter);
-        }
-        let child = command.spawn()?;
-        // Once only the keeper holds its end, its exit is an end of file here.
-        drop(command);
+        let (ours, child) = spawn_helper(SUBCOMMAND, args)?;
         let mut buf = [0u8; MAX_MESSAGE];
         let keeper = Keeper {
             conn: Mutex::new(Some(Conn {

@@ -5,20 +5,18 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fdbroker_policy::NameResolver;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
-use rustix::net::{
-    AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, send, socketpair,
-};
+use rustix::net::{RecvFlags, SendFlags, recv, send};
 
 use super::SUBCOMMAND;
 use super::message::{self, Answer, LEN, Question};
+use crate::startup::helper_process::spawn_helper;
 use crate::startup::helper_user::HelperUser;
 
 /// How long the resolver may take to answer one question (or to start). Name services
@@ -73,7 +71,7 @@ impl Resolver {
     /// until it has dropped its privileges and is ready. Call it before the broker drops its
     /// own: the resolver needs `CAP_SETUID` and `CAP_SETGID` to become `user`.
     pub fn spawn(user: HelperUser) -> io::Result<Resolver> {
-        let (ours, child) = spawn_helper(SUBCOMMAND, user)?;
+        let (ours, child) = spawn_helper(SUBCOMMAND, user.args())?;
         let mut conn = Conn {
             socket: ours,
             child,
@@ -127,36 +125,6 @@ impl Resolver {
     fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// Starts this very executable again as `fdbroker SUBCOMMAND --uid UID --gid GID` (a
-/// helper process of the broker's, which switches to `user`), with its end of a new
-/// socketpair as standard input, the broker's standard error and `RUST_LOG`, and nothing
-/// else of the broker's environment. Returns the broker's end and the child.
-pub(crate) fn spawn_helper(subcommand: &str, user: HelperUser) -> io::Result<(OwnedFd, Child)> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    let mut command = Command::new("/proc/self/exe");
-    command
-        .arg0("fdbroker")
-        .arg(subcommand)
-        .args(user.args())
-        .env_clear()
-        .stdin(Stdio::from(theirs))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    if let Some(filter) = std::env::var_os("RUST_LOG") {
-        command.env("RUST_LOG", filter);
-    }
-    let child = command.spawn()?;
-    // The command holds the helper's end until dropped; once only the helper holds it,
-    // its exit is an end of file here.
-    drop(command);
-    Ok((ours, child))
 }
 
 /// Whether a question waits for the late answer to an earlier one that timed out.

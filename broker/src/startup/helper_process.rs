@@ -1,19 +1,53 @@
-//! What each helper process (the name resolver, the process reader, the file keeper) does
-//! first, before it gives up its privileges: the broker runs its own executable again
-//! with its end of a socketpair as standard input.
+//! The helper processes (the name resolver, the process reader, the file keeper): how the
+//! broker starts one (its own executable again, with its end of a socketpair as standard
+//! input), and what each does first, before it serves.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsStr};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{Gid, Uid};
-use rustix::net::{SocketType, sockopt};
+use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair, sockopt};
 use rustix::process::{DumpableBehavior, Signal as RustixSignal};
 
 use super::helper_user::HelperUser;
 use super::inherited_fds;
+
+/// Starts this very executable again as `fdbroker SUBCOMMAND ARGS...`, with its end of a
+/// new socketpair as standard input, the broker's standard error and `RUST_LOG`, and
+/// nothing else of the broker's environment. Returns the broker's end and the child.
+pub fn spawn_helper(
+    subcommand: &str,
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+) -> io::Result<(OwnedFd, Child)> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let mut command = Command::new("/proc/self/exe");
+    command
+        .arg0("fdbroker")
+        .arg(subcommand)
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    if let Some(filter) = std::env::var_os("RUST_LOG") {
+        command.env("RUST_LOG", filter);
+    }
+    let child = command.spawn()?;
+    // The command holds the helper's end until dropped; once only the helper holds it,
+    // its exit is an end of file here.
+    drop(command);
+    Ok((ours, child))
+}
 
 /// Closes every fd the broker left open to it but stdio (whatever it held without
 /// close-on-exec must not reach a helper), starts the logger, refuses a standard input
